@@ -22,6 +22,11 @@ pub use order::{
 pub use tag::Tag;
 pub use tx::{Call, SignedTransaction, Transaction};
 
+#[doc(hidden)]
+pub mod __private {
+    pub use alloy_rlp;
+}
+
 /// Block time in whole seconds since the Unix epoch, as set by the block's proposer.
 ///
 /// The protocol's only clock: every deadline is compared against it.

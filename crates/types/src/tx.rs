@@ -166,22 +166,27 @@ impl std::str::FromStr for AppType {
     }
 }
 
+/// Implements the canonical (RLP) encoding of a field-less enum as one byte per variant.
+#[macro_export]
 macro_rules! rlp_u8_enum {
-    ($ty:ident { $($variant:ident = $code:literal),* }) => {
-        impl Encodable for $ty {
-            fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
+    ($ty:ident { $($variant:ident = $code:literal),* $(,)? }) => {
+        impl $crate::__private::alloy_rlp::Encodable for $ty {
+            fn encode(&self, out: &mut dyn $crate::__private::alloy_rlp::BufMut) {
                 let code: u8 = match self { $(Self::$variant => $code),* };
                 code.encode(out);
             }
             fn length(&self) -> usize {
-                1
+                let code: u8 = match self { $(Self::$variant => $code),* };
+                code.length()
             }
         }
-        impl Decodable for $ty {
-            fn decode(buf: &mut &[u8]) -> alloy_rlp::Result<Self> {
-                match u8::decode(buf)? {
+        impl $crate::__private::alloy_rlp::Decodable for $ty {
+            fn decode(buf: &mut &[u8]) -> $crate::__private::alloy_rlp::Result<Self> {
+                match <u8 as $crate::__private::alloy_rlp::Decodable>::decode(buf)? {
                     $($code => Ok(Self::$variant),)*
-                    _ => Err(alloy_rlp::Error::Custom(concat!("unknown ", stringify!($ty)))),
+                    _ => Err($crate::__private::alloy_rlp::Error::Custom(
+                        concat!("unknown ", stringify!($ty)),
+                    )),
                 }
             }
         }
