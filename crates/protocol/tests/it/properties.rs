@@ -1,0 +1,225 @@
+//! Property tests over random sequences of valid and invalid transactions.
+
+use alloy_primitives::B256;
+use proptest::prelude::*;
+use xiebao_protocol::testkit::{DealSpec, World};
+use xiebao_protocol::{TaskStatus, apply};
+use xiebao_types::tx::{
+    Call, Claim, Initialize, JoinPool, LeavePool, PoolPolicy, Reopen, Transfer,
+};
+use xiebao_types::{Nrlc, U256};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Deal { volume: u64, trust: u64, pool_price: u64, dataset: bool },
+    Initialize { deal: usize, idx: u64 },
+    Contribute { worker: usize, task: usize, honest: bool },
+    Reveal { worker: usize, task: usize, honest: bool },
+    Finalize { task: usize },
+    SingleTx { worker: usize, task: usize },
+    Claim { task: usize },
+    Reopen { task: usize },
+    Transfer { worker: usize, amount: u64 },
+    Leave { worker: usize },
+    Join { worker: usize, amount: u64 },
+    Advance { seconds: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (
+            1..6u64,
+            prop_oneof![Just(0u64), Just(1), Just(3), Just(5)],
+            0..5_000_000_000u64,
+            any::<bool>()
+        )
+            .prop_map(|(volume, trust, pool_price, dataset)| Op::Deal {
+                volume,
+                trust,
+                pool_price,
+                dataset
+            }),
+        (0..4usize, 0..7u64).prop_map(|(deal, idx)| Op::Initialize { deal, idx }),
+        (0..4usize, 0..8usize, prop::bool::weighted(0.8))
+            .prop_map(|(worker, task, honest)| Op::Contribute { worker, task, honest }),
+        (0..4usize, 0..8usize, prop::bool::weighted(0.9))
+            .prop_map(|(worker, task, honest)| Op::Reveal { worker, task, honest }),
+        (0..8usize).prop_map(|task| Op::Finalize { task }),
+        (0..4usize, 0..8usize).prop_map(|(worker, task)| Op::SingleTx { worker, task }),
+        (0..8usize).prop_map(|task| Op::Claim { task }),
+        (0..8usize).prop_map(|task| Op::Reopen { task }),
+        (0..4usize, 0..2_000_000_000_000u64)
+            .prop_map(|(worker, amount)| Op::Transfer { worker, amount }),
+        (0..4usize).prop_map(|worker| Op::Leave { worker }),
+        (0..4usize, 0..20_000_000_000u64).prop_map(|(worker, amount)| Op::Join { worker, amount }),
+        prop_oneof![Just(1u64), Just(300), Just(700), Just(3000)]
+            .prop_map(|seconds| Op::Advance { seconds }),
+    ]
+}
+
+fn digest_of(task: &B256, honest: bool) -> B256 {
+    if honest { B256::repeat_byte(0x60) } else { alloy_primitives::keccak256(task) }
+}
+
+/// Runs `ops`, checking after each that invariants hold and that rejected transactions
+/// changed nothing; returns the final state digest.
+fn run(ops: &[Op]) -> B256 {
+    let policy = PoolPolicy { unbonding_delay_s: 500, ..PoolPolicy::default() };
+    let mut w = World::new(4, Nrlc::rlc(1_000), policy, Nrlc::rlc(20));
+    let mut deals: Vec<B256> = Vec::new();
+    let mut tasks: Vec<B256> = Vec::new();
+    // Time of the last block whose end was processed (timers fire at the end of a block).
+    let mut ended_at = 0;
+    for op in ops {
+        let before = w.state.digest();
+        let pick = |list: &Vec<B256>, i: usize| list.get(i % list.len().max(1)).copied();
+        let result = match op.clone() {
+            Op::Deal { volume, trust, pool_price, dataset } => {
+                let spec = DealSpec {
+                    volume,
+                    trust,
+                    pool_price: Nrlc(u128::from(pool_price)),
+                    dataset_price: dataset.then_some(Nrlc(7)),
+                    ..DealSpec::default()
+                };
+                w.deal(&spec).map(|deal| {
+                    deals.push(deal);
+                    Vec::new()
+                })
+            }
+            Op::Initialize { deal, idx } => match pick(&deals, deal) {
+                None => continue,
+                Some(deal) => {
+                    let first = w.state.deals()[&deal].bot_first;
+                    let owner = w.actors.pool_owner.clone();
+                    let call = Initialize { deal_id: deal, idx: first + U256::from(idx) };
+                    let result = w.send(&owner, vec![call.into()]);
+                    if result.is_ok() {
+                        tasks.push(w.task_id(&deal, idx));
+                    }
+                    result
+                }
+            },
+            Op::Contribute { worker, task, honest } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => w.contribute(worker, &task, &digest_of(&task, honest)),
+            },
+            Op::Reveal { worker, task, honest } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => w.reveal(worker, &task, &digest_of(&task, honest)),
+            },
+            Op::Finalize { task } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => w.finalize(&task),
+            },
+            Op::SingleTx { worker, task } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => {
+                    let call =
+                        w.contribute_and_finalize_call(worker, &task, &digest_of(&task, true));
+                    let key = w.actors.workers[worker].clone();
+                    w.send(&key, vec![call])
+                }
+            },
+            Op::Claim { task } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => {
+                    let key = w.actors.requester.clone();
+                    w.send(&key, vec![Claim { task_id: task }.into()])
+                }
+            },
+            Op::Reopen { task } => match pick(&tasks, task) {
+                None => continue,
+                Some(task) => {
+                    let key = w.actors.pool_owner.clone();
+                    w.send(&key, vec![Reopen { task_id: task }.into()])
+                }
+            },
+            Op::Transfer { worker, amount } => {
+                let key = w.actors.workers[worker].clone();
+                let to = w.actors.requester.address();
+                w.send(&key, vec![Transfer { to, amount: Nrlc(u128::from(amount)) }.into()])
+            }
+            Op::Leave { worker } => {
+                let key = w.actors.workers[worker].clone();
+                let pool = w.pool;
+                w.send(&key, vec![LeavePool { workerpool: pool }.into()])
+            }
+            Op::Join { worker, amount } => {
+                let key = w.actors.workers[worker].clone();
+                let pool = w.pool;
+                let calls: Vec<Call> =
+                    vec![JoinPool { workerpool: pool, stake: Nrlc(u128::from(amount)) }.into()];
+                w.send(&key, calls)
+            }
+            Op::Advance { seconds } => {
+                ended_at = w.block.timestamp;
+                w.advance(seconds);
+                Ok(Vec::new())
+            }
+        };
+        if result.is_err() {
+            assert_eq!(w.state.digest(), before, "rejected {op:?} changed the state: {result:?}");
+        }
+        if let Err(broken) = w.state.check_invariants() {
+            panic!("after {op:?}: {broken}");
+        }
+        // Frozen balances always cover what the deals still owe.
+        for deal in w.state.deals().values() {
+            let open = deal.bot_size - deal.completed - deal.failed;
+            if open > 0 {
+                let owed = deal.task_price().unwrap().mul(u128::from(open)).unwrap();
+                assert!(
+                    w.frozen(deal.requester) >= owed,
+                    "requester escrow below what open tasks owe"
+                );
+            }
+        }
+        for task in w.state.tasks().values() {
+            if matches!(task.status, TaskStatus::Active | TaskStatus::Revealing) {
+                assert!(ended_at < task.final_deadline, "an expired task is still open");
+            }
+        }
+    }
+    // Bring every deal to its end: everything escrowed is released.
+    for _ in 0..40 {
+        w.advance(1_000);
+    }
+    assert!(w.state.deals().values().all(|d| d.expired || d.completed + d.failed == d.bot_size));
+    let requester = w.actors.requester.address();
+    assert_eq!(w.frozen(requester), Nrlc::ZERO, "requester funds stuck after every deadline");
+    assert!(w.state.check_invariants().is_ok());
+    w.state.digest()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn money_is_conserved_and_replays_are_deterministic(ops in prop::collection::vec(op(), 1..60)) {
+        let first = run(&ops);
+        let second = run(&ops);
+        prop_assert_eq!(first, second);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = xiebao_types::SignedTransaction::decode(&bytes);
+    }
+}
+
+#[test]
+fn verified_transactions_replay_to_the_same_state_on_another_node() {
+    // Two "nodes" apply the same verified transactions and end the same blocks.
+    let mut a = World::new(2, Nrlc::rlc(100), PoolPolicy::default(), Nrlc::rlc(5));
+    let mut b = a.clone();
+    let mut orders_world = a.clone();
+    let orders = orders_world.orders(&DealSpec { volume: 3, ..DealSpec::default() });
+    let tx = a.sign(&a.actors.requester.clone(), vec![orders.into()]);
+    let block = a.block;
+    apply(&mut a.state, &tx, &block).unwrap();
+    apply(&mut b.state, &tx, &block).unwrap();
+    a.advance(5);
+    b.advance(5);
+    assert_eq!(a.state.digest(), b.state.digest());
+}
