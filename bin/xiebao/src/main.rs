@@ -1,1 +1,37 @@
-fn main() {}
+//! Run every Xiebao component from one binary: orders, demo, benchmarks.
+
+mod bench;
+mod demo;
+
+use clap::{Parser, Subcommand};
+
+/// Xiebao: a decentralized marketplace for off-chain computing.
+#[derive(Debug, Parser)]
+#[command(name = "xiebao", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play a Bag-of-Tasks deal through the protocol state machine and print who was paid what.
+    Demo(demo::DemoArgs),
+    /// Measure throughput and print it beside a same-run baseline.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `xiebao bench`: measured throughput of the hot paths, printed beside a same-run baseline.
+
+use std::time::Instant;
+
+use alloy_primitives::{B256, U256};
+use xiebao_protocol::testkit::{DealSpec, World};
+use xiebao_protocol::{BlockContext, VerifiedTx, apply};
+use xiebao_types::order::SignedOrder;
+use xiebao_types::tx::{Call, Finalize, Initialize, PoolPolicy, Reveal};
+use xiebao_types::{Nrlc, crypto};
+
+/// Arguments of `xiebao bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Which suite to run.
+    #[arg(value_enum, default_value = "protocol")]
+    suite: Suite,
+    /// Small sizes, for smoke tests.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per line: {"name", "value", "unit"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Suite {
+    /// The state machine: task lifecycles, order hashing, signature recovery.
+    Protocol,
+}
+
+/// One measured figure.
+struct Figure {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    note: String,
+}
+
+#[allow(clippy::print_stdout, reason = "benchmark results are the command's output")]
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let figures = match args.suite {
+        Suite::Protocol => protocol(args.quick),
+    };
+    if args.json {
+        for f in &figures {
+            println!("{}", serde_json::json!({ "name": f.name, "value": f.value, "unit": f.unit }));
+        }
+    } else {
+        println!("| figure | value | unit | notes |");
+        println!("|---|---:|---|---|");
+        for f in &figures {
+            println!("| {} | {:.0} | {} | {} |", f.name, f.value, f.unit, f.note);
+        }
+        println!(
+            "\nbuild: {}; one thread",
+            if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" }
+        );
+    }
+    Ok(())
+}
+
+fn world(workers: usize) -> World {
+    World::new(workers, Nrlc::rlc(1_000_000_000), PoolPolicy::default(), Nrlc::rlc(1_000))
+}
+
+/// Builds a deal of `volume` tasks, returns the world, the deal and the batched, verified
+/// transactions that initialize and settle every task (not yet applied).
+fn trust1_batches(volume: u64, batch: usize) -> (World, Vec<VerifiedTx>, Vec<VerifiedTx>) {
+    let mut w = world(1);
+    let deal = w.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
+    let first = w.state.deals()[&deal].bot_first;
+    let owner = w.actors.pool_owner.clone();
+    let worker = w.actors.workers[0].clone();
+    let idxs: Vec<u64> = (0..volume).collect();
+    let mut init_txs = Vec::new();
+    let mut settle_txs = Vec::new();
+    let mut shadow = w.clone();
+    for (n, chunk) in idxs.chunks(batch).enumerate() {
+        let calls: Vec<Call> = chunk
+            .iter()
+            .map(|i| Initialize { deal_id: deal, idx: first + U256::from(*i) }.into())
+            .collect();
+        let tx = shadow.sign(&owner, calls);
+        apply(&mut shadow.state, &tx, &shadow.block).expect("initialize");
+        init_txs.push(tx);
+        let calls: Vec<Call> = chunk
+            .iter()
+            .map(|i| {
+                let task = w.task_id(&deal, *i);
+                shadow.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))
+            })
+            .collect();
+        let tx = shadow.sign(&worker, calls);
+        apply(&mut shadow.state, &tx, &shadow.block).expect("settle");
+        settle_txs.push(tx);
+        let _ = n;
+    }
+    (w, init_txs, settle_txs)
+}
+
+fn protocol(quick: bool) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    let volume: u64 = if quick { 200 } else { 100_000 };
+    let batch = 500;
+
+    // Trust 1: initialize + contributeAndFinalize, batched, signatures recovered beforehand.
+    let (mut w, init_txs, settle_txs) = trust1_batches(volume, batch);
+    let block: BlockContext = w.block;
+    let started = Instant::now();
+    for tx in init_txs.iter().chain(&settle_txs) {
+        apply(&mut w.state, tx, &block).expect("apply");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(w.state.deals().values().map(|d| d.completed).sum::<u64>(), volume);
+    assert!(w.state.check_invariants().is_ok());
+    figures.push(Figure {
+        name: "protocol.tasks_per_s",
+        value: volume as f64 / seconds,
+        unit: "tasks/s",
+        note: format!("trust-1 lifecycles (initialize + contributeAndFinalize) through apply, {batch} calls per tx, signers recovered before apply"),
+    });
+
+    // Baseline: the same bag with one call per transaction (iExec's shape).
+    let (mut w1, init1, settle1) = trust1_batches(volume.min(if quick { 200 } else { 20_000 }), 1);
+    let n1 = init1.len() as f64;
+    let started = Instant::now();
+    for tx in init1.iter().chain(&settle1) {
+        apply(&mut w1.state, tx, &block).expect("apply");
+    }
+    figures.push(Figure {
+        name: "protocol.tasks_per_s_one_call_per_tx",
+        value: n1 / started.elapsed().as_secs_f64(),
+        unit: "tasks/s",
+        note: "baseline: same lifecycles, one call per transaction".into(),
+    });
+
+    // Trust 1 including the signature recovery of every transaction and authorization.
+    let (w2, _, settle2) = trust1_batches(volume.min(if quick { 200 } else { 5_000 }), batch);
+    let domain = w2.domain;
+    let signed: Vec<_> = settle2
+        .iter()
+        .map(|tx| tx.tx.clone().sign(&w2.actors.workers[0]))
+        .collect();
+    let tasks: usize = settle2.iter().map(|tx| tx.tx.calls.len()).sum();
+    let started = Instant::now();
+    for tx in signed {
+        VerifiedTx::new(tx, &domain).expect("verify");
+    }
+    figures.push(Figure {
+        name: "protocol.authorizations_verified_per_s",
+        value: tasks as f64 / started.elapsed().as_secs_f64(),
+        unit: "tasks/s",
+        note: "signature recovery of contributeAndFinalize authorizations (stateless, parallelizable)".into(),
+    });
+
+    // Trust 3 batched: two fresh workers contribute, reveal, the scheduler finalizes.
+    let volume3: u64 = if quick { 50 } else { 20_000 };
+    let mut w3 = world(2);
+    let deal = w3.deal(&DealSpec { volume: volume3, trust: 3, ..DealSpec::default() }).expect("deal");
+    let mut shadow = w3.clone();
+    let idxs: Vec<u64> = (0..volume3).collect();
+    let mut txs = Vec::new();
+    let digest = B256::repeat_byte(0x60);
+    let owner = w3.actors.pool_owner.clone();
+    for chunk in idxs.chunks(batch) {
+        let first = shadow.state.deals()[&deal].bot_first;
+        let tasks: Vec<B256> = chunk.iter().map(|i| shadow.task_id(&deal, *i)).collect();
+        let mut push = |shadow: &mut World, key: &xiebao_types::SecretKey, calls: Vec<Call>| {
+            let tx = shadow.sign(key, calls);
+            apply(&mut shadow.state, &tx, &shadow.block).expect("trust 3 step");
+            txs.push(tx);
+        };
+        let init = chunk.iter().map(|i| Initialize { deal_id: deal, idx: first + U256::from(*i) }.into()).collect();
+        push(&mut shadow, &owner, init);
+        for w in 0..2 {
+            let key = shadow.actors.workers[w].clone();
+            let calls = tasks.iter().map(|t| shadow.contribute_call(w, t, &digest)).collect();
+            push(&mut shadow, &key, calls);
+        }
+        for w in 0..2 {
+            let key = shadow.actors.workers[w].clone();
+            let calls = tasks.iter().map(|t| Reveal { task_id: *t, result_digest: digest }.into()).collect();
+            push(&mut shadow, &key, calls);
+        }
+        let calls = tasks
+            .iter()
+            .map(|t| Finalize { task_id: *t, results: Default::default(), results_callback: Default::default() }.into())
+            .collect();
+        push(&mut shadow, &owner, calls);
+    }
+    let started = Instant::now();
+    for tx in &txs {
+        apply(&mut w3.state, tx, &block).expect("apply");
+    }
+    figures.push(Figure {
+        name: "protocol.trust3_tasks_per_s",
+        value: volume3 as f64 / started.elapsed().as_secs_f64(),
+        unit: "tasks/s",
+        note: "trust 3: initialize, 2 contributions, 2 reveals, finalize per task, batched".into(),
+    });
+    assert_eq!(w3.state.deals()[&deal].completed, volume3);
+
+    // Order hashing and signature recovery.
+    let mut w4 = world(1);
+    let orders = w4.orders(&DealSpec::default());
+    let n = if quick { 1_000 } else { 100_000 };
+    let started = Instant::now();
+    let mut acc = B256::ZERO;
+    for i in 0..n {
+        let mut order = orders.request.clone();
+        order.salt = B256::from(U256::from(i));
+        acc ^= order.hash(&w4.domain);
+    }
+    std::hint::black_box(acc);
+    figures.push(Figure {
+        name: "protocol.order_hashes_per_s",
+        value: n as f64 / started.elapsed().as_secs_f64(),
+        unit: "hashes/s",
+        note: "EIP-712 request order hash".into(),
+    });
+    let hash = orders.request.hash(&w4.domain);
+    let n = if quick { 200 } else { 20_000 };
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(crypto::recover(&hash, &orders.request.sign).expect("recover"));
+    }
+    figures.push(Figure {
+        name: "protocol.signature_recoveries_per_s",
+        value: n as f64 / started.elapsed().as_secs_f64(),
+        unit: "recoveries/s",
+        note: "secp256k1 ecrecover (k256)".into(),
+    });
+    figures
+}
