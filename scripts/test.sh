@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, every test, docs, and the crate boundaries.
+# Benchmarks are not run here beyond a smoke run with tiny sizes (a test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "boundaries"
+# The protocol crate does no I/O: no async runtime, no randomness, no network or file crates.
+forbidden='^(tokio|rand|reqwest|hyper|redb|std-fs|mio|socket2|getrandom) '
+if cargo tree -p xiebao-protocol -e normal --prefix none --locked | grep -E "$forbidden"; then
+  echo "xiebao-protocol depends on an I/O or randomness crate (listed above)" >&2
+  exit 1
+fi
+
+step "demo"
+cargo run --quiet --locked -p xiebao -- demo --volume 4 >/dev/null
+
+echo
+echo "all checks passed"
