@@ -54,7 +54,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         println!(
             "\nbuild: {}; one thread",
-            if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" }
+            if cfg!(debug_assertions) {
+                "debug (numbers are not representative)"
+            } else {
+                "release"
+            }
         );
     }
     Ok(())
@@ -138,10 +142,8 @@ fn protocol(quick: bool) -> Vec<Figure> {
     // Trust 1 including the signature recovery of every transaction and authorization.
     let (w2, _, settle2) = trust1_batches(volume.min(if quick { 200 } else { 5_000 }), batch);
     let domain = w2.domain;
-    let signed: Vec<_> = settle2
-        .iter()
-        .map(|tx| tx.tx.clone().sign(&w2.actors.workers[0]))
-        .collect();
+    let signed: Vec<_> =
+        settle2.iter().map(|tx| tx.tx.clone().sign(&w2.actors.workers[0])).collect();
     let tasks: usize = settle2.iter().map(|tx| tx.tx.calls.len()).sum();
     let started = Instant::now();
     for tx in signed {
@@ -151,13 +153,16 @@ fn protocol(quick: bool) -> Vec<Figure> {
         name: "protocol.authorizations_verified_per_s",
         value: tasks as f64 / started.elapsed().as_secs_f64(),
         unit: "tasks/s",
-        note: "signature recovery of contributeAndFinalize authorizations (stateless, parallelizable)".into(),
+        note:
+            "signature recovery of contributeAndFinalize authorizations (stateless, parallelizable)"
+                .into(),
     });
 
     // Trust 3 batched: two fresh workers contribute, reveal, the scheduler finalizes.
     let volume3: u64 = if quick { 50 } else { 20_000 };
     let mut w3 = world(2);
-    let deal = w3.deal(&DealSpec { volume: volume3, trust: 3, ..DealSpec::default() }).expect("deal");
+    let deal =
+        w3.deal(&DealSpec { volume: volume3, trust: 3, ..DealSpec::default() }).expect("deal");
     let mut shadow = w3.clone();
     let idxs: Vec<u64> = (0..volume3).collect();
     let mut txs = Vec::new();
@@ -171,7 +176,10 @@ fn protocol(quick: bool) -> Vec<Figure> {
             apply(&mut shadow.state, &tx, &shadow.block).expect("trust 3 step");
             txs.push(tx);
         };
-        let init = chunk.iter().map(|i| Initialize { deal_id: deal, idx: first + U256::from(*i) }.into()).collect();
+        let init = chunk
+            .iter()
+            .map(|i| Initialize { deal_id: deal, idx: first + U256::from(*i) }.into())
+            .collect();
         push(&mut shadow, &owner, init);
         for w in 0..2 {
             let key = shadow.actors.workers[w].clone();
@@ -180,12 +188,22 @@ fn protocol(quick: bool) -> Vec<Figure> {
         }
         for w in 0..2 {
             let key = shadow.actors.workers[w].clone();
-            let calls = tasks.iter().map(|t| Reveal { task_id: *t, result_digest: digest }.into()).collect();
+            let calls = tasks
+                .iter()
+                .map(|t| Reveal { task_id: *t, result_digest: digest }.into())
+                .collect();
             push(&mut shadow, &key, calls);
         }
         let calls = tasks
             .iter()
-            .map(|t| Finalize { task_id: *t, results: Default::default(), results_callback: Default::default() }.into())
+            .map(|t| {
+                Finalize {
+                    task_id: *t,
+                    results: Default::default(),
+                    results_callback: Default::default(),
+                }
+                .into()
+            })
             .collect();
         push(&mut shadow, &owner, calls);
     }

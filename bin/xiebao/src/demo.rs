@@ -19,7 +19,11 @@ pub(crate) struct DemoArgs {
 
 #[allow(clippy::print_stdout, reason = "the demo's report is its output")]
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.volume >= 1 && args.volume <= 10_000, "--volume must be between 1 and 10000, got {}", args.volume);
+    anyhow::ensure!(
+        args.volume >= 1 && args.volume <= 10_000,
+        "--volume must be between 1 and 10000, got {}",
+        args.volume
+    );
     let workers = 4;
     let mut w = World::new(workers, Nrlc::rlc(100), PoolPolicy::default(), Nrlc::rlc(20));
     let parties: Vec<(String, Address)> = [
@@ -30,12 +34,17 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     ]
     .into_iter()
     .chain((0..workers).map(|i| {
-        let label = if i == workers - 1 { format!("worker {i} (byzantine)") } else { format!("worker {i}") };
+        let label = if i == workers - 1 {
+            format!("worker {i} (byzantine)")
+        } else {
+            format!("worker {i}")
+        };
         (label, w.actors.workers[i].address())
     }))
     .chain([("kitty".to_owned(), xiebao_types::ids::kitty_address())])
     .collect();
-    let before: Vec<(Nrlc, Nrlc)> = parties.iter().map(|(_, a)| (w.free(*a), w.frozen(*a))).collect();
+    let before: Vec<(Nrlc, Nrlc)> =
+        parties.iter().map(|(_, a)| (w.free(*a), w.frozen(*a))).collect();
 
     let spec = DealSpec {
         volume: args.volume,
@@ -47,7 +56,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     let deal = w.deal(&spec).map_err(|e| anyhow::anyhow!("matchOrders: {e}"))?;
     println!("deal {deal}: {} tasks, trust {}, category XS", args.volume, args.trust);
-    let tasks = w.initialize(&deal, 0..args.volume).map_err(|e| anyhow::anyhow!("initialize: {e}"))?;
+    let tasks =
+        w.initialize(&deal, 0..args.volume).map_err(|e| anyhow::anyhow!("initialize: {e}"))?;
     println!("initialized {} tasks in one transaction", tasks.len());
 
     let honest = B256::repeat_byte(0x60);
@@ -80,7 +90,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     w.advance(3_000);
     w.advance(1);
     w.state.check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
-    println!("{completed} tasks completed, {failed} without consensus (refunded at the deadline)\n");
+    println!(
+        "{completed} tasks completed, {failed} without consensus (refunded at the deadline)\n"
+    );
     println!("{:<26} {:>16} {:>16} {:>14}", "party", "free (RLC)", "frozen (RLC)", "change (RLC)");
     for ((label, address), (free0, frozen0)) in parties.iter().zip(before) {
         let (free, frozen) = (w.free(*address), w.frozen(*address));
@@ -94,6 +106,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             format!("{sign}{}", Nrlc(delta.unsigned_abs()).to_rlc_string())
         );
     }
-    println!("\nmoney conserved: Σ balances = {} RLC = supply", w.state.total_balances().to_rlc_string());
+    println!(
+        "\nmoney conserved: Σ balances = {} RLC = supply",
+        w.state.total_balances().to_rlc_string()
+    );
     Ok(())
 }

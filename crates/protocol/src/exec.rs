@@ -40,14 +40,14 @@ impl Ctx<'_> {
         }
         let mut account = self.state.account(&owner);
         account.free =
-            account.free.sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
+            account.free.checked_sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
                 account: owner,
                 available: account.free,
                 needed: amount,
                 missing: Nrlc(amount.0 - account.free.0),
                 purpose,
             })?;
-        account.frozen = account.frozen.add(amount)?;
+        account.frozen = account.frozen.checked_add(amount)?;
         self.state.put_account(owner, account);
         self.emit(Event::Lock { owner, amount });
         Ok(())
@@ -59,8 +59,8 @@ impl Ctx<'_> {
             return;
         }
         let mut account = self.state.account(&owner);
-        account.frozen = account.frozen.sub(amount).expect("unlock exceeds frozen balance");
-        account.free = account.free.add(amount).expect("free balance overflows the supply");
+        account.frozen = account.frozen.checked_sub(amount).expect("unlock exceeds frozen balance");
+        account.free = account.free.checked_add(amount).expect("free balance overflows the supply");
         self.state.put_account(owner, account);
         self.emit(Event::Unlock { owner, amount });
     }
@@ -71,9 +71,9 @@ impl Ctx<'_> {
             return;
         }
         let mut account = self.state.account(&owner);
-        account.frozen = account.frozen.sub(amount).expect("seize exceeds frozen balance");
+        account.frozen = account.frozen.checked_sub(amount).expect("seize exceeds frozen balance");
         self.state.put_account(owner, account);
-        self.state.pot = self.state.pot.add(amount).expect("pot overflows the supply");
+        self.state.pot = self.state.pot.checked_add(amount).expect("pot overflows the supply");
         self.emit(Event::Seize { owner, amount, reference });
     }
 
@@ -82,9 +82,9 @@ impl Ctx<'_> {
         if amount.is_zero() {
             return;
         }
-        self.state.pot = self.state.pot.sub(amount).expect("reward exceeds seized value");
+        self.state.pot = self.state.pot.checked_sub(amount).expect("reward exceeds seized value");
         let mut account = self.state.account(&owner);
-        account.free = account.free.add(amount).expect("free balance overflows the supply");
+        account.free = account.free.checked_add(amount).expect("free balance overflows the supply");
         self.state.put_account(owner, account);
         self.emit(Event::Reward { owner, amount, reference });
     }
@@ -97,8 +97,8 @@ impl Ctx<'_> {
         let kitty = xiebao_types::ids::kitty_address();
         self.reward(kitty, amount, reference);
         let mut account = self.state.account(&kitty);
-        account.free = account.free.sub(amount).expect("just rewarded");
-        account.frozen = account.frozen.add(amount).expect("kitty overflows the supply");
+        account.free = account.free.checked_sub(amount).expect("just rewarded");
+        account.frozen = account.frozen.checked_add(amount).expect("kitty overflows the supply");
         self.state.put_account(kitty, account);
         self.emit(Event::Lock { owner: kitty, amount });
     }
@@ -107,16 +107,17 @@ impl Ctx<'_> {
     pub(crate) fn transfer(&mut self, to: Address, amount: Nrlc) -> Result<(), ProtocolError> {
         let from = self.sender;
         let mut source = self.state.account(&from);
-        source.free = source.free.sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
-            account: from,
-            available: source.free,
-            needed: amount,
-            missing: Nrlc(amount.0 - source.free.0),
-            purpose: "transfer",
-        })?;
+        source.free =
+            source.free.checked_sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
+                account: from,
+                available: source.free,
+                needed: amount,
+                missing: Nrlc(amount.0 - source.free.0),
+                purpose: "transfer",
+            })?;
         self.state.put_account(from, source);
         let mut target = self.state.account(&to);
-        target.free = target.free.add(amount)?;
+        target.free = target.free.checked_add(amount)?;
         self.state.put_account(to, target);
         self.emit(Event::Transfer { from, to, amount });
         Ok(())
@@ -196,8 +197,7 @@ fn dispatch(ctx: &mut Ctx<'_>, call: &Call, signers: &CallSigners) -> Result<(),
 
 pub(crate) fn fire_timers(state: &mut State, block: &BlockContext) -> Vec<Event> {
     let mut ctx = Ctx { state, block, sender: Address::ZERO, events: Vec::new() };
-    loop {
-        let Some(((at, timer), ())) = ctx.state.timers().first_key_value() else { break };
+    while let Some(((at, timer), ())) = ctx.state.timers().first_key_value() {
         let (at, timer) = (*at, *timer);
         if at > block.timestamp {
             break;

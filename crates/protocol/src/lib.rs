@@ -104,7 +104,7 @@ impl State {
         for (address, amount) in &genesis.balances {
             assert!(!state.accounts().contains_key(address), "genesis repeats account {address}");
             state.put_account(*address, Account { nonce: 0, free: *amount, frozen: Nrlc::ZERO });
-            minted = minted.add(*amount).expect("genesis supply overflows");
+            minted = minted.checked_add(*amount).expect("genesis supply overflows");
         }
         for (id, (name, description, t)) in genesis.categories.iter().enumerate() {
             state.put_category(

@@ -317,7 +317,7 @@ pub(crate) fn match_orders(
     let app_price = price(app.appprice)?;
     let dataset_price = if has_dataset { price(dataset.datasetprice)? } else { Nrlc::ZERO };
     let pool_price = price(pool.workerpoolprice)?;
-    let task_price = app_price.add(dataset_price)?.add(pool_price)?;
+    let task_price = app_price.checked_add(dataset_price)?.checked_add(pool_price)?;
     let pool_stake = pool_price.mul_div(crate::WORKERPOOL_STAKE_RATIO, 100);
     let category = u64::try_from(request.category).expect("category < category_count");
     let time_ref_s = ctx.state.categories()[&category].work_clock_time_ref_s;
@@ -366,12 +366,12 @@ pub(crate) fn match_orders(
     consume(ctx, request_hash);
     ctx.lock(
         request.requester,
-        task_price.mul(u128::from(volume_u64))?,
+        task_price.checked_mul(u128::from(volume_u64))?,
         "the requester's payment for the deal (price per task × volume)",
     )?;
     ctx.lock(
         pool_entry.owner,
-        pool_stake.mul(u128::from(volume_u64))?,
+        pool_stake.checked_mul(u128::from(volume_u64))?,
         "the workerpool owner's stake for the deal (30% of the pool price × volume)",
     )?;
 

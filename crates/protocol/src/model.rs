@@ -141,7 +141,7 @@ impl Deal {
     /// # Errors
     /// On overflow (impossible for deals that passed matching, which computed it already).
     pub fn task_price(&self) -> Result<Nrlc, xiebao_types::AmountError> {
-        self.app.price.add(self.dataset.price)?.add(self.workerpool.price)
+        self.app.price.checked_add(self.dataset.price)?.checked_add(self.workerpool.price)
     }
 
     /// The pool owner's stake per task: floor(30 % of the workerpool price).

@@ -41,8 +41,8 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, call: &JoinPool) -> Result<(), ProtocolErr
         },
     };
     ctx.lock(worker, call.stake, "the stake bonded in the workerpool")?;
-    membership.bonded = membership.bonded.add(call.stake)?;
-    let staked = membership.bonded.add(membership.in_contributions)?;
+    membership.bonded = membership.bonded.checked_add(call.stake)?;
+    let staked = membership.bonded.checked_add(membership.in_contributions)?;
     if staked < pool.policy.min_worker_stake {
         return Err(ProtocolError::StakeTooLow {
             worker,
@@ -98,7 +98,7 @@ pub(crate) fn lock_contribution_stake(
 ) -> Result<(), ProtocolError> {
     let mut membership = active_membership(ctx, worker, workerpool)?;
     let min_stake = ctx.state.workerpools()[&workerpool].policy.min_worker_stake;
-    let staked = membership.bonded.add(membership.in_contributions)?;
+    let staked = membership.bonded.checked_add(membership.in_contributions)?;
     if staked < min_stake {
         return Err(ProtocolError::StakeTooLow {
             worker,
@@ -116,8 +116,8 @@ pub(crate) fn lock_contribution_stake(
         });
     }
     if !stake.is_zero() {
-        membership.bonded = membership.bonded.sub(stake)?;
-        membership.in_contributions = membership.in_contributions.add(stake)?;
+        membership.bonded = membership.bonded.checked_sub(stake)?;
+        membership.in_contributions = membership.in_contributions.checked_add(stake)?;
         ctx.state.put_membership(worker, membership);
     }
     Ok(())
@@ -131,11 +131,12 @@ pub(crate) fn return_contribution_stake(ctx: &mut Ctx<'_>, worker: Address, stak
     let mut membership =
         ctx.state.memberships().get(&worker).cloned().expect("a locked stake has a membership");
     membership.in_contributions =
-        membership.in_contributions.sub(stake).expect("returned stake was locked");
+        membership.in_contributions.checked_sub(stake).expect("returned stake was locked");
     if membership.status == MembershipStatus::Left {
         ctx.unlock(worker, stake);
     } else {
-        membership.bonded = membership.bonded.add(stake).expect("bond overflows the supply");
+        membership.bonded =
+            membership.bonded.checked_add(stake).expect("bond overflows the supply");
     }
     put_or_drop(ctx, worker, membership);
 }
@@ -153,7 +154,7 @@ pub(crate) fn slash_contribution_stake(
     let mut membership =
         ctx.state.memberships().get(&worker).cloned().expect("a locked stake has a membership");
     membership.in_contributions =
-        membership.in_contributions.sub(stake).expect("slashed stake was locked");
+        membership.in_contributions.checked_sub(stake).expect("slashed stake was locked");
     put_or_drop(ctx, worker, membership);
     ctx.seize(worker, stake, reference);
 }

@@ -223,8 +223,8 @@ impl State {
     /// The sum of every free and frozen balance.
     pub fn total_balances(&self) -> Nrlc {
         self.accounts.values().fold(Nrlc::ZERO, |sum, account| {
-            sum.add(account.free)
-                .and_then(|s| s.add(account.frozen))
+            sum.checked_add(account.free)
+                .and_then(|s| s.checked_add(account.frozen))
                 .expect("balances exceed the supply type")
         })
     }
@@ -235,7 +235,8 @@ impl State {
     /// - nothing is left seized-but-unassigned;
     /// - every membership's stakes are covered by its account's frozen balance.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let supply = self.globals.minted.sub(self.globals.burned).map_err(|e| e.to_string())?;
+        let supply =
+            self.globals.minted.checked_sub(self.globals.burned).map_err(|e| e.to_string())?;
         let total = self.total_balances();
         if total != supply {
             return Err(format!("money not conserved: balances {total} ≠ supply {supply}"));
@@ -244,8 +245,10 @@ impl State {
             return Err(format!("{} nRLC seized and never rewarded", self.pot));
         }
         for (worker, membership) in &self.memberships {
-            let staked =
-                membership.bonded.add(membership.in_contributions).map_err(|e| e.to_string())?;
+            let staked = membership
+                .bonded
+                .checked_add(membership.in_contributions)
+                .map_err(|e| e.to_string())?;
             let frozen = self.account(worker).frozen;
             if staked > frozen {
                 return Err(format!(

@@ -188,14 +188,14 @@ fn check_contribution(
             expected: deal.workerpool.owner,
         });
     }
-    if let Some(enclave) = enclave {
-        if enclave.as_ref().ok() != Some(&enclave_challenge) {
-            return Err(ProtocolError::BadEnclaveSignature {
-                task: *task_id,
-                signer: describe(enclave),
-                expected: enclave_challenge,
-            });
-        }
+    if let Some(enclave) = enclave
+        && enclave.as_ref().ok() != Some(&enclave_challenge)
+    {
+        return Err(ProtocolError::BadEnclaveSignature {
+            task: *task_id,
+            signer: describe(enclave),
+            expected: enclave_challenge,
+        });
     }
     Ok(())
 }
@@ -377,7 +377,7 @@ fn settle_success(ctx: &mut Ctx<'_>, task_id: &B256, deal: &Deal) -> Result<(), 
     ctx.seize(deal.requester, deal.task_price()?, reference.clone());
     ctx.reward(deal.app.owner, deal.app.price, reference.clone());
     if !deal.dataset.pointer.is_zero() {
-        ctx.reward(deal.dataset.owner, deal.dataset.price, reference.clone());
+        ctx.reward(deal.dataset.owner, deal.dataset.price, reference);
     }
     ctx.unlock(deal.workerpool.owner, deal.pool_stake());
     let kitty = xiebao_types::ids::kitty_address();
@@ -404,7 +404,7 @@ fn distribute_rewards(
             winners_weight += u128::from(contribution.weight);
             pool::return_contribution_stake(ctx, worker, contribution.stake);
         } else {
-            total_reward = total_reward.add(contribution.stake)?;
+            total_reward = total_reward.checked_add(contribution.stake)?;
             pool::slash_contribution_stake(ctx, worker, contribution.stake, reference.clone());
             let score = ctx.state.score(&worker);
             ctx.state.put_score(worker, slashed_score(score));
@@ -420,14 +420,14 @@ fn distribute_rewards(
         }
         let share = workers_reward.mul_div(u128::from(contribution.weight), winners_weight);
         ctx.reward(contribution.worker, share, reference.clone());
-        paid = paid.add(share)?;
+        paid = paid.checked_add(share)?;
         if replicated {
             let score = ctx.state.score(&contribution.worker);
             ctx.state.put_score(contribution.worker, score.saturating_add(1));
             ctx.emit(Event::AccurateContribution { worker: contribution.worker, task: *task_id });
         }
     }
-    ctx.reward(deal.workerpool.owner, total_reward.sub(paid)?, reference);
+    ctx.reward(deal.workerpool.owner, total_reward.checked_sub(paid)?, reference);
     Ok(())
 }
 
@@ -566,7 +566,7 @@ pub(crate) fn contribute_and_finalize(
     let worker_reward =
         deal.workerpool.price.mul_div(100 - u128::from(deal.scheduler_reward_ratio), 100);
     ctx.reward(worker, worker_reward, reference.clone());
-    ctx.reward(deal.workerpool.owner, deal.workerpool.price.sub(worker_reward)?, reference);
+    ctx.reward(deal.workerpool.owner, deal.workerpool.price.checked_sub(worker_reward)?, reference);
     ctx.emit(Event::TaskFinalize { task: task_id, results: call.results.clone() });
     close_task(ctx, task_id, task, true);
     Ok(())
@@ -588,9 +588,10 @@ pub(crate) fn expire_deal(ctx: &mut Ctx<'_>, deal_id: B256) {
     let uninitialized = deal.bot_size - deal.initialized;
     if uninitialized > 0 {
         let price = deal.task_price().expect("checked at match");
-        let refund = price.mul(u128::from(uninitialized)).expect("locked at match");
+        let refund = price.checked_mul(u128::from(uninitialized)).expect("locked at match");
         ctx.unlock(deal.requester, refund);
-        let stake = deal.pool_stake().mul(u128::from(uninitialized)).expect("locked at match");
+        let stake =
+            deal.pool_stake().checked_mul(u128::from(uninitialized)).expect("locked at match");
         ctx.seize(deal.workerpool.owner, stake, EscrowRef::Deal(deal_id));
         ctx.fill_kitty(stake, EscrowRef::Deal(deal_id));
         deal.failed += uninitialized;

@@ -82,7 +82,7 @@ impl Nrlc {
     ///
     /// # Errors
     /// [`AmountError::AddOverflow`].
-    pub fn add(self, rhs: Self) -> Result<Self, AmountError> {
+    pub fn checked_add(self, rhs: Self) -> Result<Self, AmountError> {
         self.0.checked_add(rhs.0).map(Self).ok_or(AmountError::AddOverflow { a: self, b: rhs })
     }
 
@@ -90,7 +90,7 @@ impl Nrlc {
     ///
     /// # Errors
     /// [`AmountError::SubUnderflow`].
-    pub fn sub(self, rhs: Self) -> Result<Self, AmountError> {
+    pub fn checked_sub(self, rhs: Self) -> Result<Self, AmountError> {
         self.0.checked_sub(rhs.0).map(Self).ok_or(AmountError::SubUnderflow { a: self, b: rhs })
     }
 
@@ -98,7 +98,7 @@ impl Nrlc {
     ///
     /// # Errors
     /// [`AmountError::MulOverflow`].
-    pub fn mul(self, k: u128) -> Result<Self, AmountError> {
+    pub fn checked_mul(self, k: u128) -> Result<Self, AmountError> {
         self.0.checked_mul(k).map(Self).ok_or(AmountError::MulOverflow { a: self, k })
     }
 
@@ -160,12 +160,15 @@ mod tests {
 
     #[test]
     fn checked_arithmetic_reports_the_operands() {
-        assert_eq!(Nrlc(1).sub(Nrlc(2)), Err(AmountError::SubUnderflow { a: Nrlc(1), b: Nrlc(2) }));
         assert_eq!(
-            Nrlc(u128::MAX).add(Nrlc(1)),
+            Nrlc(1).checked_sub(Nrlc(2)),
+            Err(AmountError::SubUnderflow { a: Nrlc(1), b: Nrlc(2) })
+        );
+        assert_eq!(
+            Nrlc(u128::MAX).checked_add(Nrlc(1)),
             Err(AmountError::AddOverflow { a: Nrlc(u128::MAX), b: Nrlc(1) })
         );
-        assert!(Nrlc(u128::MAX).mul(2).is_err());
+        assert!(Nrlc(u128::MAX).checked_mul(2).is_err());
         assert_eq!(
             Nrlc(u128::MAX).mul_div(30, 100),
             Nrlc(102_084_710_076_281_539_039_012_382_229_530_463_436)

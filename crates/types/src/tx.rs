@@ -239,6 +239,7 @@ macro_rules! calls {
 
         /// One operation of a transaction.
         #[derive(Clone, Debug, PartialEq, Eq)]
+        #[allow(clippy::large_enum_variant, reason = "calls are decoded once and moved, never copied in bulk")]
         pub enum Call {
             $( $(#[$doc])* $name($name), )*
         }

@@ -168,7 +168,7 @@ fn run(ops: &[Op]) -> B256 {
         for deal in w.state.deals().values() {
             let open = deal.bot_size - deal.completed - deal.failed;
             if open > 0 {
-                let owed = deal.task_price().unwrap().mul(u128::from(open)).unwrap();
+                let owed = deal.task_price().unwrap().checked_mul(u128::from(open)).unwrap();
                 assert!(
                     w.frozen(deal.requester) >= owed,
                     "requester escrow below what open tasks owe"
