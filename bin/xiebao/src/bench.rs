@@ -158,9 +158,10 @@ fn protocol(quick: bool) -> Vec<Figure> {
                 .into(),
     });
 
-    // Trust 3 batched: two fresh workers contribute, reveal, the scheduler finalizes.
+    // Trust 3 batched: two fresh workers per batch contribute, reveal, the scheduler finalizes.
+    // (Fresh workers, because a worker with 12 or more points needs no replication at trust 3.)
     let volume3: u64 = if quick { 50 } else { 20_000 };
-    let mut w3 = world(2);
+    let mut w3 = world(2 * volume3.div_ceil(batch as u64) as usize);
     let deal =
         w3.deal(&DealSpec { volume: volume3, trust: 3, ..DealSpec::default() }).expect("deal");
     let mut shadow = w3.clone();
@@ -168,7 +169,7 @@ fn protocol(quick: bool) -> Vec<Figure> {
     let mut txs = Vec::new();
     let digest = B256::repeat_byte(0x60);
     let owner = w3.actors.pool_owner.clone();
-    for chunk in idxs.chunks(batch) {
+    for (n, chunk) in idxs.chunks(batch).enumerate() {
         let first = shadow.state.deals()[&deal].bot_first;
         let tasks: Vec<B256> = chunk.iter().map(|i| shadow.task_id(&deal, *i)).collect();
         let mut push = |shadow: &mut World, key: &xiebao_types::SecretKey, calls: Vec<Call>| {
@@ -181,12 +182,12 @@ fn protocol(quick: bool) -> Vec<Figure> {
             .map(|i| Initialize { deal_id: deal, idx: first + U256::from(*i) }.into())
             .collect();
         push(&mut shadow, &owner, init);
-        for w in 0..2 {
+        for w in 2 * n..2 * n + 2 {
             let key = shadow.actors.workers[w].clone();
             let calls = tasks.iter().map(|t| shadow.contribute_call(w, t, &digest)).collect();
             push(&mut shadow, &key, calls);
         }
-        for w in 0..2 {
+        for w in 2 * n..2 * n + 2 {
             let key = shadow.actors.workers[w].clone();
             let calls = tasks
                 .iter()

@@ -1,0 +1,59 @@
+//! `xiebao demo` and `xiebao bench` as a user runs them.
+
+use std::process::Command;
+
+fn xiebao(args: &[&str]) -> (bool, String, String) {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_xiebao")).args(args).output().expect("run xiebao");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_pays_everyone_and_slashes_the_byzantine_worker() {
+    let (ok, stdout, stderr) = xiebao(&["demo"]);
+    assert!(ok, "demo failed: {stderr}");
+    assert!(stdout.contains("8 tasks completed, 0 without consensus"), "{stdout}");
+    // 8 tasks × (1 + 0.5 + 4) RLC paid by the requester; the app owner earns 8 × 1 RLC.
+    let line = |party: &str| {
+        stdout.lines().find(|l| l.starts_with(party)).unwrap_or_else(|| panic!("no {party} line"))
+    };
+    assert!(line("requester").trim_end().ends_with("-44"), "{stdout}");
+    assert!(line("app owner").trim_end().ends_with("+8"), "{stdout}");
+    assert!(line("dataset owner").trim_end().ends_with("+4"), "{stdout}");
+    // The byzantine worker lost one 1.2 RLC stake per task it contributed to.
+    assert!(line("worker 3 (byzantine)").trim_end().ends_with("-4.8"), "{stdout}");
+    assert!(stdout.contains("money conserved: Σ balances = 800 RLC = supply"), "{stdout}");
+}
+
+#[test]
+fn demo_rejects_a_zero_volume_with_the_rule() {
+    let (ok, _, stderr) = xiebao(&["demo", "--volume", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("--volume must be between 1 and 10000, got 0"), "{stderr}");
+}
+
+#[test]
+fn bench_protocol_quick_smoke_prints_every_figure() {
+    let (ok, stdout, stderr) = xiebao(&["bench", "protocol", "--quick", "--json"]);
+    assert!(ok, "bench failed: {stderr}");
+    let figures: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    for name in [
+        "protocol.tasks_per_s",
+        "protocol.tasks_per_s_one_call_per_tx",
+        "protocol.trust3_tasks_per_s",
+        "protocol.order_hashes_per_s",
+        "protocol.signature_recoveries_per_s",
+    ] {
+        let figure =
+            figures.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
+        assert!(figure["value"].as_f64().unwrap() > 0.0, "{name}: {figure}");
+        assert!(figure["unit"].is_string());
+    }
+}

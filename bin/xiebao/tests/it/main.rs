@@ -1,0 +1,3 @@
+//! End-to-end tests through the real `xiebao` binary.
+
+mod cli;
