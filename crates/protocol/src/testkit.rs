@@ -287,12 +287,22 @@ impl World {
         MatchOrders { app, dataset, workerpool, request }
     }
 
-    /// Matches a deal described by `spec` (sent by the requester); returns its id.
+    /// Signs the four orders again (after a test edited them) with their owners' keys.
+    pub fn resign(&self, orders: &mut MatchOrders) {
+        let domain = self.domain;
+        orders.app.sign_with(&domain, &self.actors.app_owner);
+        if !orders.dataset.dataset.is_zero() {
+            orders.dataset.sign_with(&domain, &self.actors.dataset_owner);
+        }
+        orders.workerpool.sign_with(&domain, &self.actors.pool_owner);
+        orders.request.sign_with(&domain, &self.actors.requester);
+    }
+
+    /// Matches already built orders (sent by the requester); returns the deal id.
     ///
     /// # Errors
     /// Whatever matchOrders rejects.
-    pub fn deal(&mut self, spec: &DealSpec) -> Result<B256, ProtocolError> {
-        let orders = self.orders(spec);
+    pub fn match_orders(&mut self, orders: MatchOrders) -> Result<B256, ProtocolError> {
         let requester = self.actors.requester.clone();
         let events = self.send(&requester, vec![orders.into()])?;
         Ok(events
@@ -302,6 +312,15 @@ impl World {
                 _ => None,
             })
             .expect("a match emits OrdersMatched"))
+    }
+
+    /// Matches a deal described by `spec` (sent by the requester); returns its id.
+    ///
+    /// # Errors
+    /// Whatever matchOrders rejects.
+    pub fn deal(&mut self, spec: &DealSpec) -> Result<B256, ProtocolError> {
+        let orders = self.orders(spec);
+        self.match_orders(orders)
     }
 
     /// The id of task `idx` of `deal`.

@@ -7,6 +7,7 @@
 mod lifecycle;
 mod matching;
 mod properties;
+mod tee;
 
 use xiebao_protocol::testkit::World;
 use xiebao_protocol::{Event, ProtocolError};

@@ -14,13 +14,7 @@ fn world() -> World {
 }
 
 fn resign(w: &World, orders: &mut MatchOrders) {
-    let d = w.domain;
-    orders.app.sign_with(&d, &w.actors.app_owner);
-    if !orders.dataset.dataset.is_zero() {
-        orders.dataset.sign_with(&d, &w.actors.dataset_owner);
-    }
-    orders.workerpool.sign_with(&d, &w.actors.pool_owner);
-    orders.request.sign_with(&d, &w.actors.requester);
+    w.resign(orders);
 }
 
 /// Builds orders from `spec`, lets `edit` break them, re-signs, matches, and returns the

@@ -223,3 +223,62 @@ fn verified_transactions_replay_to_the_same_state_on_another_node() {
     b.advance(5);
     assert_eq!(a.state.digest(), b.state.digest());
 }
+
+/// Valid encoded transactions of several kinds, and the world they apply to.
+fn corpus() -> (World, Vec<Vec<u8>>) {
+    let mut w = World::new(2, Nrlc::rlc(1_000), PoolPolicy::default(), Nrlc::rlc(20));
+    let deal = w.deal(&DealSpec { volume: 3, trust: 3, ..DealSpec::default() }).unwrap();
+    let task = w.initialize(&deal, [0]).unwrap()[0];
+    let mut txs = Vec::new();
+    let orders =
+        w.orders(&DealSpec { volume: 2, dataset_price: Some(Nrlc(5)), ..DealSpec::default() });
+    let requester = w.actors.requester.clone();
+    let owner = w.actors.pool_owner.clone();
+    let worker = w.actors.workers[0].clone();
+    let first = w.state.deals()[&deal].bot_first;
+    let txs_calls: Vec<(xiebao_types::SecretKey, Vec<Call>)> = vec![
+        (requester.clone(), vec![orders.into()]),
+        (owner.clone(), vec![Initialize { deal_id: deal, idx: first + U256::from(1) }.into()]),
+        (worker.clone(), vec![w.contribute_call(0, &task, &B256::repeat_byte(0x60))]),
+        (worker.clone(), vec![w.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))]),
+        (requester, vec![Transfer { to: owner.address(), amount: Nrlc(17) }.into()]),
+    ];
+    for (key, calls) in txs_calls {
+        let nonce = w.state.account(&key.address()).nonce;
+        let signed = xiebao_types::Transaction {
+            chain_id: xiebao_protocol::testkit::CHAIN_ID,
+            nonce,
+            calls,
+        }
+        .sign(&key);
+        txs.push(signed.encode_to_vec());
+    }
+    (w, txs)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Corrupted transactions are rejected by the decoder, the signature check or `apply`,
+    /// never by a panic, and a rejection changes nothing.
+    #[test]
+    fn corrupted_transactions_never_panic_and_change_nothing(
+        which in 0..5usize,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let (mut w, txs) = corpus();
+        let mut bytes = txs[which].clone();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let Ok(signed) = xiebao_types::SignedTransaction::decode(&bytes) else { return Ok(()) };
+        let Ok(tx) = xiebao_protocol::VerifiedTx::new(signed, &w.domain) else { return Ok(()) };
+        let before = w.state.digest();
+        let block = w.block;
+        if apply(&mut w.state, &tx, &block).is_err() {
+            prop_assert_eq!(w.state.digest(), before);
+        }
+        prop_assert!(w.state.check_invariants().is_ok());
+    }
+}
