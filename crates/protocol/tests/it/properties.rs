@@ -240,7 +240,7 @@ fn corpus() -> (World, Vec<Vec<u8>>) {
         (requester.clone(), vec![orders.into()]),
         (owner.clone(), vec![Initialize { deal_id: deal, idx: first + U256::from(1) }.into()]),
         (worker.clone(), vec![w.contribute_call(0, &task, &B256::repeat_byte(0x60))]),
-        (worker.clone(), vec![w.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))]),
+        (worker, vec![w.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))]),
         (requester, vec![Transfer { to: owner.address(), amount: Nrlc(17) }.into()]),
     ];
     for (key, calls) in txs_calls {
