@@ -1,1 +1,3 @@
-//! placeholder
+//! Load Ethereum keystore wallets and sign Xiebao orders and transactions for clients.
+
+pub mod wallet;
