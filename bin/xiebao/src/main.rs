@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod order;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure throughput and print it beside a same-run baseline.
     Bench(bench::BenchArgs),
+    /// Hash, sign and verify orders offline (EIP-712, iExec-compatible).
+    #[command(subcommand)]
+    Order(order::OrderCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +30,7 @@ fn main() -> std::process::ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Order(command) => order::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

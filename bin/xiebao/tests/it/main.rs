@@ -1,3 +1,4 @@
 //! End-to-end tests through the real `xiebao` binary.
 
 mod cli;
+mod order_cli;
