@@ -112,7 +112,8 @@ pub fn load_key(path: &Path, password: Option<&str>) -> Result<SecretKey, Wallet
         KeyFileKind::HexKey => {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| WalletError::Read { path: path.to_owned(), source })?;
-            parse_hex_key(&text).ok_or_else(|| WalletError::UnknownFormat { path: path.to_owned() })?
+            parse_hex_key(&text)
+                .ok_or_else(|| WalletError::UnknownFormat { path: path.to_owned() })?
         }
         KeyFileKind::Keystore => {
             let password =
@@ -121,7 +122,9 @@ pub fn load_key(path: &Path, password: Option<&str>) -> Result<SecretKey, Wallet
                 eth_keystore::KeystoreError::MacMismatch => {
                     WalletError::WrongPassword { path: path.to_owned() }
                 }
-                other => WalletError::BadKeystore { path: path.to_owned(), detail: other.to_string() },
+                other => {
+                    WalletError::BadKeystore { path: path.to_owned(), detail: other.to_string() }
+                }
             })?;
             if key.len() != 32 {
                 return Err(WalletError::BadKey { path: path.to_owned() });
@@ -137,7 +140,11 @@ pub fn load_key(path: &Path, password: Option<&str>) -> Result<SecretKey, Wallet
 ///
 /// # Errors
 /// [`WalletError::Write`].
-pub fn create_keystore(key: &SecretKey, password: &str, dir: &Path) -> Result<PathBuf, WalletError> {
+pub fn create_keystore(
+    key: &SecretKey,
+    password: &str,
+    dir: &Path,
+) -> Result<PathBuf, WalletError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| WalletError::Write { dir: dir.to_owned(), detail: e.to_string() })?;
     let name = format!("{:x}.json", key.address());
