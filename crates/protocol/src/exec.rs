@@ -39,14 +39,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let mut account = self.state.account(&owner);
-        account.free =
-            account.free.checked_sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
-                account: owner,
-                available: account.free,
-                needed: amount,
-                missing: Nrlc(amount.0 - account.free.0),
-                purpose,
-            })?;
+        account.free = debit(owner, account.free, amount, purpose)?;
         account.frozen = account.frozen.checked_add(amount)?;
         self.state.put_account(owner, account);
         self.emit(Event::Lock { owner, amount });
@@ -107,14 +100,7 @@ impl Ctx<'_> {
     pub(crate) fn transfer(&mut self, to: Address, amount: Nrlc) -> Result<(), ProtocolError> {
         let from = self.sender;
         let mut source = self.state.account(&from);
-        source.free =
-            source.free.checked_sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
-                account: from,
-                available: source.free,
-                needed: amount,
-                missing: Nrlc(amount.0 - source.free.0),
-                purpose: "transfer",
-            })?;
+        source.free = debit(from, source.free, amount, "transfer")?;
         self.state.put_account(from, source);
         let mut target = self.state.account(&to);
         target.free = target.free.checked_add(amount)?;
@@ -122,6 +108,22 @@ impl Ctx<'_> {
         self.emit(Event::Transfer { from, to, amount });
         Ok(())
     }
+}
+
+/// `free − amount`, or the error that says how much is missing and what for.
+fn debit(
+    account: Address,
+    free: Nrlc,
+    amount: Nrlc,
+    purpose: &'static str,
+) -> Result<Nrlc, ProtocolError> {
+    free.checked_sub(amount).map_err(|_| ProtocolError::InsufficientBalance {
+        account,
+        available: free,
+        needed: amount,
+        missing: Nrlc(amount.0 - free.0),
+        purpose,
+    })
 }
 
 pub(crate) fn apply_calls(
