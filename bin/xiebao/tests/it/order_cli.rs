@@ -210,3 +210,25 @@ fn bad_orders_get_clear_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn presign_and_cancel_operation_hashes_match_eth_account() {
+    use xiebao_types::order::{AnyOrder, Domain, OrderOperation};
+    let domain = Domain::new(CHAIN_ID.parse().unwrap(), CONTRACT.parse().unwrap());
+    let vectors: Vec<Value> =
+        serde_json::from_str(&vectors_py(&["operations", CHAIN_ID, CONTRACT], None)).unwrap();
+    assert_eq!(vectors.len(), 12);
+    for vector in vectors {
+        let order = AnyOrder::from_json(&vector["order"].to_string(), None).unwrap();
+        let operation =
+            if vector["operation"] == 0 { OrderOperation::Sign } else { OrderOperation::Close };
+        let hash = order.operation_hash(&domain, operation);
+        assert_eq!(
+            hash.to_string(),
+            vector["hash"].as_str().unwrap(),
+            "{} {:?}",
+            vector["kind"],
+            operation
+        );
+    }
+}

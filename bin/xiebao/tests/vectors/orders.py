@@ -2,6 +2,7 @@
 
 Modes:
   vectors <chain_id> <verifying_contract> <private_key_hex>   print test vectors as JSON
+  operations <chain_id> <verifying_contract>                   print OrderOperation hashes as JSON
   recover <chain_id> <verifying_contract>                     read {kind, order} on stdin, print signer
   encrypt <private_key_hex> <password>                        print a V3 keystore (scrypt)
   decrypt <keystore_path> <password>                          print the hex private key
@@ -106,6 +107,25 @@ def main():
             out.append({"kind": kind, "order": order, "hash": "0x" + signed.message_hash.hex().removeprefix("0x"),
                         "sign": "0x" + signed.signature.hex().removeprefix("0x"),
                         "signer": Account.from_key(key).address})
+        print(json.dumps(out))
+    elif mode == "operations":
+        # hashes of {Kind}OrderOperation(order, operation) for every vector and both operations
+        chain_id, verifying_contract = int(sys.argv[2]), sys.argv[3]
+        out = []
+        for kind, order in orders():
+            inner = typed_data(kind, order, chain_id, verifying_contract)
+            name = inner["primaryType"]
+            for operation in (0, 1):
+                full = {
+                    "types": dict(inner["types"], **{name + "Operation": [
+                        {"name": "order", "type": name}, {"name": "operation", "type": "uint256"}]}),
+                    "primaryType": name + "Operation",
+                    "domain": inner["domain"],
+                    "message": {"order": inner["message"], "operation": operation},
+                }
+                signed = Account.sign_message(encode_typed_data(full_message=full), "0x" + "01" * 32)
+                out.append({"kind": kind, "order": order, "operation": operation,
+                            "hash": "0x" + signed.message_hash.hex().removeprefix("0x")})
         print(json.dumps(out))
     elif mode == "recover":
         chain_id, verifying_contract = int(sys.argv[2]), sys.argv[3]
