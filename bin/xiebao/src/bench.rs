@@ -248,7 +248,7 @@ fn protocol(quick: bool) -> Vec<Figure> {
         name: "protocol.signature_recoveries_per_s",
         value: n as f64 / started.elapsed().as_secs_f64(),
         unit: "recoveries/s",
-        note: "secp256k1 ecrecover (k256)".into(),
+        note: "secp256k1 ecrecover (libsecp256k1 through alloy-primitives)".into(),
     });
     figures
 }
