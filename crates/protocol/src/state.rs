@@ -12,32 +12,57 @@ use crate::model::{
     Workerpool,
 };
 
-/// A key's canonical bytes, for the state digest.
-pub(crate) trait KeyBytes {
+/// A key's canonical bytes (order-preserving for fixed-size keys), for the digest and stores.
+pub(crate) trait KeyBytes: Sized {
+    /// Encoded length when fixed.
+    const LEN: Option<usize>;
     fn key_bytes(&self, out: &mut Vec<u8>);
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self>;
 }
 impl KeyBytes for Address {
+    const LEN: Option<usize> = Some(20);
     fn key_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_slice());
+    }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() == 20).then(|| Address::from_slice(bytes))
     }
 }
 impl KeyBytes for B256 {
+    const LEN: Option<usize> = Some(32);
     fn key_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_slice());
     }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() == 32).then(|| B256::from_slice(bytes))
+    }
 }
 impl KeyBytes for u64 {
+    const LEN: Option<usize> = Some(8);
     fn key_bytes(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(u64::from_be_bytes(bytes.try_into().ok()?))
+    }
 }
 impl<A: KeyBytes, B: KeyBytes> KeyBytes for (A, B) {
+    const LEN: Option<usize> = match (A::LEN, B::LEN) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
     fn key_bytes(&self, out: &mut Vec<u8>) {
         self.0.key_bytes(out);
         self.1.key_bytes(out);
     }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        let split = A::LEN.expect("the first element of a compound key has a fixed length");
+        let (a, b) = bytes.split_at_checked(split)?;
+        Some((A::from_key_bytes(a)?, B::from_key_bytes(b)?))
+    }
 }
 impl KeyBytes for Timer {
+    const LEN: Option<usize> = None;
     fn key_bytes(&self, out: &mut Vec<u8>) {
         match self {
             Self::DealExpiry(deal) => {
@@ -50,17 +75,29 @@ impl KeyBytes for Timer {
             }
         }
     }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first()? {
+            (1, rest) => Some(Self::DealExpiry(B256::from_key_bytes(rest)?)),
+            (2, rest) => Some(Self::Unbond(Address::from_key_bytes(rest)?)),
+            _ => None,
+        }
+    }
 }
 
-/// A table's value bytes, for the state digest.
-pub(crate) trait ValueBytes {
+/// A table's value bytes (RLP), for the digest and stores.
+pub(crate) trait ValueBytes: Sized {
     fn value_bytes(&self, out: &mut Vec<u8>);
+    fn from_value_bytes(bytes: &[u8]) -> Option<Self>;
 }
 macro_rules! rlp_values {
     ($($ty:ty),*) => {$(
         impl ValueBytes for $ty {
             fn value_bytes(&self, out: &mut Vec<u8>) {
                 self.encode(out);
+            }
+            fn from_value_bytes(mut bytes: &[u8]) -> Option<Self> {
+                let value = <$ty as alloy_rlp::Decodable>::decode(&mut bytes).ok()?;
+                bytes.is_empty().then_some(value)
             }
         }
     )*};
@@ -71,6 +108,22 @@ rlp_values!(
 );
 impl ValueBytes for () {
     fn value_bytes(&self, _out: &mut Vec<u8>) {}
+    fn from_value_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.is_empty().then_some(())
+    }
+}
+
+/// Table id of the chain-wide settings in store keys.
+const GLOBALS_TABLE: u8 = 0xff;
+
+/// One entry written by committed transactions: `key` is `table id ‖ key bytes`, `value` the
+/// entry's canonical (RLP) encoding, `None` when the entry was deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Store key.
+    pub key: Vec<u8>,
+    /// Store value, or `None` for a deletion.
+    pub value: Option<Vec<u8>>,
 }
 
 macro_rules! tables {
@@ -84,8 +137,25 @@ macro_rules! tables {
             $( $(#[$doc])* pub(crate) $field: BTreeMap<$k, $v>, )*
             pub(crate) globals: Globals,
             journal: Vec<Undo>,
+            /// Keys written since the last `take_changes` (with repeats; sorted and deduplicated
+            /// there, which is cheaper than keeping a set on the hot path).
+            dirty: Vec<DirtyKey>,
             /// Value seized and not yet rewarded inside the current call (must return to zero).
             pub(crate) pot: Nrlc,
+        }
+
+        /// Table ids in store keys: the tables' order of declaration (never reorder).
+        #[derive(Clone, Copy)]
+        #[repr(u8)]
+        enum TableId {
+            $( $undo, )*
+        }
+
+        /// A typed key of any table, for change tracking.
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        enum DirtyKey {
+            $( $undo($k), )*
+            Globals,
         }
 
         #[derive(Clone, Debug)]
@@ -128,9 +198,71 @@ macro_rules! tables {
                 self.pot = Nrlc::ZERO;
             }
 
-            /// Forgets the journal: the writes so far are final.
+            /// Forgets the journal: the writes so far are final (and recorded as changes).
             pub(crate) fn commit(&mut self) {
-                self.journal.clear();
+                // drain keeps the journal's capacity for the next transaction.
+                self.dirty.extend(self.journal.drain(..).map(|undo| match undo {
+                    $( Undo::$undo(k, _) => DirtyKey::$undo(k), )*
+                    Undo::Globals(_) => DirtyKey::Globals,
+                }));
+            }
+
+            /// The entries written by the transactions committed since the last call, with their
+            /// current values, in key order: what a node persists after each block.
+            pub fn take_changes(&mut self) -> Vec<Change> {
+                let mut dirty = std::mem::take(&mut self.dirty);
+                dirty.sort_unstable();
+                dirty.dedup();
+                let changes = dirty.drain(..).map(|dirty| {
+                    let mut key = Vec::with_capacity(64);
+                    let mut value = Vec::new();
+                    let present = match dirty {
+                        $( DirtyKey::$undo(k) => {
+                            key.push(TableId::$undo as u8);
+                            k.key_bytes(&mut key);
+                            self.$field.get(&k).map(|v| v.value_bytes(&mut value)).is_some()
+                        } )*
+                        DirtyKey::Globals => {
+                            key.push(GLOBALS_TABLE);
+                            self.globals.value_bytes(&mut value);
+                            true
+                        }
+                    };
+                    Change { key, value: present.then_some(value) }
+                }).collect();
+                // Keep the buffer's capacity for the next block.
+                self.dirty = dirty;
+                changes
+            }
+
+            /// Rebuilds a state from every entry a store holds (as written from
+            /// [`State::take_changes`]).
+            ///
+            /// # Errors
+            /// A message naming the first entry that does not decode.
+            pub fn load(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Self, String> {
+                let mut state = Self::default();
+                for (key, value) in entries {
+                    let bad = || format!("store entry {} does not decode", alloy_primitives::hex::encode(&key));
+                    let (table, rest) = key.split_first().ok_or_else(bad)?;
+                    if *table == GLOBALS_TABLE {
+                        state.globals = Globals::from_value_bytes(&value).ok_or_else(bad)?;
+                        continue;
+                    }
+                    let mut known = false;
+                    $(
+                        if *table == TableId::$undo as u8 {
+                            let k = <$k as KeyBytes>::from_key_bytes(rest).ok_or_else(bad)?;
+                            let v = <$v as ValueBytes>::from_value_bytes(&value).ok_or_else(bad)?;
+                            state.$field.insert(k, v);
+                            known = true;
+                        }
+                    )*
+                    if !known {
+                        return Err(bad());
+                    }
+                }
+                Ok(state)
             }
 
             /// A deterministic digest of the whole state: keccak256 over every table in a fixed

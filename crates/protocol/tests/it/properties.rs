@@ -70,6 +70,8 @@ fn run(ops: &[Op]) -> B256 {
     let mut tasks: Vec<B256> = Vec::new();
     // Time of the last block whose end was processed (timers fire at the end of a block).
     let mut ended_at = 0;
+    // A store fed only with the change sets, as a node persists them.
+    let mut store: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
     for op in ops {
         let before = w.state.digest();
         let pick = |list: &Vec<B256>, i: usize| list.get(i % list.len().max(1)).copied();
@@ -161,6 +163,7 @@ fn run(ops: &[Op]) -> B256 {
         if result.is_err() {
             assert_eq!(w.state.digest(), before, "rejected {op:?} changed the state: {result:?}");
         }
+        persist(&mut store, &mut w);
         if let Err(broken) = w.state.check_invariants() {
             panic!("after {op:?}: {broken}");
         }
@@ -189,7 +192,19 @@ fn run(ops: &[Op]) -> B256 {
     let requester = w.actors.requester.address();
     assert_eq!(w.frozen(requester), Nrlc::ZERO, "requester funds stuck after every deadline");
     assert!(w.state.check_invariants().is_ok());
+    persist(&mut store, &mut w);
+    let reloaded = xiebao_protocol::State::load(store).expect("the store decodes");
+    assert_eq!(reloaded.digest(), w.state.digest(), "state rebuilt from its change sets differs");
     w.state.digest()
+}
+
+fn persist(store: &mut std::collections::BTreeMap<Vec<u8>, Vec<u8>>, w: &mut World) {
+    for change in w.state.take_changes() {
+        match change.value {
+            Some(value) => store.insert(change.key, value),
+            None => store.remove(&change.key),
+        };
+    }
 }
 
 proptest! {
