@@ -366,7 +366,7 @@ pub(crate) fn finalize(ctx: &mut Ctx<'_>, call: &Finalize) -> Result<(), Protoco
     settle_success(ctx, &task_id, &deal)?;
     distribute_rewards(ctx, &task_id, &mut task, &deal)?;
     ctx.emit(Event::TaskFinalize { task: task_id, results: call.results.clone() });
-    close_task(ctx, task_id, task, true);
+    close_task(ctx, task_id, task, deal, true);
     Ok(())
 }
 
@@ -432,9 +432,10 @@ fn distribute_rewards(
 }
 
 /// Marks a task final and updates its deal's counters.
-fn close_task(ctx: &mut Ctx<'_>, task_id: B256, task: Task, completed: bool) {
+/// `deal` is the task's deal as loaded by the caller (no call changes it in between).
+fn close_task(ctx: &mut Ctx<'_>, task_id: B256, task: Task, mut deal: Deal, completed: bool) {
     let deal_id = task.deal_id;
-    let mut deal = ctx.state.deals()[&deal_id].clone();
+    debug_assert_eq!(ctx.state.deals().get(&deal_id), Some(&deal), "stale deal");
     if completed {
         deal.completed += 1;
     } else {
@@ -489,7 +490,7 @@ pub(crate) fn claim(ctx: &mut Ctx<'_>, call: &Claim) -> Result<(), ProtocolError
         "claim",
     )?;
     at_or_after(ctx, &task_id, task.final_deadline, "final", "claim")?;
-    fail_task(ctx, task_id, task, &deal)
+    fail_task(ctx, task_id, task, deal)
 }
 
 /// Fails a task: the requester is refunded, the pool's stake goes to the kitty and every
@@ -498,7 +499,7 @@ fn fail_task(
     ctx: &mut Ctx<'_>,
     task_id: B256,
     mut task: Task,
-    deal: &Deal,
+    deal: Deal,
 ) -> Result<(), ProtocolError> {
     ctx.unlock(deal.requester, deal.task_price()?);
     ctx.seize(deal.workerpool.owner, deal.pool_stake(), EscrowRef::Task(task_id));
@@ -508,7 +509,7 @@ fn fail_task(
     }
     task.status = TaskStatus::Failed;
     ctx.emit(Event::TaskClaimed { task: task_id });
-    close_task(ctx, task_id, task, false);
+    close_task(ctx, task_id, task, deal, false);
     Ok(())
 }
 
@@ -568,7 +569,7 @@ pub(crate) fn contribute_and_finalize(
     ctx.reward(worker, worker_reward, reference.clone());
     ctx.reward(deal.workerpool.owner, deal.workerpool.price.checked_sub(worker_reward)?, reference);
     ctx.emit(Event::TaskFinalize { task: task_id, results: call.results.clone() });
-    close_task(ctx, task_id, task, true);
+    close_task(ctx, task_id, task, deal, true);
     Ok(())
 }
 
@@ -582,7 +583,7 @@ pub(crate) fn expire_deal(ctx: &mut Ctx<'_>, deal_id: B256) {
         .collect();
     for task_id in open {
         let (task, deal) = load_task(ctx, &task_id).expect("open tasks exist");
-        fail_task(ctx, task_id, task, &deal).expect("deal prices were checked at match");
+        fail_task(ctx, task_id, task, deal).expect("deal prices were checked at match");
     }
     let mut deal = ctx.state.deals()[&deal_id].clone();
     let uninitialized = deal.bot_size - deal.initialized;
