@@ -137,6 +137,8 @@ macro_rules! tables {
             $( $(#[$doc])* pub(crate) $field: BTreeMap<$k, $v>, )*
             pub(crate) globals: Globals,
             journal: Vec<Undo>,
+            /// Undo entries of the transactions committed inside the current block, when one is open.
+            block_journal: Option<Vec<Undo>>,
             /// Keys written since the last `take_changes` (with repeats; sorted and deduplicated
             /// there, which is cheaper than keeping a set on the hot path).
             dirty: Vec<DirtyKey>,
@@ -184,6 +186,36 @@ macro_rules! tables {
                 }
             )*
 
+            /// Opens a block: until [`State::commit_block`] or [`State::rollback_block`], the
+            /// transactions applied can all be undone together (to execute a proposal without
+            /// keeping it, or to reject a block whose execution fails).
+            ///
+            /// # Panics
+            /// If a block is already open.
+            pub fn begin_block(&mut self) {
+                assert!(self.block_journal.is_none(), "a block is already open");
+                self.block_journal = Some(Vec::new());
+            }
+
+            /// Keeps everything applied since [`State::begin_block`].
+            ///
+            /// # Panics
+            /// If no block is open.
+            pub fn commit_block(&mut self) {
+                self.block_journal.take().expect("no block is open");
+            }
+
+            /// Undoes everything applied since [`State::begin_block`].
+            ///
+            /// # Panics
+            /// If no block is open.
+            pub fn rollback_block(&mut self) {
+                let block_journal = self.block_journal.take().expect("no block is open");
+                self.rollback();
+                self.journal = block_journal;
+                self.rollback();
+            }
+
             /// Rolls every journaled write back, newest first.
             pub(crate) fn rollback(&mut self) {
                 while let Some(undo) = self.journal.pop() {
@@ -200,6 +232,16 @@ macro_rules! tables {
 
             /// Forgets the journal: the writes so far are final (and recorded as changes).
             pub(crate) fn commit(&mut self) {
+                if let Some(block_journal) = &mut self.block_journal {
+                    for undo in self.journal.drain(..) {
+                        self.dirty.push(match &undo {
+                            $( Undo::$undo(k, _) => DirtyKey::$undo(k.clone()), )*
+                            Undo::Globals(_) => DirtyKey::Globals,
+                        });
+                        block_journal.push(undo);
+                    }
+                    return;
+                }
                 // drain keeps the journal's capacity for the next transaction.
                 self.dirty.extend(self.journal.drain(..).map(|undo| match undo {
                     $( Undo::$undo(k, _) => DirtyKey::$undo(k), )*

@@ -36,6 +36,8 @@ pub struct VerifiedTx {
     pub hash: B256,
     /// Its sender.
     pub sender: Address,
+    /// The sender's signature.
+    pub signature: alloy_primitives::Bytes,
     /// The domain separator the order signatures were checked under.
     pub(crate) domain_separator: B256,
     pub(crate) signers: Vec<CallSigners>,
@@ -48,11 +50,23 @@ impl VerifiedTx {
     /// Only when the transaction's own signature is unusable; a bad signature inside a call is
     /// kept and reported by `apply` with the rule it breaks.
     pub fn new(signed: SignedTransaction, domain: &Domain) -> Result<Self, SignatureError> {
-        let hash = signed.tx.signing_hash();
-        let sender = crypto::recover(&hash, &signed.signature)?;
+        let hash = signed.hash();
+        let sender = signed.recover_sender()?;
         let signers =
             signed.tx.calls.iter().map(|call| call_signers(call, sender, domain)).collect();
-        Ok(Self { tx: signed.tx, hash, sender, domain_separator: domain.separator(), signers })
+        Ok(Self {
+            tx: signed.tx,
+            hash,
+            sender,
+            signature: signed.signature,
+            domain_separator: domain.separator(),
+            signers,
+        })
+    }
+
+    /// The signed transaction back.
+    pub fn signed(&self) -> SignedTransaction {
+        SignedTransaction { tx: self.tx.clone(), signature: self.signature.clone() }
     }
 }
 

@@ -23,6 +23,9 @@ pub enum SignatureError {
     /// The curve rejects the signature (r or s out of range, no point).
     #[error("signature does not recover to any public key")]
     Unrecoverable,
+    /// Not the one canonical form required of transaction signatures.
+    #[error("transaction signatures must be 65 bytes with v = 27 or 28 and a low s (EIP-2)")]
+    NotCanonical,
     /// The private key bytes are not a valid secp256k1 scalar.
     #[error("private key is not a valid secp256k1 scalar (zero or ≥ the curve order)")]
     BadPrivateKey,
@@ -60,6 +63,23 @@ pub fn recover(hash: &B256, sig: &[u8]) -> Result<Address, SignatureError> {
         return Err(SignatureError::Unrecoverable);
     }
     signature.recover_address_from_prehash(hash).map_err(|_| SignatureError::Unrecoverable)
+}
+
+/// Recovers the signer of a transaction signature, which has exactly one accepted form:
+/// 65 bytes, `v ∈ {27, 28}` and `s` in the lower half of the curve order (EIP-2), so a
+/// transaction's bytes, and hence its id, cannot be altered without the key.
+///
+/// # Errors
+/// [`SignatureError::NotCanonical`], or any error of [`recover`].
+pub fn recover_canonical(hash: &B256, sig: &[u8]) -> Result<Address, SignatureError> {
+    if sig.len() != 65 || !matches!(sig[64], 27 | 28) {
+        return Err(SignatureError::NotCanonical);
+    }
+    let s = U256::from_be_slice(&sig[32..64]);
+    if s > SECP256K1_N >> 1 {
+        return Err(SignatureError::NotCanonical);
+    }
+    recover(hash, sig)
 }
 
 /// Recovers the signer of an `eth_sign` (EIP-191 personal message) signature over a 32-byte hash:
@@ -186,5 +206,24 @@ mod tests {
         bad_v[64] = 37;
         assert_eq!(recover(&hash, &bad_v), Err(SignatureError::BadV { v: 37 }));
         assert_eq!(recover(&hash, &[0u8; 65]), Err(SignatureError::Unrecoverable));
+    }
+
+    #[test]
+    fn transaction_signatures_have_one_form() {
+        let key = SecretKey::from_label("alice");
+        let hash = alloy_primitives::keccak256(b"tx");
+        let sig = key.sign_hash(&hash);
+        assert_eq!(recover_canonical(&hash, &sig), Ok(key.address()));
+        let mut low_v = sig.to_vec();
+        low_v[64] -= 27;
+        assert_eq!(recover_canonical(&hash, &low_v), Err(SignatureError::NotCanonical));
+        // The high-s twin of a valid signature recovers the same key but is refused.
+        let parsed = parse_signature(&sig).unwrap();
+        let high_s = SECP256K1_N - parsed.s();
+        let mut twin = sig.to_vec();
+        twin[32..64].copy_from_slice(&high_s.to_be_bytes::<32>());
+        twin[64] = if sig[64] == 27 { 28 } else { 27 };
+        assert_eq!(recover(&hash, &twin), Ok(key.address()));
+        assert_eq!(recover_canonical(&hash, &twin), Err(SignatureError::NotCanonical));
     }
 }

@@ -32,7 +32,6 @@ pub struct Transaction {
 
 impl Transaction {
     /// The hash the sender signs: `keccak256("_XIEBAO_TYPES_TRANSACTION" ‖ rlp(tx))`.
-    /// It is also the transaction's id.
     pub fn signing_hash(&self) -> B256 {
         let mut buf = Vec::with_capacity(TX_SIGNING_DOMAIN.len() + self.length());
         buf.extend_from_slice(TX_SIGNING_DOMAIN);
@@ -122,17 +121,18 @@ impl SignedTransaction {
         Ok(tx)
     }
 
-    /// The transaction id ([`Transaction::signing_hash`]).
+    /// The transaction id: `keccak256` of its canonical encoding, signature included (so two
+    /// senders' identical calls have different ids; signatures have one accepted form).
     pub fn hash(&self) -> B256 {
-        self.tx.signing_hash()
+        keccak256(self.encode_to_vec())
     }
 
-    /// Recovers the sender.
+    /// Recovers the sender from its canonical signature.
     ///
     /// # Errors
-    /// When the signature is malformed or does not recover.
+    /// When the signature is not canonical, is malformed or does not recover.
     pub fn recover_sender(&self) -> Result<Address, SignatureError> {
-        crypto::recover(&self.tx.signing_hash(), &self.signature)
+        crypto::recover_canonical(&self.tx.signing_hash(), &self.signature)
     }
 }
 
