@@ -2,7 +2,8 @@
 
 use alloy_primitives::{Address, B256};
 use xiebao_protocol::{BlockContext, Event, ProtocolError, State, VerifiedTx, apply, end_block};
-use xiebao_types::Timestamp;
+use xiebao_types::order::Domain;
+use xiebao_types::{SignedTransaction, Timestamp};
 
 use crate::block::{Block, Header, tx_root};
 
@@ -129,6 +130,45 @@ pub fn propose_block(
     Proposal { block: Block { header, txs }, rejected }
 }
 
+/// Recovers every signer of `txs`, spread over the machine's cores (signature recovery is the
+/// costliest step of executing a block and needs no state).
+///
+/// # Errors
+/// [`BlockError::BadSignature`] for the first transaction whose signature is unusable.
+pub fn verify_all(
+    txs: &[SignedTransaction],
+    domain: &Domain,
+) -> Result<Vec<VerifiedTx>, BlockError> {
+    const PARALLEL_MIN_TXS: usize = 32;
+    let verify = |(index, tx): (usize, &SignedTransaction)| {
+        VerifiedTx::new(tx.clone(), domain).map_err(|_| BlockError::BadSignature { index })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if txs.len() < PARALLEL_MIN_TXS || threads == 1 {
+        return txs.iter().enumerate().map(verify).collect();
+    }
+    let chunk = txs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = txs
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, tx)| verify((n * chunk + i, tx)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(txs.len());
+        for handle in handles {
+            out.extend(handle.join().expect("signature recovery does not panic")?);
+        }
+        Ok(out)
+    })
+}
+
 /// Checks and executes `block` on top of `parent`: on success the state is the block's
 /// post-state and the receipts are returned; on error the state is unchanged.
 ///
@@ -160,13 +200,7 @@ pub fn execute_block(
     if expected_root != header.tx_root {
         return Err(BlockError::BadTxRoot { expected: expected_root, got: header.tx_root });
     }
-    let domain = state.domain();
-    let mut verified = Vec::with_capacity(block.txs.len());
-    for (index, tx) in block.txs.iter().enumerate() {
-        verified.push(
-            VerifiedTx::new(tx.clone(), &domain).map_err(|_| BlockError::BadSignature { index })?,
-        );
-    }
+    let verified = verify_all(&block.txs, &state.domain())?;
     let context = BlockContext { height: header.height, timestamp: header.timestamp };
     state.begin_block();
     let mut receipts = Vec::with_capacity(verified.len());

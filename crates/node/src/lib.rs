@@ -14,5 +14,5 @@ pub mod executor;
 pub mod mempool;
 
 pub use block::{Block, Header};
-pub use executor::{BlockError, Proposal, Receipt, execute_block, propose_block};
+pub use executor::{BlockError, Proposal, Receipt, execute_block, propose_block, verify_all};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};

@@ -112,3 +112,44 @@ fn end_of_block_timers_are_part_of_the_block() {
     assert!(a.state.deals()[&deal].expired);
     assert_eq!(a.state.digest(), b.state.digest());
 }
+
+#[test]
+fn large_blocks_verify_in_parallel_and_report_the_first_bad_signature() {
+    let mut w = world();
+    let parent = genesis(&w);
+    let worker = w.actors.workers[0].clone();
+    let to = w.actors.app_owner.address();
+    let first = w.state.account(&worker.address()).nonce;
+    let candidates: Vec<_> = (first..first + 100)
+        .map(|nonce| {
+            let signed = xiebao_types::Transaction {
+                chain_id: xiebao_protocol::testkit::CHAIN_ID,
+                nonce,
+                calls: vec![Transfer { to, amount: Nrlc(1) }.into()],
+            }
+            .sign(&worker);
+            xiebao_protocol::VerifiedTx::new(signed, &w.domain).unwrap()
+        })
+        .collect();
+    let mut block =
+        propose_block(&mut w.state, &parent, parent.timestamp, Address::ZERO, candidates).block;
+    assert_eq!(block.txs.len(), 100);
+    let verified = xiebao_node::verify_all(&block.txs, &w.domain).unwrap();
+    assert!(
+        verified.iter().enumerate().all(|(i, tx)| tx.tx.nonce == first + i as u64),
+        "order kept"
+    );
+    let mut follower = w.clone();
+    execute_block(&mut follower.state, &parent, &block).unwrap();
+    assert_eq!(follower.free(to), Nrlc(Nrlc::rlc(100).0 + 100));
+    // Corrupt the signature of tx 70 (v = 29 is never valid).
+    block.txs[70].signature = {
+        let mut sig = block.txs[70].signature.to_vec();
+        sig[64] = 29;
+        sig.into()
+    };
+    assert_eq!(
+        xiebao_node::verify_all(&block.txs, &w.domain).unwrap_err(),
+        BlockError::BadSignature { index: 70 }
+    );
+}
