@@ -27,6 +27,10 @@ pub(crate) struct BenchArgs {
 enum Suite {
     /// The state machine: task lifecycles, order hashing, signature recovery.
     Protocol,
+    /// Block proposal and execution (signature recovery on all cores, change sets).
+    Node,
+    /// Every suite.
+    All,
 }
 
 /// One measured figure.
@@ -41,6 +45,12 @@ struct Figure {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let figures = match args.suite {
         Suite::Protocol => protocol(args.quick),
+        Suite::Node => node(args.quick),
+        Suite::All => {
+            let mut figures = protocol(args.quick);
+            figures.extend(node(args.quick));
+            figures
+        }
     };
     if args.json {
         for f in &figures {
@@ -53,7 +63,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("| {} | {:.0} | {} | {} |", f.name, f.value, f.unit, f.note);
         }
         println!(
-            "\nbuild: {}; one thread",
+            "\nbuild: {}; the protocol suite runs on one thread",
             if cfg!(debug_assertions) {
                 "debug (numbers are not representative)"
             } else {
@@ -257,4 +267,76 @@ fn protocol(quick: bool) -> Vec<Figure> {
         note: "secp256k1 ecrecover (libsecp256k1 through alloy-primitives)".into(),
     });
     figures
+}
+
+/// Proposes and executes blocks of signed transfers, as a validator does.
+fn node(quick: bool) -> Vec<Figure> {
+    use xiebao_node::{Header, execute_block, propose_block};
+    let txs_per_block: u64 = if quick { 100 } else { 5_000 };
+    let blocks: u64 = if quick { 2 } else { 4 };
+    let mut w = world(1);
+    let worker = w.actors.workers[0].clone();
+    let to = w.actors.app_owner.address();
+    let mut head = Header {
+        chain_id: xiebao_protocol::testkit::CHAIN_ID,
+        height: 0,
+        parent: B256::ZERO,
+        timestamp: w.block.timestamp,
+        proposer: alloy_primitives::Address::ZERO,
+        tx_root: B256::ZERO,
+        state_root: w.state.digest(),
+    };
+    let _ = w.state.take_changes();
+    let mut propose_s = 0.0;
+    let mut execute_s = 0.0;
+    let mut follower = w.state.clone();
+    for _ in 0..blocks {
+        let first = w.state.account(&worker.address()).nonce;
+        let candidates: Vec<VerifiedTx> = (first..first + txs_per_block)
+            .map(|nonce| {
+                let calls = vec![xiebao_types::tx::Transfer { to, amount: Nrlc(1) }.into()];
+                let signed = xiebao_types::Transaction { chain_id: head.chain_id, nonce, calls }
+                    .sign(&worker);
+                VerifiedTx::new(signed, &w.domain).expect("valid")
+            })
+            .collect();
+        let started = Instant::now();
+        let proposal = propose_block(
+            &mut w.state,
+            &head,
+            head.timestamp + 1,
+            alloy_primitives::Address::ZERO,
+            candidates,
+        );
+        propose_s += started.elapsed().as_secs_f64();
+        assert!(proposal.rejected.is_empty());
+        // A follower receives the block's bytes: it recovers every signature itself.
+        let started = Instant::now();
+        execute_block(&mut follower, &head, &proposal.block).expect("valid block");
+        std::hint::black_box(follower.take_changes());
+        execute_s += started.elapsed().as_secs_f64();
+        execute_block(&mut w.state, &head, &proposal.block).expect("valid block");
+        let _ = w.state.take_changes();
+        head = proposal.block.header;
+    }
+    let txs = (txs_per_block * blocks) as f64;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    vec![
+        Figure {
+            name: "node.propose_txs_per_s",
+            value: txs / propose_s,
+            unit: "txs/s",
+            note: format!(
+                "proposer: apply {txs_per_block} pre-verified transfers, end of block, state digest, roll back"
+            ),
+        },
+        Figure {
+            name: "node.execute_txs_per_s",
+            value: txs / execute_s,
+            unit: "txs/s",
+            note: format!(
+                "follower: block of {txs_per_block} transfers (decoded), signatures recovered on {threads} threads, apply, digest, change set"
+            ),
+        },
+    ]
 }

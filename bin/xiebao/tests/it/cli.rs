@@ -37,8 +37,8 @@ fn demo_rejects_a_zero_volume_with_the_rule() {
 }
 
 #[test]
-fn bench_protocol_quick_smoke_prints_every_figure() {
-    let (ok, stdout, stderr) = xiebao(&["bench", "protocol", "--quick", "--json"]);
+fn bench_all_quick_smoke_prints_every_figure() {
+    let (ok, stdout, stderr) = xiebao(&["bench", "all", "--quick", "--json"]);
     assert!(ok, "bench failed: {stderr}");
     let figures: Vec<serde_json::Value> = stdout
         .lines()
@@ -50,6 +50,8 @@ fn bench_protocol_quick_smoke_prints_every_figure() {
         "protocol.trust3_tasks_per_s",
         "protocol.order_hashes_per_s",
         "protocol.signature_recoveries_per_s",
+        "node.propose_txs_per_s",
+        "node.execute_txs_per_s",
     ] {
         let figure =
             figures.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
