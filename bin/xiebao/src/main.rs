@@ -3,6 +3,8 @@
 mod bench;
 mod demo;
 mod order;
+mod secret;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,8 @@ enum Command {
     /// Hash, sign and verify orders offline (EIP-712, iExec-compatible).
     #[command(subcommand)]
     Order(order::OrderCommand),
+    /// Create, import, list and show accounts (Ethereum V3 keystores).
+    Wallet(wallet::WalletArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Order(command) => order::run(command),
+        Command::Wallet(args) => wallet::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

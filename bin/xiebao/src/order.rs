@@ -87,15 +87,6 @@ impl OrderInput {
     }
 }
 
-fn password(file: Option<&Path>) -> anyhow::Result<Option<String>> {
-    if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading password file {}", file.display()))?;
-        return Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()));
-    }
-    Ok(std::env::var("XIEBAO_PASSWORD").ok())
-}
-
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
 pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
     match command {
@@ -110,7 +101,12 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
         }
         OrderCommand::Sign(args) => {
             let (mut order, domain) = args.input.read()?;
-            let password = password(args.password_file.as_deref())?;
+            let password = match xiebao_sdk::wallet::key_file_kind(&args.key_file)? {
+                xiebao_sdk::wallet::KeyFileKind::Keystore => {
+                    Some(crate::secret::password(args.password_file.as_deref(), false)?)
+                }
+                xiebao_sdk::wallet::KeyFileKind::HexKey => None,
+            };
             let key = xiebao_sdk::wallet::load_key(&args.key_file, password.as_deref())?;
             order.sign_with(&domain, &key);
             let json = order.to_json();

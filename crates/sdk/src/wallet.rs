@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use xiebao_types::SecretKey;
 
 /// A key file could not be used.
@@ -52,6 +52,14 @@ pub enum WalletError {
     BadKey {
         /// The file.
         path: PathBuf,
+    },
+    /// The mnemonic is not a valid English BIP-39 phrase.
+    #[error(
+        "not a valid BIP-39 mnemonic ({words} words; expected 12, 15, 18, 21 or 24 English words with a valid checksum)"
+    )]
+    BadMnemonic {
+        /// Words given.
+        words: usize,
     },
     /// Writing a keystore failed.
     #[error("cannot write keystore into {dir}: {detail}")]
@@ -135,6 +143,76 @@ pub fn load_key(path: &Path, password: Option<&str>) -> Result<SecretKey, Wallet
     SecretKey::from_bytes(&bytes).map_err(|_| WalletError::BadKey { path: path.to_owned() })
 }
 
+/// A new random key (from the operating system's generator).
+pub fn generate_key() -> SecretKey {
+    use rand::RngCore;
+    loop {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        if let Ok(key) = SecretKey::from_bytes(&B256::from(bytes)) {
+            return key;
+        }
+    }
+}
+
+/// The key at `m/44'/60'/0'/0/{index}` of a BIP-39 mnemonic (no passphrase), as Ethereum
+/// wallets derive their accounts.
+///
+/// # Errors
+/// [`WalletError::BadMnemonic`].
+pub fn key_from_mnemonic(phrase: &str, index: u32) -> Result<SecretKey, WalletError> {
+    let words = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
+    let count = words.split(' ').filter(|w| !w.is_empty()).count();
+    let mnemonic = bip39::Mnemonic::parse_in(bip39::Language::English, words.as_str())
+        .map_err(|_| WalletError::BadMnemonic { words: count })?;
+    let path: bip32::DerivationPath = format!("m/44'/60'/0'/0/{index}")
+        .parse()
+        .map_err(|_| WalletError::BadMnemonic { words: 0 })?;
+    let xprv = bip32::XPrv::derive_from_path(mnemonic.to_seed(""), &path)
+        .map_err(|_| WalletError::BadMnemonic { words: count })?;
+    SecretKey::from_bytes(&B256::from(xprv.to_bytes()))
+        .map_err(|_| WalletError::BadMnemonic { words: count })
+}
+
+/// The keystores in `dir`: (address, file), sorted by address. The address is read from the
+/// keystore's `address` field (written by us and by geth-style tools) or its file name.
+///
+/// # Errors
+/// [`WalletError::Read`] when the directory cannot be listed.
+pub fn list_keystores(dir: &Path) -> Result<Vec<(Address, PathBuf)>, WalletError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(WalletError::Read { path: dir.to_owned(), source }),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Some(address) = keystore_address(&path) {
+            out.push((address, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The address a keystore file declares, if it is a keystore that declares one.
+pub fn keystore_address(path: &Path) -> Option<Address> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let object = json.as_object()?;
+    if !object.contains_key("crypto") && !object.contains_key("Crypto") {
+        return None;
+    }
+    if let Some(address) = object.get("address").and_then(|a| a.as_str()) {
+        let hex = address.strip_prefix("0x").unwrap_or(address);
+        return hex.parse().ok();
+    }
+    let stem = path.file_stem()?.to_str()?;
+    let tail = stem.rsplit("--").next()?;
+    tail.parse().ok()
+}
+
 /// Writes `key` as an Ethereum V3 keystore (scrypt) named after its address into `dir`;
 /// returns the file's path.
 ///
@@ -149,9 +227,23 @@ pub fn create_keystore(
         .map_err(|e| WalletError::Write { dir: dir.to_owned(), detail: e.to_string() })?;
     let name = format!("{:x}.json", key.address());
     let mut rng = rand::rngs::OsRng;
+    let path = dir.join(&name);
+    if path.exists() {
+        return Err(WalletError::Write {
+            dir: dir.to_owned(),
+            detail: format!("a keystore for {} already exists: {}", key.address(), path.display()),
+        });
+    }
     eth_keystore::encrypt_key(dir, &mut rng, key.to_bytes().as_slice(), password, Some(&name))
         .map_err(|e| WalletError::Write { dir: dir.to_owned(), detail: e.to_string() })?;
-    Ok(dir.join(name))
+    // Add the (public) address, as geth-style keystores carry it, so lists need no password.
+    let write_error = |e: String| WalletError::Write { dir: dir.to_owned(), detail: e };
+    let text = std::fs::read_to_string(&path).map_err(|e| write_error(e.to_string()))?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| write_error(e.to_string()))?;
+    json["address"] = serde_json::Value::String(format!("{:x}", key.address()));
+    std::fs::write(&path, json.to_string()).map_err(|e| write_error(e.to_string()))?;
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -167,6 +259,38 @@ mod tests {
         assert_eq!(load_key(&path, Some("correct horse")).unwrap().address(), key.address());
         assert!(matches!(load_key(&path, Some("wrong")), Err(WalletError::WrongPassword { .. })));
         assert!(matches!(load_key(&path, None), Err(WalletError::PasswordRequired { .. })));
+    }
+
+    #[test]
+    fn mnemonic_derives_the_standard_first_account() {
+        // The well-known development mnemonic's first account.
+        let key =
+            key_from_mnemonic("test test test test test test test test test test test junk", 0)
+                .unwrap();
+        assert_eq!(
+            key.address(),
+            alloy_primitives::address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+        );
+        assert!(matches!(
+            key_from_mnemonic("not a mnemonic", 0),
+            Err(WalletError::BadMnemonic { words: 3 })
+        ));
+    }
+
+    #[test]
+    fn keystores_are_listed_by_address_without_a_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = generate_key();
+        let b = generate_key();
+        create_keystore(&a, "x", dir.path()).unwrap();
+        create_keystore(&b, "y", dir.path()).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a keystore").unwrap();
+        let listed: Vec<Address> =
+            list_keystores(dir.path()).unwrap().into_iter().map(|(a, _)| a).collect();
+        let mut expected = vec![a.address(), b.address()];
+        expected.sort();
+        assert_eq!(listed, expected);
+        assert!(matches!(create_keystore(&a, "x", dir.path()), Err(WalletError::Write { .. })));
     }
 
     #[test]

@@ -2,3 +2,4 @@
 
 mod cli;
 mod order_cli;
+mod wallet_cli;

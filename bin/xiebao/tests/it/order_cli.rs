@@ -30,7 +30,7 @@ fn python() -> PathBuf {
         .clone()
 }
 
-fn vectors_py(args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) fn vectors_py(args: &[&str], stdin: Option<&str>) -> String {
     let mut child = Command::new(python())
         .arg(repo().join("bin/xiebao/tests/vectors/orders.py"))
         .args(args)

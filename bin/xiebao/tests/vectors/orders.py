@@ -4,6 +4,7 @@ Modes:
   vectors <chain_id> <verifying_contract> <private_key_hex>   print test vectors as JSON
   operations <chain_id> <verifying_contract>                   print OrderOperation hashes as JSON
   recover <chain_id> <verifying_contract>                     read {kind, order} on stdin, print signer
+  mnemonic <phrase> <index>                                   print the account's address
   encrypt <private_key_hex> <password>                        print a V3 keystore (scrypt)
   decrypt <keystore_path> <password>                          print the hex private key
 """
@@ -132,6 +133,9 @@ def main():
         data = json.load(sys.stdin)
         message = encode_typed_data(full_message=typed_data(data["kind"], data["order"], chain_id, verifying_contract))
         print(Account.recover_message(message, signature=data["order"]["sign"]))
+    elif mode == "mnemonic":
+        Account.enable_unaudited_hdwallet_features()
+        print(Account.from_mnemonic(sys.argv[2], account_path=f"m/44'/60'/0'/0/{int(sys.argv[3])}").address)
     elif mode == "encrypt":
         print(json.dumps(Account.encrypt(sys.argv[2], sys.argv[3], kdf="scrypt", iterations=2**12)))
     elif mode == "decrypt":
