@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod order;
+mod result;
 mod secret;
 mod wallet;
 
@@ -27,6 +28,9 @@ enum Command {
     Order(order::OrderCommand),
     /// Create, import, list and show accounts (Ethereum V3 keystores).
     Wallet(wallet::WalletArgs),
+    /// Work with task results (the digest rule).
+    #[command(subcommand)]
+    Result(result::ResultCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Order(command) => order::run(command),
         Command::Wallet(args) => wallet::run(args),
+        Command::Result(command) => result::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

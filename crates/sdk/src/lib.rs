@@ -1,3 +1,4 @@
 //! Load Ethereum keystore wallets and sign Xiebao orders and transactions for clients.
 
+pub mod digest;
 pub mod wallet;

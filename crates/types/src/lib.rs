@@ -6,6 +6,7 @@
 
 pub mod amount;
 pub mod crypto;
+pub mod digest;
 pub mod ids;
 pub mod json;
 pub mod order;

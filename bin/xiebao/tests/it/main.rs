@@ -2,4 +2,5 @@
 
 mod cli;
 mod order_cli;
+mod result_cli;
 mod wallet_cli;
