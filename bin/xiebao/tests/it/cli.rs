@@ -1,20 +1,11 @@
 //! `xiebao demo` and `xiebao bench` as a user runs them.
 
-use std::process::Command;
-
-fn xiebao(args: &[&str]) -> (bool, String, String) {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_xiebao")).args(args).output().expect("run xiebao");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::xiebao;
 
 #[test]
 fn demo_pays_everyone_and_slashes_the_byzantine_worker() {
-    let (ok, stdout, stderr) = xiebao(&["demo"]);
+    let run = xiebao(&["demo"]);
+    let (ok, stdout, stderr) = (run.ok, run.stdout, run.stderr);
     assert!(ok, "demo failed: {stderr}");
     assert!(stdout.contains("8 tasks completed, 0 without consensus"), "{stdout}");
     // 8 tasks × (1 + 0.5 + 4) RLC paid by the requester; the app owner earns 8 × 1 RLC.
@@ -31,14 +22,16 @@ fn demo_pays_everyone_and_slashes_the_byzantine_worker() {
 
 #[test]
 fn demo_rejects_a_zero_volume_with_the_rule() {
-    let (ok, _, stderr) = xiebao(&["demo", "--volume", "0"]);
+    let run = xiebao(&["demo", "--volume", "0"]);
+    let (ok, stderr) = (run.ok, run.stderr);
     assert!(!ok);
     assert!(stderr.contains("--volume must be between 1 and 10000, got 0"), "{stderr}");
 }
 
 #[test]
 fn bench_all_quick_smoke_prints_every_figure() {
-    let (ok, stdout, stderr) = xiebao(&["bench", "all", "--quick", "--json"]);
+    let run = xiebao(&["bench", "all", "--quick", "--json"]);
+    let (ok, stdout, stderr) = (run.ok, run.stdout, run.stderr);
     assert!(ok, "bench failed: {stderr}");
     let figures: Vec<serde_json::Value> = stdout
         .lines()

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::xiebao;
+
 const CHAIN_ID: &str = "134";
 const CONTRACT: &str = "0x3eca1B216A7DF1C7689aEb259fFB83ADFB894E7f";
 const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -17,7 +19,7 @@ fn repo() -> PathBuf {
 }
 
 /// The venv's python, created by `scripts/python-deps.sh` on first use.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
@@ -50,25 +52,6 @@ pub(crate) fn vectors_py(args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn xiebao(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_xiebao"))
-        .args(args)
-        .env_remove("XIEBAO_PASSWORD")
-        .output()
-        .expect("run xiebao");
-    Run {
-        ok: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn domain_args<'a>(file: &'a str, rest: &[&'a str]) -> Vec<&'a str> {

@@ -24,16 +24,8 @@ fn python_digest(dir: &Path) -> String {
 }
 
 fn xiebao_digest(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_xiebao"))
-        .args(["result", "digest"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let run = crate::xiebao(&[&["result", "digest"][..], args].concat());
+    (run.ok, run.stdout, run.stderr)
 }
 
 #[test]

@@ -1,28 +1,10 @@
 //! `xiebao wallet` as a user runs it, checked against eth-account.
 
-use std::process::Command;
-
 use crate::order_cli::vectors_py;
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
+use crate::{Run, xiebao_env};
 
 fn wallet(dir: &std::path::Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_xiebao"))
-        .arg("wallet")
-        .args(args)
-        .env("XIEBAO_WALLET_DIR", dir)
-        .env_remove("XIEBAO_PASSWORD")
-        .output()
-        .expect("run xiebao");
-    Run {
-        ok: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    xiebao_env(&[&["wallet"][..], args].concat(), &[("XIEBAO_WALLET_DIR", dir)])
 }
 
 fn json(run: &Run) -> serde_json::Value {
