@@ -114,6 +114,12 @@ pub enum ProtocolError {
         /// The address.
         address: Address,
     },
+    /// No registry entry of any kind at that address.
+    #[error("no app, dataset, workerpool or group is registered at {address}")]
+    UnknownAsset {
+        /// The address.
+        address: Address,
+    },
     /// The entry already exists (same arguments and owner).
     #[error("{kind} {address} is already registered (same owner and arguments)")]
     AlreadyRegistered {

@@ -189,7 +189,7 @@ pub(crate) fn transfer_asset(ctx: &mut Ctx<'_>, call: &TransferAsset) -> Result<
         group.owner = call.to;
         ctx.state.put_group(asset, group);
     } else {
-        return Err(ProtocolError::UnknownEntry { kind: EntryKind::App, address: asset });
+        return Err(ProtocolError::UnknownAsset { address: asset });
     }
     ctx.emit(Event::OwnershipTransferred { entry: asset, from, to: call.to });
     Ok(())

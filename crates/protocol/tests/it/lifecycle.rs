@@ -355,3 +355,28 @@ fn only_the_pool_owner_authorizes_and_finalizes() {
     });
     assert!(matches!(error, ProtocolError::NotPoolOwner { .. }), "{error}");
 }
+
+#[test]
+fn assets_change_owner_only_by_their_owner() {
+    use xiebao_types::tx::TransferAsset;
+    let mut w = world(1);
+    let (app, pool) = (w.app, w.pool);
+    let new_owner = alloy_primitives::Address::repeat_byte(0x0e);
+    let stranger = w.actors.requester.clone();
+    let e = rejected(&mut w, |w| {
+        w.send(&stranger, vec![TransferAsset { asset: app, to: new_owner }.into()])
+    });
+    assert!(matches!(e, ProtocolError::NotOwner { .. }), "{e}");
+    let nowhere = alloy_primitives::Address::repeat_byte(0x99);
+    let e = rejected(&mut w, |w| {
+        w.send(&stranger, vec![TransferAsset { asset: nowhere, to: new_owner }.into()])
+    });
+    assert_eq!(e, ProtocolError::UnknownAsset { address: nowhere });
+    let owner = w.actors.app_owner.clone();
+    w.send(&owner, vec![TransferAsset { asset: app, to: new_owner }.into()]).unwrap();
+    assert_eq!(w.state.apps()[&app].owner, new_owner);
+    // Orders signed by the previous owner no longer match (0x21).
+    let e = rejected(&mut w, |w| w.deal(&DealSpec::default()).map(|_| Vec::new()));
+    assert!(matches!(e, ProtocolError::OrderNotSigned { code: "0x21", .. }), "{e}");
+    assert_eq!(w.state.workerpools()[&pool].owner, w.actors.pool_owner.address());
+}
