@@ -1,6 +1,7 @@
-//! Run every Xiebao component from one binary: orders, demo, benchmarks.
+//! Run every Xiebao component from one binary: chain nodes, orders, wallet, demo, benchmarks.
 
 mod bench;
+mod chain;
 mod demo;
 mod order;
 mod result;
@@ -31,6 +32,15 @@ enum Command {
     /// Work with task results (the digest rule).
     #[command(subcommand)]
     Result(result::ResultCommand),
+    /// Create a network's genesis file and validator keys.
+    Genesis(chain::GenesisArgs),
+    /// Run a validator.
+    Node(chain::NodeArgs),
+    /// Run a whole network on 127.0.0.1, one process per validator.
+    Localnet(chain::LocalnetArgs),
+    /// Ask a node about the chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +51,10 @@ fn main() -> std::process::ExitCode {
         Command::Order(command) => order::run(command),
         Command::Wallet(args) => wallet::run(args),
         Command::Result(command) => result::run(command),
+        Command::Genesis(args) => chain::genesis(args),
+        Command::Node(args) => chain::node(args),
+        Command::Localnet(args) => chain::localnet(args),
+        Command::Chain(command) => chain::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

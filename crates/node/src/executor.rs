@@ -103,9 +103,25 @@ pub fn propose_block(
     proposer: Address,
     candidates: Vec<VerifiedTx>,
 ) -> Proposal {
+    state.begin_block();
+    let proposal = build_block(state, parent, timestamp, proposer, candidates);
+    state.rollback_block();
+    proposal
+}
+
+/// [`propose_block`] inside a block the caller opened with [`State::begin_block`]: the
+/// block's transactions and timers stay applied until the caller commits or rolls back
+/// (so several speculative blocks can be stacked, as a node does over blocks that are
+/// notarized but not yet final).
+pub fn build_block(
+    state: &mut State,
+    parent: &Header,
+    timestamp: Timestamp,
+    proposer: Address,
+    candidates: Vec<VerifiedTx>,
+) -> Proposal {
     let timestamp = timestamp.max(parent.timestamp);
     let context = BlockContext { height: parent.height + 1, timestamp };
-    state.begin_block();
     let mut included = Vec::new();
     let mut rejected = Vec::new();
     for tx in candidates {
@@ -116,7 +132,6 @@ pub fn propose_block(
     }
     end_block(state, &context);
     let state_root = state.digest();
-    state.rollback_block();
     let header = Header {
         chain_id: parent.chain_id,
         height: context.height,
@@ -179,6 +194,29 @@ pub fn execute_block(
     parent: &Header,
     block: &Block,
 ) -> Result<Vec<Receipt>, BlockError> {
+    state.begin_block();
+    match apply_block(state, parent, block) {
+        Ok(receipts) => {
+            state.commit_block();
+            Ok(receipts)
+        }
+        Err(error) => {
+            state.rollback_block();
+            Err(error)
+        }
+    }
+}
+
+/// [`execute_block`] inside a block the caller opened with [`State::begin_block`]; on error
+/// the caller must roll back (the state may hold part of the block).
+///
+/// # Errors
+/// [`BlockError`] naming the first rule the block breaks.
+pub fn apply_block(
+    state: &mut State,
+    parent: &Header,
+    block: &Block,
+) -> Result<Vec<Receipt>, BlockError> {
     let header = &block.header;
     let chain_id = state.globals().chain_id;
     if header.chain_id != chain_id {
@@ -202,13 +240,11 @@ pub fn execute_block(
     }
     let verified = verify_all(&block.txs, &state.domain())?;
     let context = BlockContext { height: header.height, timestamp: header.timestamp };
-    state.begin_block();
     let mut receipts = Vec::with_capacity(verified.len());
     for (index, tx) in verified.iter().enumerate() {
         match apply(state, tx, &context) {
             Ok(events) => receipts.push(Receipt { tx_hash: tx.hash, events }),
             Err(error) => {
-                state.rollback_block();
                 return Err(BlockError::TxFailed { index, tx: tx.hash, error: Box::new(error) });
             }
         }
@@ -216,10 +252,8 @@ pub fn execute_block(
     let end_events = end_block(state, &context);
     let state_root = state.digest();
     if state_root != header.state_root {
-        state.rollback_block();
         return Err(BlockError::BadStateRoot { expected: state_root, got: header.state_root });
     }
-    state.commit_block();
     if !end_events.is_empty() {
         receipts.push(Receipt { tx_hash: B256::ZERO, events: end_events });
     }

@@ -14,5 +14,7 @@ pub mod executor;
 pub mod mempool;
 
 pub use block::{Block, Header};
-pub use executor::{BlockError, Proposal, Receipt, execute_block, propose_block, verify_all};
+pub use executor::{
+    BlockError, Proposal, Receipt, apply_block, build_block, execute_block, propose_block, verify_all,
+};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};

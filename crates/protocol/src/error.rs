@@ -6,7 +6,8 @@ use xiebao_types::{AmountError, Nrlc, SignatureError, Tag, Timestamp, order::Ord
 use crate::model::TaskStatus;
 
 /// What kind of registry entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     /// An app.
     App,

@@ -4,7 +4,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use xiebao_types::{Nrlc, Timestamp};
 
 /// Why a reward or seizure happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EscrowRef {
     /// A task's settlement.
     Task(B256),
@@ -15,7 +15,7 @@ pub enum EscrowRef {
 }
 
 /// One thing a transaction or the end of a block did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// Free balance moved between accounts.
     Transfer {
@@ -64,8 +64,8 @@ pub enum Event {
         entry: Address,
         /// Its owner.
         owner: Address,
-        /// "app", "dataset", "workerpool" or "group".
-        kind: &'static str,
+        /// App, dataset, workerpool or group.
+        kind: crate::EntryKind,
     },
     /// An entry changed owner.
     OwnershipTransferred {

@@ -82,7 +82,7 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_>, call: &CreateApp) -> Result<(), Prot
             mrenclave: call.mrenclave.clone(),
         },
     );
-    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: "app" });
+    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: EntryKind::App });
     Ok(())
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn create_dataset(ctx: &mut Ctx<'_>, call: &CreateDataset) -> Result<
             checksum: call.checksum,
         },
     );
-    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: "dataset" });
+    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: EntryKind::Dataset });
     Ok(())
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn create_workerpool(
             policy: call.policy.clone(),
         },
     );
-    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: "workerpool" });
+    ctx.emit(Event::Registered { entry: address, owner: call.owner, kind: EntryKind::Workerpool });
     Ok(())
 }
 
@@ -301,7 +301,7 @@ pub(crate) fn create_group(ctx: &mut Ctx<'_>, call: &CreateGroup) -> Result<(), 
     let address = group_address(&ctx.sender, &call.salt);
     ensure_new(ctx, EntryKind::Group, address)?;
     ctx.state.put_group(address, Group { owner: ctx.sender, member_count: 0 });
-    ctx.emit(Event::Registered { entry: address, owner: ctx.sender, kind: "group" });
+    ctx.emit(Event::Registered { entry: address, owner: ctx.sender, kind: EntryKind::Group });
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use xiebao_protocol::{Change, State};
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
 const HEAD: &str = "head";
 
 /// The store failed or holds something unexpected.
@@ -113,7 +114,7 @@ impl Store {
         if let Some(head) = self.head()? {
             return Err(StoreError::AlreadyInitialized { head: head.height });
         }
-        self.write(None, genesis, state.take_changes())
+        self.write(None, genesis, state.take_changes(), &[])
     }
 
     /// Writes a block, the state changes it caused and the new head, atomically.
@@ -121,11 +122,40 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotNext`] or a database error.
     pub fn commit(&self, block: &Block, changes: Vec<Change>) -> Result<(), StoreError> {
+        self.commit_with_receipts(block, changes, &[])
+    }
+
+    /// [`Store::commit`] plus each transaction's receipt (an opaque encoding chosen by the
+    /// caller, keyed by transaction id), in the same atomic write.
+    ///
+    /// # Errors
+    /// [`StoreError::NotNext`] or a database error.
+    pub fn commit_with_receipts(
+        &self,
+        block: &Block,
+        changes: Vec<Change>,
+        receipts: &[(alloy_primitives::B256, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let head = self.head()?.map_or(0, |h| h.height);
         if block.header.height != head + 1 {
             return Err(StoreError::NotNext { head, got: block.header.height });
         }
-        self.write(Some(block), &block.header, changes)
+        self.write(Some(block), &block.header, changes, receipts)
+    }
+
+    /// The receipt stored for transaction `hash`, as given to [`Store::commit_with_receipts`].
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn receipt(&self, hash: &alloy_primitives::B256) -> Result<Option<Vec<u8>>, StoreError> {
+        let read = try_db!(self.db.begin_read(), "read");
+        let table = match read.open_table(RECEIPTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db_error("open receipts")(error.into())),
+        };
+        let value = try_db!(table.get(&hash.0), "read receipt");
+        Ok(value.map(|v| v.value().to_vec()))
     }
 
     fn write(
@@ -133,6 +163,7 @@ impl Store {
         block: Option<&Block>,
         head: &Header,
         changes: Vec<Change>,
+        receipts: &[(alloy_primitives::B256, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let write = try_db!(self.db.begin_write(), "begin write");
         {
@@ -154,6 +185,10 @@ impl Store {
             if let Some(block) = block {
                 let bytes = alloy_rlp::encode(block);
                 try_db!(blocks.insert(block.header.height, bytes.as_slice()), "write block");
+            }
+            let mut table = try_db!(write.open_table(RECEIPTS), "open receipts");
+            for (hash, receipt) in receipts {
+                try_db!(table.insert(&hash.0, receipt.as_slice()), "write receipt");
             }
             let mut meta = try_db!(write.open_table(META), "open meta");
             let mut bytes = Vec::with_capacity(head.length());

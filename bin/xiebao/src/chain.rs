@@ -1,0 +1,341 @@
+//! `xiebao genesis`, `xiebao node`, `xiebao localnet` and `xiebao chain status`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use alloy_primitives::{Address, B256};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use rand::RngCore;
+use xiebao_chain::config::{GenesisFile, GenesisValidator, NodeConfig, PeerConfig, Timing};
+use xiebao_rpc::XiebaoApiClient;
+use xiebao_types::Nrlc;
+use xiebao_types::crypto::SecretKey;
+
+/// `xiebao genesis`.
+#[derive(Debug, Args)]
+pub(crate) struct GenesisArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Folder to write `genesis.json` and each validator's keys into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Chain id.
+    #[arg(long, default_value_t = 65_535)]
+    chain_id: u64,
+    /// Fund an account at genesis: `0xADDRESS=RLC` (repeatable). A faucet account is always
+    /// created and funded with 1,000,000,000 RLC; its key is written to `faucet.key`.
+    #[arg(long = "fund", value_name = "ADDRESS=RLC")]
+    funds: Vec<String>,
+}
+
+/// `xiebao node`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    /// The validator's config file (see `xiebao genesis` and `xiebao localnet`).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// `xiebao localnet`.
+#[derive(Debug, Args)]
+pub(crate) struct LocalnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Where the network lives; an existing one is restarted as it was.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Chain id of a new network.
+    #[arg(long, default_value_t = 65_535)]
+    chain_id: u64,
+}
+
+/// `xiebao chain …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Height, last block time, validators and sync state of a node.
+    Status {
+        /// The node's RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Faucet balance at genesis, RLC.
+const FAUCET_RLC: u64 = 1_000_000_000;
+
+fn random_32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+fn write_secret(path: &Path, bytes: &[u8; 32]) -> anyhow::Result<()> {
+    std::fs::write(path, format!("0x{}\n", alloy_primitives::hex::encode(bytes)))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn parse_fund(spec: &str) -> anyhow::Result<(Address, Nrlc)> {
+    let (address, amount) = spec
+        .split_once('=')
+        .with_context(|| format!("--fund {spec}: expected ADDRESS=RLC, e.g. 0xabc…=1000"))?;
+    let address: Address =
+        address.parse().with_context(|| format!("--fund {spec}: {address} is not an address"))?;
+    let rlc: u64 = amount
+        .parse()
+        .with_context(|| format!("--fund {spec}: {amount} is not a whole number of RLC"))?;
+    Ok((address, Nrlc::rlc(rlc)))
+}
+
+/// Creates keys for `count` validators under `out/validator-i/` and a genesis file.
+fn create_network(
+    out: &Path,
+    count: usize,
+    chain_id: u64,
+    funds: &[(Address, Nrlc)],
+) -> anyhow::Result<GenesisFile> {
+    if count == 0 {
+        bail!("a network needs at least 1 validator (got --validators 0)");
+    }
+    let genesis_path = out.join("genesis.json");
+    if genesis_path.exists() {
+        bail!("{} exists: refusing to overwrite a network's genesis", genesis_path.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut validators = Vec::new();
+    for index in 0..count {
+        let dir = out.join(format!("validator-{index}"));
+        std::fs::create_dir_all(&dir)?;
+        let consensus_seed = random_32();
+        write_secret(&dir.join("consensus.key"), &consensus_seed)?;
+        let signer_seed = random_32();
+        write_secret(&dir.join("signer.key"), &signer_seed)?;
+        let signer = SecretKey::from_bytes(&B256::from(signer_seed))
+            .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+        let public = xiebao_chain::consensus_key(&consensus_seed);
+        validators.push(GenesisValidator {
+            address: signer.address(),
+            consensus_key: xiebao_chain::public_bytes(&commonware_public(&public)),
+        });
+    }
+    let faucet_seed = random_32();
+    write_secret(&out.join("faucet.key"), &faucet_seed)?;
+    let faucet = SecretKey::from_bytes(&B256::from(faucet_seed))
+        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+    let authority_seed = random_32();
+    write_secret(&out.join("authority.key"), &authority_seed)?;
+    let authority = SecretKey::from_bytes(&B256::from(authority_seed))
+        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+    let mut balances = vec![(faucet.address(), Nrlc::rlc(FAUCET_RLC))];
+    for (address, amount) in funds {
+        if balances.iter().any(|(a, _)| a == address) {
+            bail!("--fund {address}: the account is funded twice");
+        }
+        balances.push((*address, *amount));
+    }
+    let genesis = GenesisFile {
+        chain_id,
+        verifying_contract: Address::repeat_byte(0x11),
+        authority: authority.address(),
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        balances,
+        validators,
+    };
+    std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
+    Ok(genesis)
+}
+
+fn commonware_public(
+    key: &commonware_cryptography::ed25519::PrivateKey,
+) -> commonware_cryptography::ed25519::PublicKey {
+    use commonware_cryptography::Signer as _;
+    key.public_key()
+}
+
+pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
+    let funds = args.funds.iter().map(|f| parse_fund(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let genesis = create_network(&args.out, args.validators, args.chain_id, &funds)?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
+    writeln!(out, "chain id {}; {} validators:", genesis.chain_id, genesis.validators.len())?;
+    for (index, v) in genesis.validators.iter().enumerate() {
+        writeln!(out, "  validator-{index}: {} (consensus key {})", v.address, v.consensus_key)?;
+    }
+    writeln!(out, "faucet: {} holds {FAUCET_RLC} RLC (key in faucet.key)", genesis.balances[0].0)?;
+    Ok(())
+}
+
+pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    init_logs(config.metrics_listen.is_some());
+    xiebao_chain::run(config)?;
+    Ok(())
+}
+
+/// Logs to stderr, level from `RUST_LOG` (default `info`), unless the runtime's telemetry
+/// (which also serves metrics) installs its own.
+fn init_logs(telemetry: bool) {
+    if telemetry {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// What `localnet` writes for scripts: every validator's RPC URL and config.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LocalnetFile {
+    rpc: Vec<String>,
+    configs: Vec<PathBuf>,
+}
+
+fn localnet_configs(args: &LocalnetArgs) -> anyhow::Result<LocalnetFile> {
+    let index_path = args.data_dir.join("localnet.json");
+    if index_path.exists() {
+        let bytes = std::fs::read(&index_path)?;
+        return serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is damaged", index_path.display()));
+    }
+    let genesis = create_network(&args.data_dir, args.validators, args.chain_id, &[])?;
+    let mut p2p = Vec::new();
+    let mut rpc = Vec::new();
+    for _ in 0..args.validators {
+        p2p.push(free_port()?);
+        rpc.push(free_port()?);
+    }
+    let peers: Vec<PeerConfig> = genesis
+        .validators
+        .iter()
+        .zip(&p2p)
+        .map(|(v, address)| PeerConfig { consensus_key: v.consensus_key, address: *address })
+        .collect();
+    let mut configs = Vec::new();
+    for index in 0..args.validators {
+        let dir = args.data_dir.join(format!("validator-{index}"));
+        let config = NodeConfig {
+            genesis: PathBuf::from("../genesis.json"),
+            data_dir: PathBuf::from("data"),
+            consensus_key_file: PathBuf::from("consensus.key"),
+            p2p_listen: p2p[index],
+            rpc_listen: rpc[index],
+            metrics_listen: None,
+            peers: peers.clone(),
+            timing: Timing::default(),
+        };
+        let path = dir.join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+        configs.push(path);
+    }
+    let file = LocalnetFile { rpc: rpc.iter().map(|a| format!("http://{a}")).collect(), configs };
+    std::fs::write(&index_path, serde_json::to_vec_pretty(&file)?)?;
+    Ok(file)
+}
+
+fn spawn_node(config: &Path) -> anyhow::Result<Child> {
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .with_context(|| format!("opening {}/node.log", dir.display()))?;
+    Command::new(std::env::current_exe()?)
+        .arg("node")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting a validator process")
+}
+
+pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
+    let file = localnet_configs(args)?;
+    let mut children = Vec::new();
+    for config in &file.configs {
+        children.push(spawn_node(config)?);
+    }
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        for (index, (url, config)) in file.rpc.iter().zip(&file.configs).enumerate() {
+            writeln!(
+                out,
+                "validator {index}: rpc {url} pid {} config {}",
+                children[index].id(),
+                config.display()
+            )?;
+        }
+        writeln!(out, "faucet key: {}", args.data_dir.join("faucet.key").display())?;
+        writeln!(out, "stop with Ctrl-C")?;
+        out.flush()?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        anyhow::Ok(())
+    })?;
+    for child in &mut children {
+        // SIGTERM each validator (they persist every finalized block as it comes).
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+    }
+    for child in &mut children {
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
+pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
+    match command {
+        ChainCommand::Status { rpc, json } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let status = runtime.block_on(async {
+                let client = xiebao_rpc::http_client(rpc)?;
+                client.chain_status().await.with_context(|| format!("asking {rpc} for its status"))
+            })?;
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                writeln!(out, "{}", serde_json::to_string(&status)?)?;
+                return Ok(());
+            }
+            writeln!(out, "chain {} at height {} ({})", status.chain_id, status.height, status.head)?;
+            writeln!(out, "last block time {} (unix seconds)", status.timestamp)?;
+            writeln!(
+                out,
+                "sync: {}",
+                if status.syncing {
+                    format!("catching up to {}", status.finalized_tip)
+                } else {
+                    "up to date".to_owned()
+                }
+            )?;
+            writeln!(out, "mempool: {} transactions", status.mempool_txs)?;
+            writeln!(out, "validators ({}):", status.validators.len())?;
+            for v in &status.validators {
+                let me = if v.consensus_key == status.node_key { "  (this node)" } else { "" };
+                writeln!(out, "  {} {}{me}", v.address, v.consensus_key)?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! The application consensus drives: building and verifying blocks on speculative state, and
+//! executing finalized blocks durably.
+//!
+//! **Invariant:** the committed state only moves when marshal delivers a finalized block, and
+//! a delivery is acknowledged only after the block, its state changes and receipts are
+//! written in one store transaction. Proposals and votes execute inside a block journal that
+//! is always rolled back.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, B256};
+use commonware_actor::Feedback;
+use commonware_consensus::marshal::Update;
+use commonware_consensus::marshal::ancestry::Ancestry;
+use commonware_consensus::simplex::types::Context;
+use commonware_consensus::{Application, Heightable, Reporter};
+use commonware_cryptography::{Digested, Digestible, ed25519, sha256::Digest};
+use commonware_runtime::Clock;
+use commonware_utils::Acknowledgement;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use xiebao_node::{Block, Header, Mempool, MempoolError, Receipt, apply_block, build_block};
+use xiebao_protocol::{State, VerifiedTx};
+use xiebao_rpc::{BlockView, EventView};
+use xiebao_store::Store;
+use xiebao_types::SignedTransaction;
+use xiebao_types::order::Domain;
+
+use crate::block::{ChainBlock, digest_of};
+use crate::config::Timing;
+
+/// The consensus scheme: ed25519 signatures, one per validator.
+pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
+
+/// How many notarized-but-unfinalized blocks a node re-executes to build or vote on top of
+/// them; a node further behind waits to catch up first.
+const SPECULATION_DEPTH_MAX: u64 = 64;
+/// How far ahead of a validator's clock a block's timestamp may be, seconds.
+const CLOCK_DRIFT_MAX_S: u64 = 2;
+/// Rejected transaction ids remembered for `getTransaction`.
+const REJECTED_MAX: usize = 100_000;
+
+/// The committed chain: the state after the head block.
+pub(crate) struct Committed {
+    pub(crate) state: State,
+    pub(crate) head: Header,
+}
+
+/// Everything a validator's parts share.
+pub struct Chain {
+    committed: Mutex<Committed>,
+    mempool: Mutex<Mempool>,
+    rejected: Mutex<(BTreeMap<B256, String>, VecDeque<B256>)>,
+    store: Store,
+    domain: Domain,
+    me: Address,
+    node_key: B256,
+    timing: Timing,
+    finalized_tip: AtomicU64,
+    heads: broadcast::Sender<BlockView>,
+    events: broadcast::Sender<EventView>,
+    gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The bytes do not decode.
+    #[error(transparent)]
+    Malformed(#[from] xiebao_types::tx::DecodeError),
+    /// For another chain.
+    #[error("transaction is for chain {got}, this chain is {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The signature is unusable.
+    #[error("transaction signature: {0}")]
+    Signature(xiebao_types::crypto::SignatureError),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+}
+
+impl Chain {
+    /// A chain at `committed`, persisted in `store`.
+    pub(crate) fn new(
+        state: State,
+        head: Header,
+        store: Store,
+        me: Address,
+        node_key: B256,
+        timing: Timing,
+    ) -> Self {
+        let domain = state.domain();
+        let (heads, _) = broadcast::channel(1_024);
+        let (events, _) = broadcast::channel(16_384);
+        Self {
+            finalized_tip: AtomicU64::new(head.height),
+            committed: Mutex::new(Committed { state, head }),
+            mempool: Mutex::new(Mempool::default()),
+            rejected: Mutex::new((BTreeMap::new(), VecDeque::new())),
+            store,
+            domain,
+            me,
+            node_key,
+            timing,
+            heads,
+            events,
+            gossip: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn committed(&self) -> MutexGuard<'_, Committed> {
+        self.committed.lock().expect("the committed state's lock is never poisoned")
+    }
+
+    fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().expect("the mempool's lock is never poisoned")
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn node_key(&self) -> B256 {
+        self.node_key
+    }
+
+    pub(crate) fn finalized_tip(&self) -> u64 {
+        self.finalized_tip.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mempool_len(&self) -> usize {
+        self.mempool().len()
+    }
+
+    pub(crate) fn subscribe_heads(&self) -> broadcast::Receiver<BlockView> {
+        self.heads.subscribe()
+    }
+
+    pub(crate) fn subscribe_events(&self) -> broadcast::Receiver<EventView> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn set_gossip(&self, sender: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+        *self.gossip.lock().expect("never poisoned") = Some(sender);
+    }
+
+    /// Why a transaction was dropped by this node's proposer, if it was.
+    pub(crate) fn rejection(&self, hash: &B256) -> Option<String> {
+        self.rejected.lock().expect("never poisoned").0.get(hash).cloned()
+    }
+
+    pub(crate) fn is_pending(&self, hash: &B256) -> bool {
+        self.mempool().contains(hash)
+    }
+
+    /// Admits an encoded transaction and relays it to the other validators.
+    ///
+    /// # Errors
+    /// [`SubmitError`] naming the rule and the values.
+    pub fn submit(&self, bytes: &[u8]) -> Result<B256, SubmitError> {
+        let hash = self.admit(bytes)?;
+        if let Some(gossip) = &*self.gossip.lock().expect("never poisoned") {
+            let _ = gossip.send(bytes.to_vec());
+        }
+        Ok(hash)
+    }
+
+    /// Admits a transaction relayed by a peer (not relayed again).
+    pub(crate) fn admit(&self, bytes: &[u8]) -> Result<B256, SubmitError> {
+        let signed = SignedTransaction::decode(bytes)?;
+        if signed.tx.chain_id != self.domain.chain_id {
+            return Err(SubmitError::WrongChain {
+                expected: self.domain.chain_id,
+                got: signed.tx.chain_id,
+            });
+        }
+        let verified = VerifiedTx::new(signed, &self.domain).map_err(SubmitError::Signature)?;
+        let hash = verified.hash;
+        let next_nonce = self.committed().state.account(&verified.sender).nonce;
+        self.mempool().insert(verified, bytes.len(), next_nonce)?;
+        Ok(hash)
+    }
+
+    fn reject(&self, rejected: Vec<(B256, String)>) {
+        if rejected.is_empty() {
+            return;
+        }
+        let mut guard = self.rejected.lock().expect("never poisoned");
+        let (map, order) = &mut *guard;
+        for (hash, error) in rejected {
+            if map.insert(hash, error).is_none() {
+                order.push_back(hash);
+            }
+            while order.len() > REJECTED_MAX {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The canonical block hash at `height`, if finalized here.
+    fn canonical_hash(&self, height: u64, head: &Header) -> Option<B256> {
+        if height == head.height {
+            return Some(head.hash());
+        }
+        self.store.block(height).ok().flatten().map(|b| b.header.hash())
+    }
+
+    /// Splits `ancestors` (oldest first, ending with the parent) into those already committed
+    /// (checked against the canonical chain) and those to re-execute. `None` if they leave
+    /// the finalized chain.
+    fn unapplied<'a>(&self, ancestors: &'a [ChainBlock], head: &Header) -> Option<&'a [ChainBlock]> {
+        let mut skip = 0;
+        for block in ancestors {
+            let header = &block.0.header;
+            if header.height > head.height {
+                break;
+            }
+            if self.canonical_hash(header.height, head)? != header.hash() {
+                return None;
+            }
+            skip += 1;
+        }
+        let rest = &ancestors[skip..];
+        match rest.first() {
+            Some(first) if first.0.header.height != head.height + 1 => None,
+            Some(first) if first.0.header.parent != head.hash() => None,
+            _ => Some(rest),
+        }
+    }
+
+    /// Builds a block on `ancestors` (oldest first, ending with the parent).
+    fn build(&self, ancestors: &[ChainBlock], now_s: u64) -> Option<ChainBlock> {
+        let mut committed = self.committed();
+        let Committed { state, head } = &mut *committed;
+        let pending = self.unapplied(ancestors, head)?;
+        let parent = pending.last().map_or_else(|| head.clone(), |b| b.0.header.clone());
+        state.begin_block();
+        let mut tip = head.clone();
+        for block in pending {
+            if apply_block(state, &tip, &block.0).is_err() {
+                state.rollback_block();
+                return None;
+            }
+            tip = block.0.header.clone();
+        }
+        let candidates = {
+            let mempool = self.mempool();
+            mempool.ready(|sender| state.account(sender).nonce, self.timing.block_txs_max)
+        };
+        let proposal = build_block(state, &parent, now_s, self.me, candidates);
+        state.rollback_block();
+        drop(committed);
+        let rejected: Vec<_> =
+            proposal.rejected.iter().map(|(hash, e)| (*hash, e.to_string())).collect();
+        if !rejected.is_empty() {
+            let hashes: Vec<B256> = rejected.iter().map(|(h, _)| *h).collect();
+            let committed = self.committed();
+            self.mempool().prune(|s| committed.state.account(s).nonce, &hashes);
+            drop(committed);
+            self.reject(rejected);
+        }
+        Some(ChainBlock::new(proposal.block))
+    }
+
+    /// Whether `block` is valid on `ancestors` (oldest first, ending with its parent).
+    fn check(&self, ancestors: &[ChainBlock], block: &Block) -> bool {
+        let mut committed = self.committed();
+        let Committed { state, head } = &mut *committed;
+        let Some(pending) = self.unapplied(ancestors, head) else { return false };
+        state.begin_block();
+        let mut tip = head.clone();
+        let mut ok = true;
+        for b in pending.iter().map(|b| &*b.0).chain(std::iter::once(block)) {
+            if let Err(error) = apply_block(state, &tip, b) {
+                tracing::warn!(height = b.header.height, %error, "block is invalid");
+                ok = false;
+                break;
+            }
+            tip = b.header.clone();
+        }
+        state.rollback_block();
+        ok
+    }
+
+    /// Executes and persists a finalized block (no-op for one already committed).
+    ///
+    /// # Panics
+    /// If a finalized block does not apply or conflicts with the committed chain: a node that
+    /// halts beats one that diverges.
+    pub(crate) fn finalize(&self, block: &Block) {
+        let mut committed = self.committed();
+        let Committed { state, head } = &mut *committed;
+        let height = block.header.height;
+        if height <= head.height {
+            let canonical = self.canonical_hash(height, head);
+            assert!(
+                canonical.is_none_or(|hash| hash == block.header.hash()),
+                "finalized block {height} conflicts with the committed chain"
+            );
+            return;
+        }
+        let receipts = xiebao_node::execute_block(state, head, block)
+            .unwrap_or_else(|e| panic!("finalized block {height} does not apply: {e}"));
+        let changes = state.take_changes();
+        let encoded: Vec<(B256, Vec<u8>)> = receipts
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.tx_hash != B256::ZERO)
+            .map(|(index, r)| (r.tx_hash, encode_receipt(height, index as u32, r)))
+            .collect();
+        self.store
+            .commit_with_receipts(block, changes, &encoded)
+            .unwrap_or_else(|e| panic!("cannot persist finalized block {height}: {e}"));
+        *head = block.header.clone();
+        self.mempool().prune(|s| state.account(s).nonce, &[]);
+        drop(committed);
+        self.finalized_tip.fetch_max(height, Ordering::Relaxed);
+        let _ = self.heads.send(block_view(block));
+        if self.events.receiver_count() > 0 {
+            for receipt in &receipts {
+                for event in &receipt.events {
+                    let _ = self.events.send(EventView {
+                        height,
+                        tx: receipt.tx_hash,
+                        event: event.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A block as the RPC shows it.
+pub(crate) fn block_view(block: &Block) -> BlockView {
+    BlockView {
+        height: block.header.height,
+        hash: block.header.hash(),
+        parent: block.header.parent,
+        timestamp: block.header.timestamp,
+        proposer: block.header.proposer,
+        state_root: block.header.state_root,
+        txs: block.txs.iter().map(SignedTransaction::hash).collect(),
+        calls: block.txs.iter().map(|tx| tx.tx.calls.len() as u64).sum(),
+    }
+}
+
+/// Receipt encoding in the store: height (8 bytes BE) ‖ index (4 bytes BE) ‖ events as JSON.
+fn encode_receipt(height: u64, index: u32, receipt: &Receipt) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&index.to_be_bytes());
+    out.extend_from_slice(
+        &serde_json::to_vec(&receipt.events).expect("events always serialize to JSON"),
+    );
+    out
+}
+
+/// Decodes [`encode_receipt`]'s output.
+pub(crate) fn decode_receipt(bytes: &[u8]) -> Option<(u64, u32, Vec<xiebao_protocol::Event>)> {
+    let height = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let index = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+    let events = serde_json::from_slice(bytes.get(12..)?).ok()?;
+    Some((height, index, events))
+}
+
+fn unix_seconds(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The consensus-facing application: an `Arc<Chain>` handle.
+#[derive(Clone)]
+pub struct App {
+    chain: Arc<Chain>,
+}
+
+impl App {
+    /// The application over `chain`.
+    pub fn new(chain: Arc<Chain>) -> Self {
+        Self { chain }
+    }
+
+    /// Collects `ancestry` (newest first) down to the committed head; oldest first.
+    /// `None` if it is deeper than [`SPECULATION_DEPTH_MAX`] or leaves the finalized chain.
+    async fn ancestors(
+        &self,
+        mut ancestry: impl Ancestry<ChainBlock>,
+    ) -> Option<Vec<ChainBlock>> {
+        let head = self.chain.committed().head.clone();
+        let mut out = Vec::new();
+        while let Some(block) = ancestry.next().await {
+            let height = block.height().get();
+            out.push(block.inner().clone());
+            if height <= head.height || out.len() as u64 > SPECULATION_DEPTH_MAX {
+                break;
+            }
+        }
+        let last = out.last()?;
+        if last.0.header.height > head.height {
+            // The stream ended (or went too deep) above our head: we are behind.
+            return None;
+        }
+        out.reverse();
+        Some(out)
+    }
+
+    /// Waits until the committed head is within [`SPECULATION_DEPTH_MAX`] of `height`.
+    async fn catch_up<E: Clock>(&self, runtime: &E, height: u64) {
+        while self.chain.committed().head.height + SPECULATION_DEPTH_MAX < height {
+            runtime.sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl<E> Application<E> for App
+where
+    E: Clock + Send + Sync + 'static,
+{
+    type SigningScheme = Scheme;
+    type Context = Context<Digest, ed25519::PublicKey>;
+    type Block = ChainBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, _context): (E, Self::Context),
+        ancestry: impl Ancestry<Self::Block>,
+        _input: (),
+    ) -> Option<Digested<Self::Block>> {
+        // Pace an idle chain: wait a little for transactions before proposing an empty block.
+        let wait = Duration::from_millis(self.chain.timing.empty_block_wait_ms);
+        let start = runtime.current();
+        while self.chain.mempool_len() == 0
+            && runtime.current().duration_since(start).unwrap_or_default() < wait
+        {
+            runtime.sleep(Duration::from_millis(5)).await;
+        }
+        let parent_height = ancestry.peek().map(|b| b.height().get())?;
+        self.catch_up(&runtime, parent_height).await;
+        let ancestors = self.ancestors(ancestry).await?;
+        let now_s = unix_seconds(runtime.current());
+        let block = self.chain.build(&ancestors, now_s)?;
+        let digest = block.digest();
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, _context): (E, Self::Context),
+        mut ancestry: impl Ancestry<Self::Block>,
+    ) -> bool {
+        let Some(block) = ancestry.next().await else { return false };
+        let block = block.inner().clone();
+        let timestamp = block.0.header.timestamp;
+        // A block from the future waits for our clock, within reason.
+        loop {
+            let now = unix_seconds(runtime.current());
+            if timestamp <= now + CLOCK_DRIFT_MAX_S {
+                break;
+            }
+            if timestamp > now + 60 {
+                tracing::warn!(timestamp, now, "block is more than a minute in the future");
+                return false;
+            }
+            runtime.sleep(Duration::from_millis(200)).await;
+        }
+        self.catch_up(&runtime, block.0.header.height.saturating_sub(1)).await;
+        let Some(ancestors) = self.ancestors(ancestry).await else {
+            // Behind or off the finalized chain: abstain rather than vote.
+            return futures::future::pending().await;
+        };
+        self.chain.check(&ancestors, &block.0)
+    }
+}
+
+/// Receives finalized blocks from marshal, in height order, and executes them on a thread
+/// of their own (execution and the store's fsync must not stall the consensus runtime).
+#[derive(Clone)]
+pub struct Finalizer {
+    chain: Arc<Chain>,
+    queue: std::sync::mpsc::Sender<(ChainBlock, commonware_utils::acknowledgement::Exact)>,
+}
+
+impl Finalizer {
+    /// Starts the executing thread.
+    pub fn start(chain: Arc<Chain>) -> Self {
+        let (queue, receiver) =
+            std::sync::mpsc::channel::<(ChainBlock, commonware_utils::acknowledgement::Exact)>();
+        let worker = chain.clone();
+        std::thread::Builder::new()
+            .name("xiebao-finalizer".into())
+            .spawn(move || {
+                for (block, ack) in receiver {
+                    worker.finalize(&block.0);
+                    ack.acknowledge();
+                }
+            })
+            .expect("the finalizer thread starts");
+        Self { chain, queue }
+    }
+}
+
+impl Reporter for Finalizer {
+    type Activity = Update<ChainBlock>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match activity {
+            Update::Block(block, ack) => {
+                let _ = self.queue.send((block.inner().clone(), ack));
+            }
+            Update::Tip(_, height, _) => {
+                self.chain.finalized_tip.fetch_max(height.get(), Ordering::Relaxed);
+            }
+        }
+        Feedback::Ok
+    }
+}
+
+/// The digest of the genesis block, the chain's consensus floor.
+pub fn genesis_digest(genesis: &Block) -> Digest {
+    digest_of(genesis.header.hash())
+}

@@ -1,0 +1,180 @@
+//! A network's genesis file and a validator's configuration file (both JSON).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use xiebao_node::{Block, Header, block::tx_root};
+use xiebao_protocol::{Genesis, State};
+use xiebao_types::{Nrlc, Timestamp};
+
+use crate::ChainError;
+
+/// One validator as genesis lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisValidator {
+    /// Its Ethereum address (block proposer field, bridge signatures).
+    pub address: Address,
+    /// Its ed25519 consensus public key.
+    pub consensus_key: B256,
+}
+
+/// A network's genesis: everything every node must agree on before the first block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisFile {
+    /// The chain id (transactions and orders are bound to it).
+    pub chain_id: u64,
+    /// The EIP-712 `verifyingContract` orders are signed for.
+    pub verifying_contract: Address,
+    /// The governance account.
+    pub authority: Address,
+    /// Genesis time, seconds since the Unix epoch (the genesis block's timestamp).
+    pub timestamp: Timestamp,
+    /// Initial balances, nRLC.
+    pub balances: Vec<(Address, Nrlc)>,
+    /// The validator set.
+    pub validators: Vec<GenesisValidator>,
+}
+
+impl GenesisFile {
+    /// Reads a genesis file.
+    ///
+    /// # Errors
+    /// [`ChainError::Config`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<Self, ChainError> {
+        read_json(path)
+    }
+
+    /// The protocol genesis (PoCo's default categories).
+    pub fn protocol_genesis(&self) -> Genesis {
+        Genesis {
+            chain_id: self.chain_id,
+            verifying_contract: self.verifying_contract,
+            authority: self.authority,
+            balances: self.balances.clone(),
+            categories: Genesis::default_categories(),
+            validators: self.validators.iter().map(|v| (v.address, v.consensus_key)).collect(),
+            scores: Vec::new(),
+        }
+    }
+
+    /// The genesis state and block (height 0, no transactions).
+    pub fn genesis_block(&self) -> (State, Block) {
+        let state = State::genesis(&self.protocol_genesis());
+        let header = Header {
+            chain_id: self.chain_id,
+            height: 0,
+            parent: B256::ZERO,
+            timestamp: self.timestamp,
+            proposer: Address::ZERO,
+            tx_root: tx_root([]),
+            state_root: state.digest(),
+        };
+        (state, Block { header, txs: Vec::new() })
+    }
+}
+
+/// Where a validator reaches another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConfig {
+    /// The peer's ed25519 consensus key.
+    pub consensus_key: B256,
+    /// Its p2p address.
+    pub address: SocketAddr,
+}
+
+/// Consensus and block-building timing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// A proposer with an empty mempool waits this long for transactions before proposing
+    /// an empty block (so an idle chain does not spin).
+    pub empty_block_wait_ms: u64,
+    /// How long validators wait for a leader's proposal before voting to skip its view.
+    pub leader_timeout_ms: u64,
+    /// How long validators wait for a notarized proposal to be certified.
+    pub certification_timeout_ms: u64,
+    /// Most transactions in one block.
+    pub block_txs_max: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            empty_block_wait_ms: 400,
+            leader_timeout_ms: 1_500,
+            certification_timeout_ms: 2_000,
+            block_txs_max: 2_000,
+        }
+    }
+}
+
+/// A validator's configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The genesis file (relative paths are relative to this config file).
+    pub genesis: PathBuf,
+    /// Where the node keeps its data.
+    pub data_dir: PathBuf,
+    /// File holding the ed25519 consensus key's 32-byte seed, hex.
+    pub consensus_key_file: PathBuf,
+    /// The p2p listen address.
+    pub p2p_listen: SocketAddr,
+    /// The JSON-RPC (HTTP and WebSocket) listen address.
+    pub rpc_listen: SocketAddr,
+    /// The Prometheus metrics listen address (`/metrics`), if any.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Every validator's p2p address (this node's own entry may be included).
+    pub peers: Vec<PeerConfig>,
+    /// Timing.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+impl NodeConfig {
+    /// Reads a config file, resolving its relative paths against the file's folder.
+    ///
+    /// # Errors
+    /// [`ChainError::Config`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<Self, ChainError> {
+        let mut config: Self = read_json(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.genesis, &mut config.data_dir, &mut config.consensus_key_file] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ChainError> {
+    let bytes = std::fs::read(path).map_err(|e| ChainError::Config {
+        path: path.to_owned(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ChainError::Config { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// Reads a 32-byte hex seed (an optional `0x` prefix and surrounding whitespace allowed).
+///
+/// # Errors
+/// [`ChainError::Config`] if the file is unreadable or not 32 bytes of hex.
+pub fn read_seed(path: &Path) -> Result<[u8; 32], ChainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ChainError::Config {
+        path: path.to_owned(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    let text = text.trim();
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    let bytes = alloy_primitives::hex::decode(text).map_err(|e| ChainError::Config {
+        path: path.to_owned(),
+        reason: format!("not hex: {e}"),
+    })?;
+    bytes.try_into().map_err(|b: Vec<u8>| ChainError::Config {
+        path: path.to_owned(),
+        reason: format!("a key seed is 32 bytes, this is {}", b.len()),
+    })
+}

@@ -1,0 +1,214 @@
+//! The node's JSON-RPC server (HTTP and WebSocket on one port).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes};
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::server::{PendingSubscriptionSink, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
+use tokio::sync::broadcast;
+use xiebao_rpc::{
+    Account, App, BlockView, Category, ChainStatus, Contribution, Dataset, Deal, EventFilter,
+    Membership, Task, TxStatus, ValidatorView, Workerpool, XiebaoApiServer, codes, error,
+};
+
+use crate::app::{Chain, SubmitError, block_view, decode_receipt};
+
+/// Most requests one connection may have in flight, and most connections.
+const CONNECTIONS_MAX: u32 = 1_000;
+/// Largest request body, bytes (a transaction is at most 1 MiB, hex doubles it).
+const REQUEST_SIZE_MAX_BYTES: u32 = 4 << 20;
+
+struct Rpc {
+    chain: Arc<Chain>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(codes::INTERNAL, e.to_string())
+}
+
+#[jsonrpsee::core::async_trait]
+impl XiebaoApiServer for Rpc {
+    async fn chain_status(&self) -> Result<ChainStatus, ErrorObjectOwned> {
+        let committed = self.chain.committed();
+        let tip = self.chain.finalized_tip().max(committed.head.height);
+        Ok(ChainStatus {
+            chain_id: committed.head.chain_id,
+            height: committed.head.height,
+            head: committed.head.hash(),
+            timestamp: committed.head.timestamp,
+            state_root: committed.head.state_root,
+            validators: committed
+                .state
+                .validators()
+                .iter()
+                .map(|(address, v)| ValidatorView {
+                    address: *address,
+                    consensus_key: v.consensus_key,
+                })
+                .collect(),
+            mempool_txs: self.chain.mempool_len() as u64,
+            finalized_tip: tip,
+            syncing: tip > committed.head.height,
+            node_key: self.chain.node_key(),
+        })
+    }
+
+    async fn send_raw_transaction(&self, tx: Bytes) -> Result<B256, ErrorObjectOwned> {
+        self.chain.submit(&tx).map_err(|e| {
+            let code = match &e {
+                SubmitError::Malformed(_) => codes::TX_MALFORMED,
+                SubmitError::WrongChain { .. } => codes::TX_WRONG_CHAIN,
+                SubmitError::Signature(_) => codes::TX_SIGNATURE,
+                SubmitError::Mempool(_) => codes::TX_MEMPOOL,
+            };
+            error(code, e.to_string())
+        })
+    }
+
+    async fn transaction(&self, hash: B256) -> Result<TxStatus, ErrorObjectOwned> {
+        if let Some(bytes) = self.chain.store().receipt(&hash).map_err(internal)? {
+            let (height, index, events) =
+                decode_receipt(&bytes).ok_or_else(|| internal("stored receipt is corrupt"))?;
+            return Ok(TxStatus::Included { height, index, events });
+        }
+        if self.chain.is_pending(&hash) {
+            return Ok(TxStatus::Pending);
+        }
+        if let Some(error) = self.chain.rejection(&hash) {
+            return Ok(TxStatus::Rejected { error });
+        }
+        Ok(TxStatus::Unknown)
+    }
+
+    async fn account(&self, address: Address) -> Result<Account, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.account(&address))
+    }
+
+    async fn block(&self, height: u64) -> Result<Option<BlockView>, ErrorObjectOwned> {
+        let block = self.chain.store().block(height).map_err(internal)?;
+        Ok(block.map(|b| block_view(&b)))
+    }
+
+    async fn app(&self, address: Address) -> Result<Option<App>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.apps().get(&address).cloned())
+    }
+
+    async fn dataset(&self, address: Address) -> Result<Option<Dataset>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.datasets().get(&address).cloned())
+    }
+
+    async fn workerpool(&self, address: Address) -> Result<Option<Workerpool>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.workerpools().get(&address).cloned())
+    }
+
+    async fn deal(&self, id: B256) -> Result<Option<Deal>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.deals().get(&id).cloned())
+    }
+
+    async fn task(&self, id: B256) -> Result<Option<Task>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.tasks().get(&id).cloned())
+    }
+
+    async fn contribution(
+        &self,
+        task: B256,
+        worker: Address,
+    ) -> Result<Option<Contribution>, ErrorObjectOwned> {
+        let committed = self.chain.committed();
+        Ok(committed.state.tasks().get(&task).and_then(|t| t.contribution(&worker)).cloned())
+    }
+
+    async fn score(&self, worker: Address) -> Result<u64, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.score(&worker))
+    }
+
+    async fn order_consumed(&self, order_hash: B256) -> Result<String, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.consumed_of(&order_hash).to_string())
+    }
+
+    async fn order_presigned(&self, order_hash: B256) -> Result<bool, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.presigned().contains_key(&order_hash))
+    }
+
+    async fn membership(&self, worker: Address) -> Result<Option<Membership>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.memberships().get(&worker).cloned())
+    }
+
+    async fn categories(&self) -> Result<Vec<(u64, Category)>, ErrorObjectOwned> {
+        Ok(self
+            .chain
+            .committed()
+            .state
+            .categories()
+            .iter()
+            .map(|(id, c)| (*id, c.clone()))
+            .collect())
+    }
+
+    async fn subscribe_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let receiver = self.chain.subscribe_heads();
+        forward(pending, receiver, |_| true).await
+    }
+
+    async fn subscribe_events(
+        &self,
+        pending: PendingSubscriptionSink,
+        filter: EventFilter,
+    ) -> SubscriptionResult {
+        let receiver = self.chain.subscribe_events();
+        forward(pending, receiver, move |e: &xiebao_rpc::EventView| filter.matches(&e.event)).await
+    }
+}
+
+/// Forwards broadcast items to a subscriber until either side closes. A subscriber that
+/// falls more than the channel's capacity behind is told so and dropped.
+async fn forward<T: Clone + serde::Serialize>(
+    pending: PendingSubscriptionSink,
+    mut receiver: broadcast::Receiver<T>,
+    keep: impl Fn(&T) -> bool,
+) -> SubscriptionResult {
+    let sink = pending.accept().await?;
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            item = receiver.recv() => match item {
+                Ok(item) => {
+                    if !keep(&item) {
+                        continue;
+                    }
+                    let message = serde_json::value::to_raw_value(&item)?;
+                    if sink.send(message).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    return Err(format!("subscriber fell {n} items behind").into());
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+        }
+    }
+}
+
+/// Starts the RPC server on `listen`; returns its bound address and handle.
+///
+/// # Errors
+/// If the address cannot be bound.
+pub async fn serve(
+    chain: Arc<Chain>,
+    listen: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = ServerConfig::builder()
+        .max_connections(CONNECTIONS_MAX)
+        .max_request_body_size(REQUEST_SIZE_MAX_BYTES)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .build(listen)
+        .await?;
+    let address = server.local_addr()?;
+    let handle = server.start(Rpc { chain }.into_rpc());
+    Ok((address, handle))
+}

@@ -1,0 +1,343 @@
+//! Wiring one validator: p2p, block broadcast, backfill, marshal, simplex, the finalizer,
+//! transaction relay and the RPC server, on the commonware tokio runtime.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{B256, Bytes};
+use commonware_broadcast::buffered;
+use commonware_codec::DecodeExt as _;
+use commonware_consensus::marshal::{
+    self, Start, core::Actor as Marshal, resolver::p2p as marshal_resolver, standard::Inline,
+};
+use commonware_consensus::simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy};
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
+use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519};
+use commonware_p2p::{Address as PeerAddress, AddressableManager as _, Receiver as _, Recipients, Sender as _};
+use commonware_p2p::authenticated::lookup;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_storage::archive::immutable;
+use commonware_stream::cups::{self, Cups};
+use commonware_stream::sake::{self, Sake};
+use commonware_utils::ordered::{Map, Set};
+use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize, TryCollect as _};
+use xiebao_store::Store;
+
+use crate::ChainError;
+use crate::app::{App, Chain, Finalizer, Scheme, genesis_digest};
+use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock};
+use crate::config::{GenesisFile, NodeConfig, read_seed};
+
+/// p2p channels.
+const CHANNEL_VOTES: u64 = 0;
+const CHANNEL_CERTIFICATES: u64 = 1;
+const CHANNEL_RESOLVER: u64 = 2;
+const CHANNEL_BLOCKS: u64 = 3;
+const CHANNEL_BACKFILL: u64 = 4;
+const CHANNEL_TXS: u64 = 5;
+/// Consensus signature namespace; renaming it is a hard fork.
+const NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_CONSENSUS";
+/// p2p handshake namespace.
+const P2P_NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_P2P";
+/// A relayed batch of transactions holds at most this many bytes.
+const TX_BATCH_MAX_BYTES: usize = 2 << 20;
+/// Blocks per epoch: one epoch until validator-set changes take effect at epoch boundaries.
+const BLOCKS_PER_EPOCH: NonZeroU64 = NZU64!(u64::MAX / 2);
+
+/// The ed25519 consensus key of a 32-byte seed.
+pub fn consensus_key(seed: &[u8; 32]) -> ed25519::PrivateKey {
+    ed25519::PrivateKey::decode(bytes::Bytes::copy_from_slice(seed)).expect("any 32 bytes are an ed25519 seed")
+}
+
+/// The public key as 32 bytes.
+pub fn public_bytes(key: &ed25519::PublicKey) -> B256 {
+    B256::from_slice(key.as_ref())
+}
+
+fn public_key(bytes: &B256) -> Result<ed25519::PublicKey, ChainError> {
+    ed25519::PublicKey::decode(bytes::Bytes::copy_from_slice(bytes.as_slice()))
+        .map_err(|_| ChainError::Genesis(format!("{bytes} is not an ed25519 public key")))
+}
+
+/// Runs a validator until the process is stopped. Prints nothing; logs through `tracing`.
+///
+/// # Errors
+/// [`ChainError`] for a bad configuration or store; consensus failures halt the process.
+pub fn run(config: NodeConfig) -> Result<(), ChainError> {
+    let genesis = GenesisFile::load(&config.genesis)?;
+    let seed = read_seed(&config.consensus_key_file)?;
+    let signer = consensus_key(&seed);
+    let me = signer.public_key();
+    let me_bytes = public_bytes(&me);
+    let address = genesis
+        .validators
+        .iter()
+        .find(|v| v.consensus_key == me_bytes)
+        .map(|v| v.address)
+        .ok_or_else(|| {
+            ChainError::Genesis(format!("consensus key {me_bytes} is not a genesis validator"))
+        })?;
+    let validators: Set<ed25519::PublicKey> = genesis
+        .validators
+        .iter()
+        .map(|v| public_key(&v.consensus_key))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .try_collect()
+        .map_err(|_| ChainError::Genesis("validators repeat a consensus key".into()))?;
+    let mut peer_list = Vec::new();
+    for peer in &config.peers {
+        peer_list.push((public_key(&peer.consensus_key)?, PeerAddress::from(peer.address)));
+    }
+    let peers: Map<ed25519::PublicKey, PeerAddress> = peer_list
+        .try_into()
+        .map_err(|_| ChainError::Genesis("peers repeat a consensus key".into()))?;
+
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ChainError::Config {
+        path: config.data_dir.clone(),
+        reason: format!("cannot create the data dir: {e}"),
+    })?;
+    let store = Store::open(&config.data_dir.join("chain.redb"))?;
+    let (genesis_state, genesis_block) = genesis.genesis_block();
+    let (state, head) = match store.load()? {
+        Some((state, head)) => (state, head),
+        None => {
+            let mut state = genesis_state;
+            store.init(&mut state, &genesis_block.header)?;
+            (state, genesis_block.header.clone())
+        }
+    };
+    tracing::info!(height = head.height, %address, "loaded chain");
+    let chain = Arc::new(Chain::new(state, head, store, address, me_bytes, config.timing.clone()));
+    let genesis_block = ChainBlock::new(genesis_block);
+
+    let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
+    let executor = cw_tokio::Runner::new(runtime);
+    executor.start(async move |context| {
+        if let Some(metrics) = config.metrics_listen {
+            cw_tokio::telemetry::init(
+                context.child("telemetry"),
+                cw_tokio::telemetry::Logs { level: tracing::Level::INFO, json: false },
+                Some(metrics),
+                None,
+            );
+        }
+        let participants = validators.len() as u32;
+        let simplex_payload = simplex::max_payload_size::<Scheme, commonware_cryptography::sha256::Digest>(participants);
+        let marshal_payload = marshal::max_payload_size::<marshal::standard::Standard<ChainBlock>, Scheme>(
+            participants,
+            &BLOCK_SIZE_MAX_BYTES,
+        );
+        let max_message = commonware_p2p::max_message_size(&[
+            simplex_payload,
+            marshal_payload,
+            TX_BATCH_MAX_BYTES,
+        ]);
+        let quota = Quota::per_second(NZU32!(10_000));
+        let handshake = Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: signer.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        );
+        let p2p_config = lookup::Config::local(
+            handshake,
+            P2P_NAMESPACE,
+            config.p2p_listen,
+            std::num::NonZeroUsize::new(validators.len() + 4).expect("not zero"),
+            max_message,
+            NZUsize!(4_096),
+        );
+        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
+        oracle.track(0, peers);
+        let votes = network.register(CHANNEL_VOTES, quota);
+        let certificates = network.register(CHANNEL_CERTIFICATES, quota);
+        let resolver_channel = network.register(CHANNEL_RESOLVER, quota);
+        let blocks_channel = network.register(CHANNEL_BLOCKS, quota);
+        let backfill_channel = network.register(CHANNEL_BACKFILL, quota);
+        let (mut tx_sender, mut tx_receiver) = network.register(CHANNEL_TXS, quota);
+        network.start();
+
+        let scheme = Scheme::signer(NAMESPACE, validators.clone(), signer.clone())
+            .expect("this validator is in the set");
+        let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+        let page_cache = CacheRef::new(NZU16!(16_384), NZUsize!(1_000));
+        let mailbox_size = NZUsize!(4_096);
+
+        let resolver = marshal_resolver::init(
+            context.child("marshal_resolver"),
+            marshal_resolver::Config {
+                public_key: me.clone(),
+                peer_provider: oracle.clone(),
+                blocker: oracle.clone(),
+                mailbox_size,
+                fetch_timeout: NZDuration!(Duration::from_secs(2)),
+                fetch_retry_delay: Duration::from_millis(100),
+                priority_requests: false,
+                priority_responses: false,
+            },
+            backfill_channel,
+        );
+        let (broadcast_engine, buffer) = buffered::Engine::new(
+            context.child("broadcast"),
+            buffered::Config {
+                public_key: me.clone(),
+                mailbox_size,
+                deque_size: 16,
+                priority: false,
+                codec_config: BLOCK_SIZE_MAX_BYTES,
+                peer_provider: oracle.clone(),
+                strategy: commonware_parallel::Sequential,
+            },
+        );
+        broadcast_engine.start(blocks_channel);
+
+        let archive = |name: &str, codec_config| immutable::Config {
+            metadata_partition: format!("{name}-metadata"),
+            freezer_table_partition: format!("{name}-freezer-table"),
+            freezer_table_initial_size: 65_536,
+            freezer_table_resize_frequency: 4,
+            freezer_table_resize_chunk_size: 16_384,
+            freezer_key_partition: format!("{name}-freezer-key"),
+            freezer_key_page_cache: page_cache.clone(),
+            freezer_value_partition: format!("{name}-freezer-value"),
+            freezer_value_target_size: 1 << 28,
+            freezer_value_compression: None,
+            ordinal_partition: format!("{name}-ordinal"),
+            items_per_section: NZU64!(4_096),
+            freezer_key_write_buffer: NZUsize!(1 << 20),
+            freezer_value_write_buffer: NZUsize!(1 << 20),
+            ordinal_write_buffer: NZUsize!(1 << 20),
+            replay_buffer: NZUsize!(1 << 20),
+            codec_config,
+        };
+        let finalizations = immutable::Archive::init(
+            context.child("finalizations_by_height"),
+            archive("finalizations", Scheme::certificate_codec_config_unbounded()),
+        )
+        .await
+        .expect("the finalizations archive opens");
+        let finalized_blocks = immutable::Archive::init(
+            context.child("finalized_blocks"),
+            archive("blocks", BLOCK_SIZE_MAX_BYTES),
+        )
+        .await
+        .expect("the blocks archive opens");
+        let epocher = FixedEpocher::new(BLOCKS_PER_EPOCH);
+        let (marshal_actor, marshal_mailbox, _floor) = Marshal::init(
+            context.child("marshal"),
+            finalizations,
+            finalized_blocks,
+            marshal::Config {
+                provider,
+                epocher: epocher.clone(),
+                start: Start::Genesis(commonware_cryptography::Digested::precomputed(
+                    genesis_block.clone(),
+                    genesis_digest(&genesis_block.0),
+                )),
+                partition_prefix: "marshal".into(),
+                mailbox_size,
+                view_retention: ViewDelta::new(64),
+                prunable_items_per_section: NZU64!(4_096),
+                page_cache: page_cache.clone(),
+                replay_buffer: NZUsize!(1 << 20),
+                key_write_buffer: NZUsize!(1 << 20),
+                value_write_buffer: NZUsize!(1 << 20),
+                block_codec_config: BLOCK_SIZE_MAX_BYTES,
+                max_repair: NZUsize!(32),
+                max_pending_acks: NZUsize!(16),
+                strategy: commonware_parallel::Sequential,
+            },
+        )
+        .await;
+        let finalizer = Finalizer::start(chain.clone());
+        marshal_actor.start(finalizer, buffer, resolver);
+
+        let inline = Inline::new(
+            context.child("application"),
+            App::new(chain.clone()),
+            marshal_mailbox,
+            epocher,
+        );
+        let timing = &config.timing;
+        let engine = simplex::Engine::new(
+            context.child("engine"),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: oracle.clone(),
+                automaton: inline.clone(),
+                relay: inline.clone(),
+                reporter: inline,
+                partition: "simplex-e0".into(),
+                mailbox_size: NZUsize!(4_096),
+                epoch: Epoch::zero(),
+                floor: simplex::Floor::Genesis(genesis_digest(&genesis_block.0)),
+                replay_buffer: NZUsize!(1 << 20),
+                write_buffer: NZUsize!(1 << 20),
+                leader_timeout: Duration::from_millis(timing.leader_timeout_ms),
+                certification_timeout: Duration::from_millis(timing.certification_timeout_ms),
+                timeout_retry: Duration::from_secs(2),
+                fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                fetch_retry_delay: Duration::from_millis(100),
+                view_retention: ViewDelta::new(64),
+                skip: SkipPolicy::Enabled {
+                    timeout: Duration::from_secs(5),
+                    budget: SkipBudget::Participants,
+                },
+                page_cache,
+                strategy: commonware_parallel::Sequential,
+                forward: ForwardPolicy::Disabled,
+                track_historical_votes: false,
+            },
+        );
+        engine.start(votes, certificates, resolver_channel);
+
+        // Transaction relay: batches out, admission in.
+        let (gossip, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        chain.set_gossip(gossip);
+        context.child("tx_relay_out").spawn(move |_| async move {
+            while let Some(first) = outgoing.recv().await {
+                let mut batch = vec![Bytes::from(first)];
+                let mut size = batch[0].len();
+                while size < TX_BATCH_MAX_BYTES / 2 {
+                    match outgoing.try_recv() {
+                        Ok(tx) => {
+                            size += tx.len();
+                            batch.push(Bytes::from(tx));
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let _ = tx_sender.send(Recipients::All, alloy_rlp::encode(&batch), false);
+            }
+        });
+        let relay_chain = chain.clone();
+        context.child("tx_relay_in").spawn(move |_| async move {
+            while let Ok((_, message)) = tx_receiver.recv().await {
+                let bytes = message.as_ref();
+                let Ok(batch) = <Vec<Bytes> as alloy_rlp::Decodable>::decode(&mut &bytes[..]) else {
+                    continue;
+                };
+                for tx in batch {
+                    let _ = relay_chain.admit(&tx);
+                }
+            }
+        });
+
+        let (rpc_address, _handle) = crate::rpc::serve(chain.clone(), config.rpc_listen)
+            .await
+            .expect("the RPC address can be bound");
+        tracing::info!(%rpc_address, p2p = %config.p2p_listen, "validator running");
+        futures::future::pending::<()>().await;
+    });
+    Ok(())
+}
+
