@@ -181,15 +181,16 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to stderr, level from `RUST_LOG` (default `info`), unless the runtime's telemetry
+/// Logs to stderr, filter from `RUST_LOG` (default: warnings, and the node's own info), unless the runtime's telemetry
 /// (which also serves metrics) installs its own.
 fn init_logs(telemetry: bool) {
     if telemetry {
         return;
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xiebao_chain=info"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn free_port() -> anyhow::Result<SocketAddr> {
@@ -318,7 +319,11 @@ pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
                 writeln!(out, "{}", serde_json::to_string(&status)?)?;
                 return Ok(());
             }
-            writeln!(out, "chain {} at height {} ({})", status.chain_id, status.height, status.head)?;
+            writeln!(
+                out,
+                "chain {} at height {} ({})",
+                status.chain_id, status.height, status.head
+            )?;
             writeln!(out, "last block time {} (unix seconds)", status.timestamp)?;
             writeln!(
                 out,

@@ -218,7 +218,11 @@ impl Chain {
     /// Splits `ancestors` (oldest first, ending with the parent) into those already committed
     /// (checked against the canonical chain) and those to re-execute. `None` if they leave
     /// the finalized chain.
-    fn unapplied<'a>(&self, ancestors: &'a [ChainBlock], head: &Header) -> Option<&'a [ChainBlock]> {
+    fn unapplied<'a>(
+        &self,
+        ancestors: &'a [ChainBlock],
+        head: &Header,
+    ) -> Option<&'a [ChainBlock]> {
         let mut skip = 0;
         for block in ancestors {
             let header = &block.0.header;
@@ -257,7 +261,17 @@ impl Chain {
             let mempool = self.mempool();
             mempool.ready(|sender| state.account(sender).nonce, self.timing.block_txs_max)
         };
+        let candidate_count = candidates.len();
         let proposal = build_block(state, &parent, now_s, self.me, candidates);
+        tracing::debug!(
+            height = proposal.block.header.height,
+            candidates = candidate_count,
+            included = proposal.block.txs.len(),
+            "built block"
+        );
+        for (hash, error) in &proposal.rejected {
+            tracing::debug!(%hash, %error, "transaction dropped");
+        }
         state.rollback_block();
         drop(committed);
         let rejected: Vec<_> =
@@ -276,7 +290,10 @@ impl Chain {
     fn check(&self, ancestors: &[ChainBlock], block: &Block) -> bool {
         let mut committed = self.committed();
         let Committed { state, head } = &mut *committed;
-        let Some(pending) = self.unapplied(ancestors, head) else { return false };
+        let Some(pending) = self.unapplied(ancestors, head) else {
+            tracing::warn!(height = block.header.height, "block is off the finalized chain");
+            return false;
+        };
         state.begin_block();
         let mut tip = head.clone();
         let mut ok = true;
@@ -391,10 +408,7 @@ impl App {
 
     /// Collects `ancestry` (newest first) down to the committed head; oldest first.
     /// `None` if it is deeper than [`SPECULATION_DEPTH_MAX`] or leaves the finalized chain.
-    async fn ancestors(
-        &self,
-        mut ancestry: impl Ancestry<ChainBlock>,
-    ) -> Option<Vec<ChainBlock>> {
+    async fn ancestors(&self, mut ancestry: impl Ancestry<ChainBlock>) -> Option<Vec<ChainBlock>> {
         let head = self.chain.committed().head.clone();
         let mut out = Vec::new();
         while let Some(block) = ancestry.next().await {

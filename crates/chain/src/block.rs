@@ -127,7 +127,9 @@ mod tests {
         // Too large for the limit.
         assert!(ChainBlock::decode_cfg(bytes.clone(), &8).is_err());
         // Truncated.
-        assert!(ChainBlock::decode_cfg(bytes.slice(..bytes.len() - 1), &BLOCK_SIZE_MAX_BYTES).is_err());
+        assert!(
+            ChainBlock::decode_cfg(bytes.slice(..bytes.len() - 1), &BLOCK_SIZE_MAX_BYTES).is_err()
+        );
         // Trailing bytes.
         let mut longer = bytes.to_vec();
         longer.push(0);

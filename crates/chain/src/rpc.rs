@@ -204,10 +204,7 @@ pub async fn serve(
         .max_connections(CONNECTIONS_MAX)
         .max_request_body_size(REQUEST_SIZE_MAX_BYTES)
         .build();
-    let server = Server::builder()
-        .set_config(config)
-        .build(listen)
-        .await?;
+    let server = Server::builder().set_config(config).build(listen).await?;
     let address = server.local_addr()?;
     let handle = server.start(Rpc { chain }.into_rpc());
     Ok((address, handle))

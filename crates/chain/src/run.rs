@@ -11,13 +11,15 @@ use commonware_codec::DecodeExt as _;
 use commonware_consensus::marshal::{
     self, Start, core::Actor as Marshal, resolver::p2p as marshal_resolver, standard::Inline,
 };
-use commonware_consensus::simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
 use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
 use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519};
-use commonware_p2p::{Address as PeerAddress, AddressableManager as _, Receiver as _, Recipients, Sender as _};
 use commonware_p2p::authenticated::lookup;
+use commonware_p2p::{
+    Address as PeerAddress, AddressableManager as _, Receiver as _, Recipients, Sender as _,
+};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
 use commonware_storage::archive::immutable;
@@ -50,7 +52,8 @@ const BLOCKS_PER_EPOCH: NonZeroU64 = NZU64!(u64::MAX / 2);
 
 /// The ed25519 consensus key of a 32-byte seed.
 pub fn consensus_key(seed: &[u8; 32]) -> ed25519::PrivateKey {
-    ed25519::PrivateKey::decode(bytes::Bytes::copy_from_slice(seed)).expect("any 32 bytes are an ed25519 seed")
+    ed25519::PrivateKey::decode(bytes::Bytes::copy_from_slice(seed))
+        .expect("any 32 bytes are an ed25519 seed")
 }
 
 /// The public key as 32 bytes.
@@ -127,11 +130,14 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
             );
         }
         let participants = validators.len() as u32;
-        let simplex_payload = simplex::max_payload_size::<Scheme, commonware_cryptography::sha256::Digest>(participants);
-        let marshal_payload = marshal::max_payload_size::<marshal::standard::Standard<ChainBlock>, Scheme>(
-            participants,
-            &BLOCK_SIZE_MAX_BYTES,
-        );
+        let simplex_payload = simplex::max_payload_size::<
+            Scheme,
+            commonware_cryptography::sha256::Digest,
+        >(participants);
+        let marshal_payload = marshal::max_payload_size::<
+            marshal::standard::Standard<ChainBlock>,
+            Scheme,
+        >(participants, &BLOCK_SIZE_MAX_BYTES);
         let max_message = commonware_p2p::max_message_size(&[
             simplex_payload,
             marshal_payload,
@@ -323,7 +329,8 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         context.child("tx_relay_in").spawn(move |_| async move {
             while let Ok((_, message)) = tx_receiver.recv().await {
                 let bytes = message.as_ref();
-                let Ok(batch) = <Vec<Bytes> as alloy_rlp::Decodable>::decode(&mut &bytes[..]) else {
+                let Ok(batch) = <Vec<Bytes> as alloy_rlp::Decodable>::decode(&mut &bytes[..])
+                else {
                     continue;
                 };
                 for tx in batch {
@@ -340,4 +347,3 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
     });
     Ok(())
 }
-

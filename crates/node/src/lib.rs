@@ -15,6 +15,7 @@ pub mod mempool;
 
 pub use block::{Block, Header};
 pub use executor::{
-    BlockError, Proposal, Receipt, apply_block, build_block, execute_block, propose_block, verify_all,
+    BlockError, Proposal, Receipt, apply_block, build_block, execute_block, propose_block,
+    verify_all,
 };
 pub use mempool::{Mempool, MempoolError, MempoolLimits};

@@ -6,7 +6,17 @@ use xiebao_types::tx::{AppType, PoolPolicy};
 use xiebao_types::{Nrlc, Tag, Timestamp, rlp_u8_enum};
 
 /// An account's balances and transaction count.
-#[derive(Clone, Debug, Default, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    RlpEncodable,
+    RlpDecodable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Account {
     /// Number of transactions applied from this account.
     pub nonce: u64,
@@ -17,7 +27,9 @@ pub struct Account {
 }
 
 /// A registered app.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct App {
     /// Current owner (receives the app price).
     pub owner: Address,
@@ -34,7 +46,9 @@ pub struct App {
 }
 
 /// A registered dataset.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Dataset {
     /// Current owner (receives the dataset price).
     pub owner: Address,
@@ -47,7 +61,9 @@ pub struct Dataset {
 }
 
 /// A registered workerpool.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Workerpool {
     /// Current owner: the scheduler's key.
     pub owner: Address,
@@ -58,7 +74,9 @@ pub struct Workerpool {
 }
 
 /// A restriction group: an address standing for a set of members (PoCo's ERC-734 groups).
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Group {
     /// Who may add and remove members.
     pub owner: Address,
@@ -67,7 +85,9 @@ pub struct Group {
 }
 
 /// A category: the work clock T from which deadlines follow.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Category {
     /// Name, e.g. `XS`.
     pub name: String,
@@ -78,7 +98,17 @@ pub struct Category {
 }
 
 /// A resource as frozen into a deal at match time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    RlpEncodable,
+    RlpDecodable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Resource {
     /// The registry entry (zero for "no dataset").
     pub pointer: Address,
@@ -89,7 +119,9 @@ pub struct Resource {
 }
 
 /// A deal: one match, `bot_size` tasks.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Deal {
     /// The app, its owner and price.
     pub app: Resource,
@@ -161,7 +193,9 @@ impl Deal {
 }
 
 /// A task's status (PoCo's enum values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TaskStatus {
     /// 1: initialized, taking contributions.
     Active,
@@ -186,7 +220,9 @@ impl std::fmt::Display for TaskStatus {
 }
 
 /// A contribution's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ContributionStatus {
     /// Committed, not revealed.
     Contributed,
@@ -198,7 +234,9 @@ pub enum ContributionStatus {
 rlp_u8_enum!(ContributionStatus { Contributed = 1, Proved = 2, Rejected = 3 });
 
 /// One worker's contribution to a task.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Contribution {
     /// The worker.
     pub worker: Address,
@@ -217,7 +255,9 @@ pub struct Contribution {
 }
 
 /// The running product of weights of one result hash.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct ResultGroup {
     /// The result hash.
     pub result_hash: B256,
@@ -226,7 +266,9 @@ pub struct ResultGroup {
 }
 
 /// A task of a deal.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Task {
     /// Status.
     pub status: TaskStatus,
@@ -275,7 +317,9 @@ impl Task {
 }
 
 /// A worker's membership status in its pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum MembershipStatus {
     /// May contribute.
     Active,
@@ -287,7 +331,9 @@ pub enum MembershipStatus {
 rlp_u8_enum!(MembershipStatus { Active = 1, Unbonding = 2, Left = 3 });
 
 /// A worker's bonded stake in a workerpool.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Membership {
     /// The pool.
     pub workerpool: Address,
@@ -302,14 +348,18 @@ pub struct Membership {
 }
 
 /// A validator of the chain.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct Validator {
     /// ed25519 consensus public key.
     pub consensus_key: B256,
 }
 
 /// Something that happens at a block time, processed at the end of the first block at or past it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Timer {
     /// A deal's final deadline: fail and refund every unfinished task.
     DealExpiry(B256),
@@ -318,7 +368,17 @@ pub enum Timer {
 }
 
 /// Chain-wide settings and totals.
-#[derive(Clone, Debug, Default, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    RlpEncodable,
+    RlpDecodable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Globals {
     /// The chain id transactions must carry.
     pub chain_id: u64,

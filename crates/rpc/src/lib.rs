@@ -104,7 +104,9 @@ pub struct BlockView {
 
 /// Where a transaction stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+// Externally tagged: serde cannot buffer the u128 amounts inside events for an internally
+// tagged enum.
+#[serde(rename_all = "snake_case")]
 pub enum TxStatus {
     /// In this node's mempool.
     Pending,
@@ -297,6 +299,23 @@ mod tests {
             to: Address::repeat_byte(2),
             amount: Nrlc(5),
         }
+    }
+
+    #[test]
+    fn tx_status_round_trips_through_json_with_large_amounts() {
+        let status = TxStatus::Included {
+            height: 3,
+            index: 1,
+            events: vec![Event::Transfer {
+                from: Address::repeat_byte(1),
+                to: Address::repeat_byte(2),
+                amount: Nrlc(u128::MAX),
+            }],
+        };
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(serde_json::from_str::<TxStatus>(&json).unwrap(), status);
+        let json = serde_json::to_string(&TxStatus::Pending).unwrap();
+        assert_eq!(serde_json::from_str::<TxStatus>(&json).unwrap(), TxStatus::Pending);
     }
 
     #[test]

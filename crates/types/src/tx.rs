@@ -137,7 +137,9 @@ impl SignedTransaction {
 }
 
 /// The kind of an app: how workers run it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum AppType {
     /// A WebAssembly (WASI) module: the default, deterministic runtime.
     Wasm,
@@ -197,7 +199,9 @@ rlp_u8_enum!(AppType { Wasm = 1, Oci = 2 });
 rlp_u8_enum!(OrderOperation { Sign = 0, Close = 1 });
 
 /// A workerpool's policies, set by its owner and frozen into each deal at match time.
-#[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
 pub struct PoolPolicy {
     /// Each contribution's stake, percent of the workerpool price (PoCo default 30).
     pub worker_stake_ratio: u8,

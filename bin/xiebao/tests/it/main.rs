@@ -1,5 +1,6 @@
 //! End-to-end tests through the real `xiebao` binary.
 
+mod chain_cli;
 mod cli;
 mod order_cli;
 mod result_cli;

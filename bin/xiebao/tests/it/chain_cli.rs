@@ -1,0 +1,238 @@
+//! A 4-validator network as separate processes (`xiebao localnet`), driven over JSON-RPC:
+//! transactions finalize on every node, bad transactions are refused with the rule and change
+//! nothing, and a validator killed with SIGKILL restarts and catches up with nothing lost.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes};
+use xiebao_rpc::jsonrpsee::http_client::HttpClient;
+use xiebao_rpc::{TxStatus, XiebaoApiClient, codes};
+use xiebao_types::crypto::SecretKey;
+use xiebao_types::tx::{Transaction, Transfer};
+use xiebao_types::{Nrlc, SignedTransaction};
+
+const CHAIN_ID: u64 = 65_535;
+/// Bound on every wait for the network (polling, never a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Processes killed when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct Localnet {
+    rpc: Vec<String>,
+    pids: Vec<u32>,
+    configs: Vec<PathBuf>,
+}
+
+fn start_localnet(dir: &Path, processes: &mut Processes) -> Localnet {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["localnet", "--validators", "4", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start xiebao localnet");
+    let stdout = child.stdout.take().expect("piped");
+    processes.0.push(child);
+    let mut net = Localnet { rpc: Vec::new(), pids: Vec::new(), configs: Vec::new() };
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("localnet prints lines");
+        if line.starts_with("stop with") {
+            break;
+        }
+        // validator N: rpc URL pid PID config PATH
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"validator") {
+            net.rpc.push(words[3].to_owned());
+            net.pids.push(words[5].parse().expect("pid"));
+            net.configs.push(PathBuf::from(words[7]));
+        }
+    }
+    assert_eq!(net.rpc.len(), 4, "localnet printed 4 validators");
+    net
+}
+
+fn faucet(dir: &Path) -> SecretKey {
+    let text = std::fs::read_to_string(dir.join("faucet.key")).expect("faucet.key");
+    SecretKey::from_bytes(&text.trim().parse::<B256>().expect("hex key")).expect("valid key")
+}
+
+fn transfer(key: &SecretKey, nonce: u64, to: Address, amount: u128) -> SignedTransaction {
+    Transaction {
+        chain_id: CHAIN_ID,
+        nonce,
+        calls: vec![Transfer { to, amount: Nrlc(amount) }.into()],
+    }
+    .sign(key)
+}
+
+async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn height(client: &HttpClient) -> Option<u64> {
+    client.chain_status().await.ok().map(|s| s.height)
+}
+
+fn code_of(error: xiebao_rpc::jsonrpsee::core::client::Error) -> (i32, String) {
+    match error {
+        xiebao_rpc::jsonrpsee::core::client::Error::Call(e) => (e.code(), e.message().to_owned()),
+        other => panic!("expected a call error, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut processes = Processes(Vec::new());
+    let net = start_localnet(dir.path(), &mut processes);
+    let clients: Vec<HttpClient> =
+        net.rpc.iter().map(|url| xiebao_rpc::http_client(url).expect("client")).collect();
+    for client in &clients {
+        wait_for("every validator to finalize a block", async || {
+            height(client).await.filter(|h| *h >= 1)
+        })
+        .await;
+    }
+    let faucet = faucet(dir.path());
+    let recipients: Vec<Address> = (1..=3u8).map(Address::repeat_byte).collect();
+
+    // Ten transfers through validator 0 and one through validator 1: all finalize everywhere.
+    let mut hashes = Vec::new();
+    for nonce in 0..10u64 {
+        let tx = transfer(&faucet, nonce, recipients[(nonce % 3) as usize], 1_000 + nonce as u128);
+        let hash =
+            clients[0].send_raw_transaction(tx.encode_to_vec().into()).await.expect("admitted");
+        assert_eq!(hash, tx.hash());
+        hashes.push(hash);
+    }
+    let tx = transfer(&faucet, 10, recipients[0], 7);
+    hashes
+        .push(clients[1].send_raw_transaction(tx.encode_to_vec().into()).await.expect("admitted"));
+    for hash in &hashes {
+        wait_for("the transfer to be included", async || {
+            match clients[2].transaction(*hash).await {
+                Ok(TxStatus::Included { .. }) => Some(()),
+                Ok(_) => None,
+                Err(e) => panic!("getTransaction failed: {e}"),
+            }
+        })
+        .await;
+    }
+
+    // Bad input is refused with the rule and the values, and changes nothing.
+    let before = clients[0].account(faucet.address()).await.expect("account");
+    assert_eq!(before.nonce, 11);
+    let (code, message) =
+        code_of(clients[0].send_raw_transaction(Bytes::from_static(b"junk")).await.unwrap_err());
+    assert_eq!(code, codes::TX_MALFORMED, "{message}");
+    let wrong_chain = Transaction {
+        chain_id: CHAIN_ID + 1,
+        nonce: 11,
+        calls: vec![Transfer { to: recipients[0], amount: Nrlc(1) }.into()],
+    }
+    .sign(&faucet);
+    let (code, message) = code_of(
+        clients[0].send_raw_transaction(wrong_chain.encode_to_vec().into()).await.unwrap_err(),
+    );
+    assert_eq!(code, codes::TX_WRONG_CHAIN);
+    assert!(message.contains(&format!("chain {}", CHAIN_ID + 1)), "{message}");
+    let replayed = transfer(&faucet, 0, recipients[0], 1_000);
+    let (code, message) = code_of(
+        clients[0].send_raw_transaction(replayed.encode_to_vec().into()).await.unwrap_err(),
+    );
+    assert_eq!(code, codes::TX_MEMPOOL);
+    assert!(message.contains("nonce 0") && message.contains("next nonce is 11"), "{message}");
+    let mut forged = transfer(&faucet, 11, recipients[0], 5).encode_to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x55; // the signature's v byte
+    let (code, message) =
+        code_of(clients[0].send_raw_transaction(forged.into()).await.unwrap_err());
+    assert!(code == codes::TX_SIGNATURE || code == codes::TX_MALFORMED, "{code}: {message}");
+    // A transfer of more than the sender has is admitted, then dropped by the proposer
+    // with the protocol's error, and the sender's account is unchanged.
+    let poor = SecretKey::from_label("poor");
+    let overdraft = transfer(&poor, 0, recipients[0], 1);
+    let hash = clients[0].send_raw_transaction(overdraft.encode_to_vec().into()).await.unwrap();
+    let error = wait_for("the overdraft to be rejected", async || {
+        match clients[0].transaction(hash).await {
+            Ok(TxStatus::Rejected { error }) => Some(error),
+            Ok(_) => None,
+            Err(e) => panic!("getTransaction failed: {e}"),
+        }
+    })
+    .await;
+    assert!(error.contains("has 0 nRLC free, 1 nRLC needed"), "{error}");
+    assert_eq!(clients[0].account(faucet.address()).await.unwrap(), before);
+
+    // SIGKILL validator 3; the other three keep finalizing transfers.
+    let killed = Command::new("kill").args(["-9", &net.pids[3].to_string()]).status().unwrap();
+    assert!(killed.success());
+    for nonce in 11..21u64 {
+        let tx = transfer(&faucet, nonce, recipients[1], 1);
+        clients[0].send_raw_transaction(tx.encode_to_vec().into()).await.expect("admitted");
+        hashes.push(tx.hash());
+    }
+    for hash in &hashes[11..] {
+        wait_for("transfers while a validator is down", async || {
+            match clients[1].transaction(*hash).await {
+                Ok(TxStatus::Included { .. }) => Some(()),
+                Ok(_) => None,
+                Err(e) => panic!("getTransaction failed: {e}"),
+            }
+        })
+        .await;
+    }
+    let tip = height(&clients[0]).await.expect("status");
+
+    // Restart it with the same command line: it recovers from disk and catches up.
+    let restarted = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .arg("node")
+        .arg("--config")
+        .arg(&net.configs[3])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart validator 3");
+    processes.0.push(restarted);
+    wait_for("the restarted validator to catch up", async || {
+        height(&clients[3]).await.filter(|h| *h >= tip)
+    })
+    .await;
+    // Same blocks, same state roots, same balances on every node; nothing finalized was lost.
+    for h in [1, tip / 2, tip] {
+        let reference = clients[0].block(h).await.unwrap().expect("block");
+        for client in &clients[1..] {
+            assert_eq!(client.block(h).await.unwrap().as_ref(), Some(&reference), "block {h}");
+        }
+    }
+    for hash in &hashes {
+        assert!(matches!(clients[3].transaction(*hash).await.unwrap(), TxStatus::Included { .. }));
+    }
+    let expected =
+        [1_000 + 1_003 + 1_006 + 1_009 + 7, 1_001 + 1_004 + 1_007 + 10, 1_002 + 1_005 + 1_008];
+    for client in &clients {
+        for (recipient, amount) in recipients.iter().zip(expected) {
+            assert_eq!(client.account(*recipient).await.unwrap().free, Nrlc(amount));
+        }
+    }
+}
