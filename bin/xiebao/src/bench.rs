@@ -29,16 +29,22 @@ enum Suite {
     Protocol,
     /// Block proposal and execution (signature recovery on all cores, change sets).
     Node,
+    /// A 4-validator network as 4 processes: finality latency and finalized calls/s.
+    Chain,
     /// Every suite.
     All,
 }
 
 /// One measured figure.
-struct Figure {
-    name: &'static str,
-    value: f64,
-    unit: &'static str,
-    note: String,
+pub(crate) struct Figure {
+    /// `suite.figure_unit`.
+    pub(crate) name: &'static str,
+    /// The measurement.
+    pub(crate) value: f64,
+    /// Its unit.
+    pub(crate) unit: &'static str,
+    /// How it was measured, or the baseline it compares with.
+    pub(crate) note: String,
 }
 
 #[allow(clippy::print_stdout, reason = "benchmark results are the command's output")]
@@ -46,9 +52,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let figures = match args.suite {
         Suite::Protocol => protocol(args.quick),
         Suite::Node => node(args.quick),
+        Suite::Chain => crate::bench_chain::chain(args.quick)?,
         Suite::All => {
             let mut figures = protocol(args.quick);
             figures.extend(node(args.quick));
+            figures.extend(crate::bench_chain::chain(args.quick)?);
             figures
         }
     };

@@ -200,22 +200,31 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 
 /// What `localnet` writes for scripts: every validator's RPC URL and config.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct LocalnetFile {
-    rpc: Vec<String>,
-    configs: Vec<PathBuf>,
+pub(crate) struct LocalnetFile {
+    /// Each validator's RPC URL.
+    pub(crate) rpc: Vec<String>,
+    /// Each validator's config file.
+    pub(crate) configs: Vec<PathBuf>,
 }
 
-fn localnet_configs(args: &LocalnetArgs) -> anyhow::Result<LocalnetFile> {
-    let index_path = args.data_dir.join("localnet.json");
+/// Reads the network under `data_dir`, or creates one (genesis, keys, configs on free
+/// loopback ports) with `validators` validators and the given extra balances.
+pub(crate) fn localnet_configs(
+    data_dir: &Path,
+    validators: usize,
+    chain_id: u64,
+    funds: &[(Address, Nrlc)],
+) -> anyhow::Result<LocalnetFile> {
+    let index_path = data_dir.join("localnet.json");
     if index_path.exists() {
         let bytes = std::fs::read(&index_path)?;
         return serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is damaged", index_path.display()));
     }
-    let genesis = create_network(&args.data_dir, args.validators, args.chain_id, &[])?;
+    let genesis = create_network(data_dir, validators, chain_id, funds)?;
     let mut p2p = Vec::new();
     let mut rpc = Vec::new();
-    for _ in 0..args.validators {
+    for _ in 0..validators {
         p2p.push(free_port()?);
         rpc.push(free_port()?);
     }
@@ -226,8 +235,8 @@ fn localnet_configs(args: &LocalnetArgs) -> anyhow::Result<LocalnetFile> {
         .map(|(v, address)| PeerConfig { consensus_key: v.consensus_key, address: *address })
         .collect();
     let mut configs = Vec::new();
-    for index in 0..args.validators {
-        let dir = args.data_dir.join(format!("validator-{index}"));
+    for index in 0..validators {
+        let dir = data_dir.join(format!("validator-{index}"));
         let config = NodeConfig {
             genesis: PathBuf::from("../genesis.json"),
             data_dir: PathBuf::from("data"),
@@ -247,7 +256,8 @@ fn localnet_configs(args: &LocalnetArgs) -> anyhow::Result<LocalnetFile> {
     Ok(file)
 }
 
-fn spawn_node(config: &Path) -> anyhow::Result<Child> {
+/// Starts `xiebao node --config config`, logging to `node.log` beside the config.
+pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
     let dir = config.parent().unwrap_or(Path::new("."));
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -266,7 +276,7 @@ fn spawn_node(config: &Path) -> anyhow::Result<Child> {
 }
 
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
-    let file = localnet_configs(args)?;
+    let file = localnet_configs(&args.data_dir, args.validators, args.chain_id, &[])?;
     let mut children = Vec::new();
     for config in &file.configs {
         children.push(spawn_node(config)?);

@@ -1,6 +1,7 @@
 //! Run every Xiebao component from one binary: chain nodes, orders, wallet, demo, benchmarks.
 
 mod bench;
+mod bench_chain;
 mod chain;
 mod demo;
 mod order;

@@ -29,7 +29,7 @@ use xiebao_store::Store;
 use xiebao_types::SignedTransaction;
 use xiebao_types::order::Domain;
 
-use crate::block::{ChainBlock, digest_of};
+use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock, digest_of};
 use crate::config::Timing;
 
 /// The consensus scheme: ed25519 signatures, one per validator.
@@ -257,10 +257,21 @@ impl Chain {
             }
             tip = block.0.header.clone();
         }
-        let candidates = {
+        let mut candidates = {
             let mempool = self.mempool();
             mempool.ready(|sender| state.account(sender).nonce, self.timing.block_txs_max)
         };
+        // Keep the block within what peers accept (half the limit leaves room for the header
+        // and the signatures' worst case).
+        let mut size = 0;
+        let fits = candidates
+            .iter()
+            .take_while(|tx| {
+                size += alloy_rlp::Encodable::length(&tx.tx) + tx.signature.len() + 8;
+                size <= BLOCK_SIZE_MAX_BYTES / 2
+            })
+            .count();
+        candidates.truncate(fits);
         let candidate_count = candidates.len();
         let proposal = build_block(state, &parent, now_s, self.me, candidates);
         tracing::debug!(

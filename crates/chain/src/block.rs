@@ -100,7 +100,7 @@ impl BoundedBlock for ChainBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commonware_codec::{DecodeExt as _, Encode as _};
+    use commonware_codec::{Decode as _, Encode as _};
     use xiebao_node::Header;
 
     fn block() -> ChainBlock {
@@ -133,6 +133,6 @@ mod tests {
         // Trailing bytes.
         let mut longer = bytes.to_vec();
         longer.push(0);
-        assert!(ChainBlock::decode_cfg(longer.as_slice(), &BLOCK_SIZE_MAX_BYTES).is_err());
+        assert!(ChainBlock::decode_cfg(longer, &BLOCK_SIZE_MAX_BYTES).is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! Persist Xiebao blocks and protocol state crash-safely, and restart from the last committed block.
 //!
-//! One redb database holds three tables: `state` (the protocol state's entries, written from
-//! [`State::take_changes`]), `blocks` (height → block) and `meta` (the head header). A block,
-//! its state changes and the new head are written in one transaction, so after `kill -9` at
-//! any moment the store holds exactly the last committed block and its state.
+//! One redb database holds four tables: `state` (the protocol state's entries, written from
+//! [`State::take_changes`]), `blocks` (height → block), `receipts` (transaction id → the
+//! caller's receipt encoding) and `meta` (the head header). A block, its state changes, its
+//! receipts and the new head are written in one transaction, so after `kill -9` at any moment
+//! the store holds exactly the last committed block and its state.
 //!
 //! **Invariant:** the loaded state's digest equals the head header's state root; [`Store::load`]
 //! checks it.

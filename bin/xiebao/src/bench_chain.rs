@@ -1,0 +1,216 @@
+//! `xiebao bench chain`: a 4-validator network as 4 processes on this machine, measured
+//! from the outside over JSON-RPC: finality latency of single transfers, and finalized
+//! calls/s under load from several senders (batched transactions) and with one call per
+//! transaction (the baseline).
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::Address;
+use anyhow::{Context, bail};
+use xiebao_rpc::jsonrpsee::http_client::HttpClient;
+use xiebao_rpc::{TxStatus, XiebaoApiClient};
+use xiebao_types::crypto::SecretKey;
+use xiebao_types::tx::{Transaction, Transfer};
+use xiebao_types::{Nrlc, SignedTransaction};
+
+use crate::bench::Figure;
+use crate::chain::{localnet_configs, spawn_node};
+
+const CHAIN_ID: u64 = 65_535;
+const VALIDATORS: usize = 4;
+/// Bound on every wait.
+const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Validator processes, stopped and their folder removed however the bench ends.
+struct Network {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sender(index: usize) -> SecretKey {
+    SecretKey::from_label(&format!("bench-chain-sender-{index}"))
+}
+
+fn transfers(key: &SecretKey, nonce: u64, calls: usize, salt: usize) -> SignedTransaction {
+    let calls = (0..calls)
+        .map(|i| {
+            let to = Address::left_padding_from(&(((salt * 7919 + i) % 1000) as u64).to_be_bytes());
+            Transfer { to, amount: Nrlc(1) }.into()
+        })
+        .collect();
+    Transaction { chain_id: CHAIN_ID, nonce, calls }.sign(key)
+}
+
+async fn included(client: &HttpClient, hash: alloy_primitives::B256) -> anyhow::Result<bool> {
+    Ok(matches!(client.transaction(hash).await?, TxStatus::Included { .. }))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Sends `txs_per_sender` transactions of `calls` calls from each sender (spread over the
+/// validators) and waits until all are finalized; returns finalized calls/s and txs/s.
+async fn load(
+    clients: &[HttpClient],
+    senders: &[SecretKey],
+    first_nonce: u64,
+    txs_per_sender: u64,
+    calls: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let batches: Vec<Vec<SignedTransaction>> = senders
+        .iter()
+        .enumerate()
+        .map(|(s, key)| {
+            (0..txs_per_sender)
+                .map(|n| transfers(key, first_nonce + n, calls, s * 100_000 + n as usize))
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    let mut sends = Vec::new();
+    for (s, batch) in batches.iter().enumerate() {
+        let client = clients[s % clients.len()].clone();
+        let batch = batch.clone();
+        sends.push(tokio::spawn(async move {
+            for tx in batch {
+                client.send_raw_transaction(tx.encode_to_vec().into()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for send in sends {
+        send.await??;
+    }
+    let target = first_nonce + txs_per_sender;
+    for key in senders {
+        loop {
+            if clients[0].account(key.address()).await?.nonce >= target {
+                break;
+            }
+            if start.elapsed() > PATIENCE {
+                bail!("load did not finalize within {PATIENCE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let txs = (senders.len() as u64 * txs_per_sender) as f64;
+    Ok((txs * calls as f64 / seconds, txs / seconds))
+}
+
+/// Runs the suite.
+///
+/// # Errors
+/// If the network does not start or a transaction is refused.
+pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let dir = std::env::temp_dir().join(format!("xiebao-bench-chain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let senders: Vec<SecretKey> = (0..8).map(sender).collect();
+    let funds: Vec<_> = senders.iter().map(|k| (k.address(), Nrlc::rlc(1_000_000))).collect();
+    let file = localnet_configs(&dir, VALIDATORS, CHAIN_ID, &funds)?;
+    let mut network = Network { children: Vec::new(), dir };
+    for config in &file.configs {
+        network.children.push(spawn_node(config)?);
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let figures = runtime.block_on(async {
+        let clients: Vec<HttpClient> = file
+            .rpc
+            .iter()
+            .map(|url| xiebao_rpc::http_client(url))
+            .collect::<Result<_, _>>()?;
+        let start = Instant::now();
+        for client in &clients {
+            while client.chain_status().await.map_or(true, |s| s.height < 1) {
+                if start.elapsed() > PATIENCE {
+                    bail!("the network did not start within {PATIENCE:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        // Finality: one transfer at a time, submitted to each validator in turn, timed until
+        // that validator reports it executed in a finalized block.
+        let samples = if quick { 8 } else { 100 };
+        let mut latencies = Vec::with_capacity(samples);
+        for n in 0..samples {
+            let client = &clients[n % clients.len()];
+            let tx = transfers(&senders[0], n as u64, 1, n);
+            let sent = Instant::now();
+            let hash = client.send_raw_transaction(tx.encode_to_vec().into()).await?;
+            while !included(client, hash).await? {
+                if sent.elapsed() > PATIENCE {
+                    bail!("transfer {hash} did not finalize within {PATIENCE:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+        }
+        latencies.sort_by(f64::total_cmp);
+
+        // Throughput: batched (100 calls per transaction) vs one call per transaction.
+        let (txs_per_sender, calls) = if quick { (4, 10) } else { (200, 100) };
+        let (batched_calls_s, batched_txs_s) =
+            load(&clients, &senders[1..], 0, txs_per_sender, calls).await?;
+        let single_txs = if quick { 8 } else { 600 };
+        let (single_calls_s, _) = load(&clients, &senders[1..], txs_per_sender, single_txs, 1)
+            .await
+            .context("one call per transaction")?;
+        anyhow::Ok(vec![
+            Figure {
+                name: "chain.finality_ms_p50",
+                value: percentile(&latencies, 0.5),
+                unit: "ms",
+                note: format!(
+                    "one transfer, submit → executed in a finalized block, {samples} samples, 4 validator processes"
+                ),
+            },
+            Figure {
+                name: "chain.finality_ms_p99",
+                value: percentile(&latencies, 0.99),
+                unit: "ms",
+                note: "same samples".into(),
+            },
+            Figure {
+                name: "chain.calls_per_s",
+                value: batched_calls_s,
+                unit: "calls/s",
+                note: format!(
+                    "7 senders × {txs_per_sender} txs × {calls} transfers, first submit → last finalized"
+                ),
+            },
+            Figure {
+                name: "chain.txs_per_s",
+                value: batched_txs_s,
+                unit: "txs/s",
+                note: "same run".into(),
+            },
+            Figure {
+                name: "chain.single_call_txs_per_s",
+                value: single_calls_s,
+                unit: "calls/s",
+                note: format!(
+                    "baseline: 7 senders × {single_txs} txs of 1 transfer; batched is {:.1}× this",
+                    batched_calls_s / single_calls_s
+                ),
+            },
+        ])
+    })?;
+    drop(network);
+    Ok(figures)
+}
