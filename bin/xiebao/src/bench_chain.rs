@@ -16,7 +16,7 @@ use xiebao_types::tx::{Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
 use crate::bench::Figure;
-use crate::chain::{localnet_configs, spawn_node};
+use crate::chain::{GenesisBase, localnet_configs, spawn_node};
 
 const CHAIN_ID: u64 = 65_535;
 const VALIDATORS: usize = 4;
@@ -121,7 +121,8 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let _ = std::fs::remove_dir_all(&dir);
     let senders: Vec<SecretKey> = (0..8).map(sender).collect();
     let funds: Vec<_> = senders.iter().map(|k| (k.address(), Nrlc::rlc(1_000_000))).collect();
-    let file = localnet_configs(&dir, VALIDATORS, CHAIN_ID, &funds)?;
+    let base = GenesisBase::Fresh { chain_id: CHAIN_ID, funds };
+    let file = localnet_configs(&dir, VALIDATORS, base)?;
     let mut network = Network { children: Vec::new(), dir };
     for config in &file.configs {
         network.children.push(spawn_node(config)?);

@@ -51,6 +51,10 @@ pub(crate) struct LocalnetArgs {
     /// Chain id of a new network.
     #[arg(long, default_value_t = 65_535)]
     chain_id: u64,
+    /// Start a new network from this genesis file instead (chain id, authority, balances,
+    /// categories, scores; its validators are replaced by the localnet's).
+    #[arg(long)]
+    genesis_template: Option<PathBuf>,
 }
 
 /// `xiebao chain …`.
@@ -93,13 +97,21 @@ fn parse_fund(spec: &str) -> anyhow::Result<(Address, Nrlc)> {
     Ok((address, Nrlc::rlc(rlc)))
 }
 
+/// What a new network's genesis starts from, before validators and the faucet are added.
+pub(crate) enum GenesisBase {
+    /// A fresh chain with this id and a new authority key.
+    Fresh {
+        /// The chain id.
+        chain_id: u64,
+        /// Extra balances.
+        funds: Vec<(Address, Nrlc)>,
+    },
+    /// A genesis file's chain id, authority, balances, categories and scores.
+    Template(GenesisFile),
+}
+
 /// Creates keys for `count` validators under `out/validator-i/` and a genesis file.
-fn create_network(
-    out: &Path,
-    count: usize,
-    chain_id: u64,
-    funds: &[(Address, Nrlc)],
-) -> anyhow::Result<GenesisFile> {
+fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result<GenesisFile> {
     if count == 0 {
         bail!("a network needs at least 1 validator (got --validators 0)");
     }
@@ -128,27 +140,37 @@ fn create_network(
     write_secret(&out.join("faucet.key"), &faucet_seed)?;
     let faucet = SecretKey::from_bytes(&B256::from(faucet_seed))
         .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-    let authority_seed = random_32();
-    write_secret(&out.join("authority.key"), &authority_seed)?;
-    let authority = SecretKey::from_bytes(&B256::from(authority_seed))
-        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-    let mut balances = vec![(faucet.address(), Nrlc::rlc(FAUCET_RLC))];
-    for (address, amount) in funds {
-        if balances.iter().any(|(a, _)| a == address) {
-            bail!("--fund {address}: the account is funded twice");
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut genesis = match base {
+        GenesisBase::Fresh { chain_id, funds } => {
+            let authority_seed = random_32();
+            write_secret(&out.join("authority.key"), &authority_seed)?;
+            let authority = SecretKey::from_bytes(&B256::from(authority_seed))
+                .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+            let mut balances: Vec<(Address, Nrlc)> = Vec::new();
+            for (address, amount) in funds {
+                if balances.iter().any(|(a, _)| *a == address) {
+                    bail!("--fund {address}: the account is funded twice");
+                }
+                balances.push((address, amount));
+            }
+            GenesisFile {
+                chain_id,
+                verifying_contract: Address::repeat_byte(0x11),
+                authority: authority.address(),
+                timestamp,
+                balances,
+                validators: Vec::new(),
+                categories: xiebao_protocol::Genesis::default_categories(),
+                scores: Vec::new(),
+            }
         }
-        balances.push((*address, *amount));
-    }
-    let genesis = GenesisFile {
-        chain_id,
-        verifying_contract: Address::repeat_byte(0x11),
-        authority: authority.address(),
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        balances,
-        validators,
+        GenesisBase::Template(template) => GenesisFile { timestamp, ..template },
     };
+    genesis.balances.insert(0, (faucet.address(), Nrlc::rlc(FAUCET_RLC)));
+    genesis.validators = validators;
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
     Ok(genesis)
 }
@@ -162,7 +184,8 @@ fn commonware_public(
 
 pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
     let funds = args.funds.iter().map(|f| parse_fund(f)).collect::<anyhow::Result<Vec<_>>>()?;
-    let genesis = create_network(&args.out, args.validators, args.chain_id, &funds)?;
+    let base = GenesisBase::Fresh { chain_id: args.chain_id, funds };
+    let genesis = create_network(&args.out, args.validators, base)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
@@ -212,8 +235,7 @@ pub(crate) struct LocalnetFile {
 pub(crate) fn localnet_configs(
     data_dir: &Path,
     validators: usize,
-    chain_id: u64,
-    funds: &[(Address, Nrlc)],
+    base: GenesisBase,
 ) -> anyhow::Result<LocalnetFile> {
     let index_path = data_dir.join("localnet.json");
     if index_path.exists() {
@@ -221,7 +243,7 @@ pub(crate) fn localnet_configs(
         return serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is damaged", index_path.display()));
     }
-    let genesis = create_network(data_dir, validators, chain_id, funds)?;
+    let genesis = create_network(data_dir, validators, base)?;
     let mut p2p = Vec::new();
     let mut rpc = Vec::new();
     for _ in 0..validators {
@@ -276,7 +298,11 @@ pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
 }
 
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
-    let file = localnet_configs(&args.data_dir, args.validators, args.chain_id, &[])?;
+    let base = match &args.genesis_template {
+        Some(path) => GenesisBase::Template(GenesisFile::load(path)?),
+        None => GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new() },
+    };
+    let file = localnet_configs(&args.data_dir, args.validators, base)?;
     let mut children = Vec::new();
     for config in &file.configs {
         children.push(spawn_node(config)?);

@@ -35,6 +35,12 @@ pub struct GenesisFile {
     pub balances: Vec<(Address, Nrlc)>,
     /// The validator set.
     pub validators: Vec<GenesisValidator>,
+    /// Categories: (name, description, T seconds); PoCo's XS…XL when absent.
+    #[serde(default = "Genesis::default_categories")]
+    pub categories: Vec<(String, String, u64)>,
+    /// Imported worker scores.
+    #[serde(default)]
+    pub scores: Vec<(Address, u64)>,
 }
 
 impl GenesisFile {
@@ -53,9 +59,27 @@ impl GenesisFile {
             verifying_contract: self.verifying_contract,
             authority: self.authority,
             balances: self.balances.clone(),
-            categories: Genesis::default_categories(),
+            categories: self.categories.clone(),
             validators: self.validators.iter().map(|v| (v.address, v.consensus_key)).collect(),
-            scores: Vec::new(),
+            scores: self.scores.clone(),
+        }
+    }
+
+    /// A genesis file holding a protocol genesis (its validators' consensus keys as given).
+    pub fn from_protocol(genesis: &Genesis, timestamp: Timestamp) -> Self {
+        Self {
+            chain_id: genesis.chain_id,
+            verifying_contract: genesis.verifying_contract,
+            authority: genesis.authority,
+            timestamp,
+            balances: genesis.balances.clone(),
+            validators: genesis
+                .validators
+                .iter()
+                .map(|(address, key)| GenesisValidator { address: *address, consensus_key: *key })
+                .collect(),
+            categories: genesis.categories.clone(),
+            scores: genesis.scores.clone(),
         }
     }
 

@@ -100,6 +100,8 @@ pub enum MempoolError {
 #[derive(Clone, Debug)]
 struct Pending {
     tx: VerifiedTx,
+    /// Arrival order.
+    seq: u64,
 }
 
 /// Pending transactions, by sender and nonce.
@@ -108,6 +110,9 @@ pub struct Mempool {
     limits: MempoolLimits,
     by_sender: BTreeMap<Address, BTreeMap<u64, Pending>>,
     by_hash: BTreeMap<B256, (Address, u64)>,
+    /// Arrival order → transaction id.
+    by_arrival: BTreeMap<u64, B256>,
+    next_seq: u64,
 }
 
 impl Mempool {
@@ -184,29 +189,45 @@ impl Mempool {
             let queue = self.by_sender.get_mut(&largest).expect("just found");
             let (_, dropped) = queue.pop_last().expect("non-empty");
             self.by_hash.remove(&dropped.tx.hash);
+            self.by_arrival.remove(&dropped.seq);
             evicted.push(dropped.tx.hash);
         }
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.by_hash.insert(tx.hash, (sender, nonce));
-        self.by_sender.entry(sender).or_default().insert(nonce, Pending { tx });
+        self.by_arrival.insert(seq, tx.hash);
+        self.by_sender.entry(sender).or_default().insert(nonce, Pending { tx, seq });
         Ok(evicted)
     }
 
-    /// Up to `max_txs` transactions ready to run, starting at each sender's next nonce and
-    /// without gaps, taken round-robin across senders (in address order) so no sender can
-    /// fill a block alone.
+    /// Up to `max_txs` transactions ready to run, in arrival order, each sender's starting at
+    /// its next nonce and without gaps. Arrival order keeps what clients sent in sequence —
+    /// often across accounts (a match, then the scheduler's initialize, then a worker's
+    /// contribution) — in that sequence; a transaction that arrived before its sender's
+    /// previous nonce runs right after it.
     pub fn ready(&self, next_nonce: impl Fn(&Address) -> u64, max_txs: usize) -> Vec<VerifiedTx> {
-        let mut cursors: Vec<(&Address, u64, &BTreeMap<u64, Pending>)> =
-            self.by_sender.iter().map(|(s, q)| (s, next_nonce(s), q)).collect();
+        let mut expected: BTreeMap<Address, u64> = BTreeMap::new();
         let mut out = Vec::new();
-        while out.len() < max_txs && !cursors.is_empty() {
-            cursors.retain_mut(|(_, nonce, queue)| match queue.get(nonce) {
-                Some(pending) if out.len() < max_txs => {
-                    out.push(pending.tx.clone());
-                    *nonce += 1;
-                    true
+        for (seq, hash) in &self.by_arrival {
+            if out.len() >= max_txs {
+                break;
+            }
+            let (sender, nonce) = self.by_hash[hash];
+            let next = expected.entry(sender).or_insert_with(|| next_nonce(&sender));
+            if nonce != *next {
+                continue;
+            }
+            let queue = &self.by_sender[&sender];
+            // This one, then the sender's following nonces that arrived before it.
+            while out.len() < max_txs {
+                match queue.get(next) {
+                    Some(pending) if pending.seq <= *seq => {
+                        out.push(pending.tx.clone());
+                        *next += 1;
+                    }
+                    _ => break,
                 }
-                _ => false,
-            });
+            }
         }
         out
     }
@@ -216,18 +237,21 @@ impl Mempool {
         for hash in rejected {
             if let Some((sender, nonce)) = self.by_hash.remove(hash)
                 && let Some(queue) = self.by_sender.get_mut(&sender)
+                && let Some(pending) = queue.remove(&nonce)
             {
-                queue.remove(&nonce);
+                self.by_arrival.remove(&pending.seq);
             }
         }
-        let by_hash = &mut self.by_hash;
+        let (by_hash, by_arrival) = (&mut self.by_hash, &mut self.by_arrival);
         self.by_sender.retain(|sender, queue| {
             let next = next_nonce(sender);
             while let Some(entry) = queue.first_entry() {
                 if *entry.key() >= next {
                     break;
                 }
-                by_hash.remove(&entry.remove().tx.hash);
+                let pending = entry.remove();
+                by_hash.remove(&pending.tx.hash);
+                by_arrival.remove(&pending.seq);
             }
             !queue.is_empty()
         });

@@ -91,6 +91,11 @@ pub struct World {
     pub dataset: Address,
     /// The registered workerpool.
     pub pool: Address,
+    /// The genesis the state started from.
+    pub genesis: Genesis,
+    /// Every transaction [`World::send`] applied, in order: replayed on a chain started from
+    /// [`World::genesis`], they reproduce this world's registries, deals and tasks.
+    pub transactions: Vec<xiebao_types::SignedTransaction>,
     salt: u64,
 }
 
@@ -154,6 +159,8 @@ impl World {
             app: Address::ZERO,
             dataset: Address::ZERO,
             pool: Address::ZERO,
+            genesis,
+            transactions: Vec::new(),
             salt: 0,
         };
         let app = CreateApp {
@@ -194,7 +201,9 @@ impl World {
     /// Whatever `apply` rejects.
     pub fn send(&mut self, key: &SecretKey, calls: Vec<Call>) -> Result<Vec<Event>, ProtocolError> {
         let verified = self.sign(key, calls);
-        apply(&mut self.state, &verified, &self.block)
+        let events = apply(&mut self.state, &verified, &self.block)?;
+        self.transactions.push(verified.signed());
+        Ok(events)
     }
 
     /// Builds and verifies (but does not apply) a transaction.

@@ -4,6 +4,7 @@ mod chain_cli;
 mod cli;
 mod order_cli;
 mod result_cli;
+mod rpc_cli;
 mod wallet_cli;
 
 use std::process::Command;

@@ -56,31 +56,25 @@ fn admission_rules_name_the_limit() {
 }
 
 #[test]
-fn ready_takes_senders_in_turn_and_stops_at_gaps() {
+fn ready_keeps_arrival_order_across_senders_and_stops_at_gaps() {
     let w = world();
     let (alice, bob) = (SecretKey::from_label("alice"), SecretKey::from_label("bob"));
     let mut pool = Mempool::new(MempoolLimits::default());
-    for n in [0, 1, 2, 4] {
-        pool.insert(tx(&w, &alice, n), 100, 0).unwrap();
+    // Arrival: alice 1 (before her 0), bob 0, alice 0, alice 2, bob 1, alice 4 (gap at 3).
+    for (key, n) in [(&alice, 1), (&bob, 0), (&alice, 0), (&alice, 2), (&bob, 1), (&alice, 4)] {
+        pool.insert(tx(&w, key, n), 100, 0).unwrap();
     }
-    for n in [0, 1] {
-        pool.insert(tx(&w, &bob, n), 100, 0).unwrap();
-    }
-    let ready = pool.ready(|_| 0, 100);
-    // Nonce 4 of alice waits for 3.
-    assert_eq!(ready.len(), 5);
-    let order: Vec<(Address, u64)> = ready.iter().map(|t| (t.sender, t.tx.nonce)).collect();
-    let (first, second) =
-        if alice.address() < bob.address() { (&alice, &bob) } else { (&bob, &alice) };
-    assert_eq!(order[0], (first.address(), 0));
-    assert_eq!(order[1], (second.address(), 0));
-    assert_eq!(order[2], (first.address(), 1));
-    // Three picks take one from each sender, round-robin.
-    assert_eq!(pool.ready(|_| 0, 3).len(), 3);
-    // After a block used alice's 0..=2, they are pruned.
-    let alice_addr = alice.address();
-    pool.prune(|s| if *s == alice_addr { 3 } else { 0 }, &[]);
+    let order = |ready: Vec<xiebao_protocol::VerifiedTx>| -> Vec<(Address, u64)> {
+        ready.iter().map(|t| (t.sender, t.tx.nonce)).collect()
+    };
+    let (a, b) = (alice.address(), bob.address());
+    // Alice's 1 waits for her 0 and runs right after it; her 4 waits for 3.
+    assert_eq!(order(pool.ready(|_| 0, 100)), vec![(b, 0), (a, 0), (a, 1), (a, 2), (b, 1)]);
+    assert_eq!(order(pool.ready(|_| 0, 2)), vec![(b, 0), (a, 0)]);
+    // After a block used alice's 0..=2, they are pruned; the rest keeps its order.
+    pool.prune(|s| if *s == a { 3 } else { 0 }, &[]);
     assert_eq!(pool.len(), 3);
+    assert_eq!(order(pool.ready(|s| if *s == a { 3 } else { 0 }, 100)), vec![(b, 0), (b, 1)]);
 }
 
 #[test]
