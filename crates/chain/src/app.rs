@@ -116,6 +116,26 @@ impl Chain {
         }
     }
 
+    /// The committed head.
+    pub fn head(&self) -> Header {
+        self.committed().head.clone()
+    }
+
+    /// An account as of the committed head.
+    pub fn account(&self, address: &Address) -> xiebao_protocol::Account {
+        self.committed().state.account(address)
+    }
+
+    /// An account's nonce as of the committed head.
+    pub fn committed_nonce(&self, address: &Address) -> u64 {
+        self.account(address).nonce
+    }
+
+    /// The finalized block at `height`, if this node has it.
+    pub fn block(&self, height: u64) -> Option<Block> {
+        self.store.block(height).ok().flatten()
+    }
+
     pub(crate) fn committed(&self) -> MutexGuard<'_, Committed> {
         self.committed.lock().expect("the committed state's lock is never poisoned")
     }
@@ -512,10 +532,17 @@ where
 #[derive(Clone)]
 pub struct Finalizer {
     chain: Arc<Chain>,
-    queue: std::sync::mpsc::Sender<(ChainBlock, commonware_utils::acknowledgement::Exact)>,
+    /// `None`: execute inside `report` (the deterministic simulator, where an OS thread
+    /// would make the schedule nondeterministic).
+    queue: Option<std::sync::mpsc::Sender<(ChainBlock, commonware_utils::acknowledgement::Exact)>>,
 }
 
 impl Finalizer {
+    /// Executes each block inside `report`, on the consensus runtime's task.
+    pub fn inline(chain: Arc<Chain>) -> Self {
+        Self { chain, queue: None }
+    }
+
     /// Starts the executing thread.
     pub fn start(chain: Arc<Chain>) -> Self {
         let (queue, receiver) =
@@ -530,7 +557,7 @@ impl Finalizer {
                 }
             })
             .expect("the finalizer thread starts");
-        Self { chain, queue }
+        Self { chain, queue: Some(queue) }
     }
 }
 
@@ -539,9 +566,15 @@ impl Reporter for Finalizer {
 
     fn report(&mut self, activity: Self::Activity) -> Feedback {
         match activity {
-            Update::Block(block, ack) => {
-                let _ = self.queue.send((block.inner().clone(), ack));
-            }
+            Update::Block(block, ack) => match &self.queue {
+                Some(queue) => {
+                    let _ = queue.send((block.inner().clone(), ack));
+                }
+                None => {
+                    self.chain.finalize(&block.inner().0);
+                    ack.acknowledge();
+                }
+            },
             Update::Tip(_, height, _) => {
                 self.chain.finalized_tip.fetch_max(height.get(), Ordering::Relaxed);
             }

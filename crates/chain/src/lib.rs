@@ -14,7 +14,10 @@ mod run;
 
 use std::path::PathBuf;
 
-pub use run::{consensus_key, public_bytes, run};
+pub use run::{
+    Channels, QUOTA, consensus_key, max_message_size, open_chain, public_bytes, run,
+    start_validator,
+};
 
 /// A validator cannot start.
 #[derive(Debug, thiserror::Error)]

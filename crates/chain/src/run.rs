@@ -17,11 +17,11 @@ use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
 use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
 use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519};
 use commonware_p2p::authenticated::lookup;
-use commonware_p2p::{
-    Address as PeerAddress, AddressableManager as _, Receiver as _, Recipients, Sender as _,
-};
+use commonware_p2p::{Address as PeerAddress, AddressableManager as _, Recipients};
 use commonware_runtime::buffer::paged::CacheRef;
-use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_runtime::{
+    Clock, Metrics, Quota, Runner as _, Spawner, Storage, Supervisor, tokio as cw_tokio,
+};
 use commonware_storage::archive::immutable;
 use commonware_stream::cups::{self, Cups};
 use commonware_stream::sake::{self, Sake};
@@ -100,23 +100,8 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         .try_into()
         .map_err(|_| ChainError::Genesis("peers repeat a consensus key".into()))?;
 
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| ChainError::Config {
-        path: config.data_dir.clone(),
-        reason: format!("cannot create the data dir: {e}"),
-    })?;
-    let store = Store::open(&config.data_dir.join("chain.redb"))?;
-    let (genesis_state, genesis_block) = genesis.genesis_block();
-    let (state, head) = match store.load()? {
-        Some((state, head)) => (state, head),
-        None => {
-            let mut state = genesis_state;
-            store.init(&mut state, &genesis_block.header)?;
-            (state, genesis_block.header.clone())
-        }
-    };
-    tracing::info!(height = head.height, %address, "loaded chain");
-    let chain = Arc::new(Chain::new(state, head, store, address, me_bytes, config.timing.clone()));
-    let genesis_block = ChainBlock::new(genesis_block);
+    let (chain, genesis_block) =
+        open_chain(&config.data_dir, &genesis, address, me_bytes, config.timing.clone())?;
 
     let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
     let executor = cw_tokio::Runner::new(runtime);
@@ -129,21 +114,6 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
                 None,
             );
         }
-        let participants = validators.len() as u32;
-        let simplex_payload = simplex::max_payload_size::<
-            Scheme,
-            commonware_cryptography::sha256::Digest,
-        >(participants);
-        let marshal_payload = marshal::max_payload_size::<
-            marshal::standard::Standard<ChainBlock>,
-            Scheme,
-        >(participants, &BLOCK_SIZE_MAX_BYTES);
-        let max_message = commonware_p2p::max_message_size(&[
-            simplex_payload,
-            marshal_payload,
-            TX_BATCH_MAX_BYTES,
-        ]);
-        let quota = Quota::per_second(NZU32!(10_000));
         let handshake = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
                 signer: signer.clone(),
@@ -158,186 +128,35 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
             P2P_NAMESPACE,
             config.p2p_listen,
             std::num::NonZeroUsize::new(validators.len() + 4).expect("not zero"),
-            max_message,
+            max_message_size(validators.len()),
             NZUsize!(4_096),
         );
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
         oracle.track(0, peers);
-        let votes = network.register(CHANNEL_VOTES, quota);
-        let certificates = network.register(CHANNEL_CERTIFICATES, quota);
-        let resolver_channel = network.register(CHANNEL_RESOLVER, quota);
-        let blocks_channel = network.register(CHANNEL_BLOCKS, quota);
-        let backfill_channel = network.register(CHANNEL_BACKFILL, quota);
-        let (mut tx_sender, mut tx_receiver) = network.register(CHANNEL_TXS, quota);
-        network.start();
-
-        let scheme = Scheme::signer(NAMESPACE, validators.clone(), signer.clone())
-            .expect("this validator is in the set");
-        let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
-        let page_cache = CacheRef::new(NZU16!(16_384), NZUsize!(1_000));
-        let mailbox_size = NZUsize!(4_096);
-
-        let resolver = marshal_resolver::init(
-            context.child("marshal_resolver"),
-            marshal_resolver::Config {
-                public_key: me.clone(),
-                peer_provider: oracle.clone(),
-                blocker: oracle.clone(),
-                mailbox_size,
-                fetch_timeout: NZDuration!(Duration::from_secs(2)),
-                fetch_retry_delay: Duration::from_millis(100),
-                priority_requests: false,
-                priority_responses: false,
-            },
-            backfill_channel,
-        );
-        let (broadcast_engine, buffer) = buffered::Engine::new(
-            context.child("broadcast"),
-            buffered::Config {
-                public_key: me.clone(),
-                mailbox_size,
-                deque_size: 16,
-                priority: false,
-                codec_config: BLOCK_SIZE_MAX_BYTES,
-                peer_provider: oracle.clone(),
-                strategy: commonware_parallel::Sequential,
-            },
-        );
-        broadcast_engine.start(blocks_channel);
-
-        let archive = |name: &str, codec_config| immutable::Config {
-            metadata_partition: format!("{name}-metadata"),
-            freezer_table_partition: format!("{name}-freezer-table"),
-            freezer_table_initial_size: 65_536,
-            freezer_table_resize_frequency: 4,
-            freezer_table_resize_chunk_size: 16_384,
-            freezer_key_partition: format!("{name}-freezer-key"),
-            freezer_key_page_cache: page_cache.clone(),
-            freezer_value_partition: format!("{name}-freezer-value"),
-            freezer_value_target_size: 1 << 28,
-            freezer_value_compression: None,
-            ordinal_partition: format!("{name}-ordinal"),
-            items_per_section: NZU64!(4_096),
-            freezer_key_write_buffer: NZUsize!(1 << 20),
-            freezer_value_write_buffer: NZUsize!(1 << 20),
-            ordinal_write_buffer: NZUsize!(1 << 20),
-            replay_buffer: NZUsize!(1 << 20),
-            codec_config,
+        let channels = Channels {
+            votes: network.register(CHANNEL_VOTES, QUOTA),
+            certificates: network.register(CHANNEL_CERTIFICATES, QUOTA),
+            resolver: network.register(CHANNEL_RESOLVER, QUOTA),
+            blocks: network.register(CHANNEL_BLOCKS, QUOTA),
+            backfill: network.register(CHANNEL_BACKFILL, QUOTA),
+            txs: network.register(CHANNEL_TXS, QUOTA),
         };
-        let finalizations = immutable::Archive::init(
-            context.child("finalizations_by_height"),
-            archive("finalizations", Scheme::certificate_codec_config_unbounded()),
-        )
-        .await
-        .expect("the finalizations archive opens");
-        let finalized_blocks = immutable::Archive::init(
-            context.child("finalized_blocks"),
-            archive("blocks", BLOCK_SIZE_MAX_BYTES),
-        )
-        .await
-        .expect("the blocks archive opens");
-        let epocher = FixedEpocher::new(BLOCKS_PER_EPOCH);
-        let (marshal_actor, marshal_mailbox, _floor) = Marshal::init(
-            context.child("marshal"),
-            finalizations,
-            finalized_blocks,
-            marshal::Config {
-                provider,
-                epocher: epocher.clone(),
-                start: Start::Genesis(commonware_cryptography::Digested::precomputed(
-                    genesis_block.clone(),
-                    genesis_digest(&genesis_block.0),
-                )),
-                partition_prefix: "marshal".into(),
-                mailbox_size,
-                view_retention: ViewDelta::new(64),
-                prunable_items_per_section: NZU64!(4_096),
-                page_cache: page_cache.clone(),
-                replay_buffer: NZUsize!(1 << 20),
-                key_write_buffer: NZUsize!(1 << 20),
-                value_write_buffer: NZUsize!(1 << 20),
-                block_codec_config: BLOCK_SIZE_MAX_BYTES,
-                max_repair: NZUsize!(32),
-                max_pending_acks: NZUsize!(16),
-                strategy: commonware_parallel::Sequential,
-            },
+        network.start();
+        let finalizer = Finalizer::start(chain.clone());
+        start_validator(
+            context.child("validator"),
+            chain.clone(),
+            signer,
+            validators,
+            genesis_block,
+            config.timing.clone(),
+            channels,
+            oracle.clone(),
+            oracle,
+            finalizer,
+            "node",
         )
         .await;
-        let finalizer = Finalizer::start(chain.clone());
-        marshal_actor.start(finalizer, buffer, resolver);
-
-        let inline = Inline::new(
-            context.child("application"),
-            App::new(chain.clone()),
-            marshal_mailbox,
-            epocher,
-        );
-        let timing = &config.timing;
-        let engine = simplex::Engine::new(
-            context.child("engine"),
-            simplex::Config {
-                scheme,
-                elector: RoundRobin::<Sha256>::default(),
-                blocker: oracle.clone(),
-                automaton: inline.clone(),
-                relay: inline.clone(),
-                reporter: inline,
-                partition: "simplex-e0".into(),
-                mailbox_size: NZUsize!(4_096),
-                epoch: Epoch::zero(),
-                floor: simplex::Floor::Genesis(genesis_digest(&genesis_block.0)),
-                replay_buffer: NZUsize!(1 << 20),
-                write_buffer: NZUsize!(1 << 20),
-                leader_timeout: Duration::from_millis(timing.leader_timeout_ms),
-                certification_timeout: Duration::from_millis(timing.certification_timeout_ms),
-                timeout_retry: Duration::from_secs(2),
-                fetch_timeout: NZDuration!(Duration::from_secs(1)),
-                fetch_retry_delay: Duration::from_millis(100),
-                view_retention: ViewDelta::new(64),
-                skip: SkipPolicy::Enabled {
-                    timeout: Duration::from_secs(5),
-                    budget: SkipBudget::Participants,
-                },
-                page_cache,
-                strategy: commonware_parallel::Sequential,
-                forward: ForwardPolicy::Disabled,
-                track_historical_votes: false,
-            },
-        );
-        engine.start(votes, certificates, resolver_channel);
-
-        // Transaction relay: batches out, admission in.
-        let (gossip, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-        chain.set_gossip(gossip);
-        context.child("tx_relay_out").spawn(move |_| async move {
-            while let Some(first) = outgoing.recv().await {
-                let mut batch = vec![Bytes::from(first)];
-                let mut size = batch[0].len();
-                while size < TX_BATCH_MAX_BYTES / 2 {
-                    match outgoing.try_recv() {
-                        Ok(tx) => {
-                            size += tx.len();
-                            batch.push(Bytes::from(tx));
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let _ = tx_sender.send(Recipients::All, alloy_rlp::encode(&batch), false);
-            }
-        });
-        let relay_chain = chain.clone();
-        context.child("tx_relay_in").spawn(move |_| async move {
-            while let Ok((_, message)) = tx_receiver.recv().await {
-                let bytes = message.as_ref();
-                let Ok(batch) = <Vec<Bytes> as alloy_rlp::Decodable>::decode(&mut &bytes[..])
-                else {
-                    continue;
-                };
-                for tx in batch {
-                    let _ = relay_chain.admit(&tx);
-                }
-            }
-        });
 
         let (rpc_address, _handle) = crate::rpc::serve(chain.clone(), config.rpc_listen)
             .await
@@ -346,4 +165,258 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         futures::future::pending::<()>().await;
     });
     Ok(())
+}
+
+/// Opens (or initializes from `genesis`) the chain stored under `data_dir`, creating it.
+///
+/// # Errors
+/// [`ChainError::Config`] if the folder cannot be created, [`ChainError::Store`] if the store
+/// cannot be opened or is inconsistent.
+pub fn open_chain(
+    data_dir: &std::path::Path,
+    genesis: &GenesisFile,
+    address: alloy_primitives::Address,
+    node_key: B256,
+    timing: crate::config::Timing,
+) -> Result<(Arc<Chain>, ChainBlock), ChainError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| ChainError::Config {
+        path: data_dir.to_owned(),
+        reason: format!("cannot create the data dir: {e}"),
+    })?;
+    let store = Store::open(&data_dir.join("chain.redb"))?;
+    let (genesis_state, genesis_block) = genesis.genesis_block();
+    let (state, head) = match store.load()? {
+        Some((state, head)) => (state, head),
+        None => {
+            let mut state = genesis_state;
+            store.init(&mut state, &genesis_block.header)?;
+            (state, genesis_block.header.clone())
+        }
+    };
+    tracing::info!(height = head.height, %address, "loaded chain");
+    let chain = Arc::new(Chain::new(state, head, store, address, node_key, timing));
+    Ok((chain, ChainBlock::new(genesis_block)))
+}
+
+/// The largest p2p message a network of `validators` carries.
+pub fn max_message_size(validators: usize) -> u32 {
+    let participants = validators as u32;
+    let simplex_payload =
+        simplex::max_payload_size::<Scheme, commonware_cryptography::sha256::Digest>(participants);
+    let marshal_payload = marshal::max_payload_size::<
+        marshal::standard::Standard<ChainBlock>,
+        Scheme,
+    >(participants, &BLOCK_SIZE_MAX_BYTES);
+    commonware_p2p::max_message_size(&[simplex_payload, marshal_payload, TX_BATCH_MAX_BYTES])
+}
+
+/// Per-peer rate limit on each p2p channel.
+pub const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+
+/// The p2p channels a validator uses, as (sender, receiver) pairs.
+pub struct Channels<S, R> {
+    /// Consensus votes.
+    pub votes: (S, R),
+    /// Consensus certificates.
+    pub certificates: (S, R),
+    /// Simplex's resolver.
+    pub resolver: (S, R),
+    /// Block broadcast.
+    pub blocks: (S, R),
+    /// Marshal's backfill of finalized blocks.
+    pub backfill: (S, R),
+    /// Transaction relay.
+    pub txs: (S, R),
+}
+
+/// Starts one validator's actors (broadcast, backfill, marshal, simplex, transaction relay)
+/// on `context`, over any p2p network and runtime (tokio in production, the deterministic
+/// simulator in tests). Finalized blocks go to `finalizer`; storage partitions are named
+/// under `partition_prefix` (unique per validator where several share a storage).
+#[allow(clippy::too_many_arguments, reason = "the wiring takes each part once")]
+pub async fn start_validator<E, S, R, B, P>(
+    context: E,
+    chain: Arc<Chain>,
+    signer: ed25519::PrivateKey,
+    validators: Set<ed25519::PublicKey>,
+    genesis_block: ChainBlock,
+    timing: crate::config::Timing,
+    channels: Channels<S, R>,
+    blocker: B,
+    peers: P,
+    finalizer: Finalizer,
+    partition_prefix: &str,
+) where
+    E: Clock + rand_core::CryptoRng + Spawner + Storage + Metrics + Supervisor,
+    S: commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
+    R: commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
+    B: commonware_p2p::Blocker<PublicKey = ed25519::PublicKey> + Clone,
+    P: commonware_p2p::Provider<PublicKey = ed25519::PublicKey> + Clone,
+{
+    let me = signer.public_key();
+    let scheme = Scheme::signer(NAMESPACE, validators.clone(), signer.clone())
+        .expect("this validator is in the set");
+    let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+    let page_cache = CacheRef::new(NZU16!(16_384), NZUsize!(1_000));
+    let mailbox_size = NZUsize!(4_096);
+
+    let resolver = marshal_resolver::init(
+        context.child("marshal_resolver"),
+        marshal_resolver::Config {
+            public_key: me.clone(),
+            peer_provider: peers.clone(),
+            blocker: blocker.clone(),
+            mailbox_size,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+    let (broadcast_engine, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size,
+            deque_size: 16,
+            priority: false,
+            codec_config: BLOCK_SIZE_MAX_BYTES,
+            peer_provider: peers.clone(),
+            strategy: commonware_parallel::Sequential,
+        },
+    );
+    broadcast_engine.start(channels.blocks);
+
+    let archive = |name: &str, codec_config| immutable::Config {
+        metadata_partition: format!("{partition_prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{partition_prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: 65_536,
+        freezer_table_resize_frequency: 4,
+        freezer_table_resize_chunk_size: 16_384,
+        freezer_key_partition: format!("{partition_prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_value_partition: format!("{partition_prefix}-{name}-freezer-value"),
+        freezer_value_target_size: 1 << 28,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{partition_prefix}-{name}-ordinal"),
+        items_per_section: NZU64!(4_096),
+        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_value_write_buffer: NZUsize!(1 << 20),
+        ordinal_write_buffer: NZUsize!(1 << 20),
+        replay_buffer: NZUsize!(1 << 20),
+        codec_config,
+    };
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive("finalizations", Scheme::certificate_codec_config_unbounded()),
+    )
+    .await
+    .expect("the finalizations archive opens");
+    let finalized_blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive("blocks", BLOCK_SIZE_MAX_BYTES),
+    )
+    .await
+    .expect("the blocks archive opens");
+    let epocher = FixedEpocher::new(BLOCKS_PER_EPOCH);
+    let (marshal_actor, marshal_mailbox, _floor) = Marshal::init(
+        context.child("marshal"),
+        finalizations,
+        finalized_blocks,
+        marshal::Config {
+            provider,
+            epocher: epocher.clone(),
+            start: Start::Genesis(commonware_cryptography::Digested::precomputed(
+                genesis_block.clone(),
+                genesis_digest(&genesis_block.0),
+            )),
+            partition_prefix: format!("{partition_prefix}-marshal"),
+            mailbox_size,
+            view_retention: ViewDelta::new(64),
+            prunable_items_per_section: NZU64!(4_096),
+            page_cache: page_cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: BLOCK_SIZE_MAX_BYTES,
+            max_repair: NZUsize!(32),
+            max_pending_acks: NZUsize!(16),
+            strategy: commonware_parallel::Sequential,
+        },
+    )
+    .await;
+    marshal_actor.start(finalizer, buffer, resolver);
+
+    let inline = Inline::new(
+        context.child("application"),
+        App::new(chain.clone()),
+        marshal_mailbox,
+        epocher,
+    );
+    let engine = simplex::Engine::new(
+        context.child("engine"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker: blocker.clone(),
+            automaton: inline.clone(),
+            relay: inline.clone(),
+            reporter: inline,
+            partition: format!("{partition_prefix}-simplex-e0"),
+            mailbox_size: NZUsize!(4_096),
+            epoch: Epoch::zero(),
+            floor: simplex::Floor::Genesis(genesis_digest(&genesis_block.0)),
+            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: NZUsize!(1 << 20),
+            leader_timeout: Duration::from_millis(timing.leader_timeout_ms),
+            certification_timeout: Duration::from_millis(timing.certification_timeout_ms),
+            timeout_retry: Duration::from_secs(2),
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            view_retention: ViewDelta::new(64),
+            skip: SkipPolicy::Enabled {
+                timeout: Duration::from_secs(5),
+                budget: SkipBudget::Participants,
+            },
+            page_cache,
+            strategy: commonware_parallel::Sequential,
+            forward: ForwardPolicy::Disabled,
+            track_historical_votes: false,
+        },
+    );
+    engine.start(channels.votes, channels.certificates, channels.resolver);
+
+    // Transaction relay: batches out, admission in.
+    let (mut tx_sender, mut tx_receiver) = channels.txs;
+    let (gossip, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    chain.set_gossip(gossip);
+    context.child("tx_relay_out").spawn(move |_| async move {
+        while let Some(first) = outgoing.recv().await {
+            let mut batch = vec![Bytes::from(first)];
+            let mut size = batch[0].len();
+            while size < TX_BATCH_MAX_BYTES / 2 {
+                match outgoing.try_recv() {
+                    Ok(tx) => {
+                        size += tx.len();
+                        batch.push(Bytes::from(tx));
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = tx_sender.send(Recipients::All, alloy_rlp::encode(&batch), false);
+        }
+    });
+    let relay_chain = chain.clone();
+    context.child("tx_relay_in").spawn(move |_| async move {
+        while let Ok((_, message)) = tx_receiver.recv().await {
+            let bytes = message.as_ref();
+            let Ok(batch) = <Vec<Bytes> as alloy_rlp::Decodable>::decode(&mut &bytes[..]) else {
+                continue;
+            };
+            for tx in batch {
+                let _ = relay_chain.admit(&tx);
+            }
+        }
+    });
 }

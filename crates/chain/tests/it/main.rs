@@ -1,0 +1,357 @@
+//! Whole 4-validator networks in one process on commonware's deterministic runtime with
+//! simulated links: a Bag of transfers finalizes while one validator joins late (catching up
+//! through marshal's backfill), the network is partitioned and heals, and every validator
+//! ends with the same blocks and state roots; the same seed gives the same chain; and a
+//! whole network restarted from disk continues where it stopped.
+//!
+//! See `TESTING.md` beside this file. Replay a failure with `XIEBAO_SEED=<seed>`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock, Supervisor as _, deterministic};
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZUsize, TryCollect as _, probability};
+use xiebao_chain::app::{Chain, Finalizer};
+use xiebao_chain::block::ChainBlock;
+use xiebao_chain::config::{GenesisFile, GenesisValidator, Timing};
+use xiebao_chain::{Channels, QUOTA, max_message_size, open_chain, public_bytes, start_validator};
+use xiebao_types::crypto::SecretKey;
+use xiebao_types::tx::{Transaction, Transfer};
+use xiebao_types::{Nrlc, SignedTransaction};
+
+const VALIDATORS: usize = 4;
+const CHAIN_ID: u64 = 77;
+
+type Key = ed25519::PublicKey;
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("XIEBAO_SEED") {
+        Ok(seed) => vec![seed.parse().expect("XIEBAO_SEED is a number")],
+        Err(_) => vec![1, 2],
+    }
+}
+
+fn sender() -> SecretKey {
+    SecretKey::from_label("sim sender")
+}
+
+fn genesis(signers: &[ed25519::PrivateKey]) -> GenesisFile {
+    GenesisFile {
+        chain_id: CHAIN_ID,
+        verifying_contract: Address::repeat_byte(0x22),
+        authority: Address::repeat_byte(0xaa),
+        timestamp: 0,
+        balances: vec![(sender().address(), Nrlc::rlc(1_000))],
+        validators: signers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| GenesisValidator {
+                address: Address::repeat_byte(i as u8 + 1),
+                consensus_key: public_bytes(&s.public_key()),
+            })
+            .collect(),
+        categories: xiebao_protocol::Genesis::default_categories(),
+        scores: Vec::new(),
+    }
+}
+
+fn transfer(nonce: u64) -> SignedTransaction {
+    let to = Address::left_padding_from(&(nonce % 5 + 1).to_be_bytes());
+    Transaction {
+        chain_id: CHAIN_ID,
+        nonce,
+        calls: vec![Transfer { to, amount: Nrlc(1_000 + nonce as u128) }.into()],
+    }
+    .sign(&sender())
+}
+
+fn timing() -> Timing {
+    Timing { empty_block_wait_ms: 50, leader_timeout_ms: 1_000, ..Timing::default() }
+}
+
+fn link() -> Link {
+    Link {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(3),
+        success_rate: probability!(1.0),
+    }
+}
+
+/// What one scenario left behind.
+struct Outcome {
+    /// Per validator: block hashes and state roots at heights 1..=height.
+    chains: Vec<Vec<(B256, B256)>>,
+    /// Per validator: the head it loaded from disk when it started.
+    loaded: Vec<u64>,
+    /// Per validator: what the transfers' recipients hold.
+    received: Vec<u128>,
+}
+
+/// A scenario: which validator starts late, whether the network splits, how far to go.
+#[derive(Clone, Copy)]
+struct Scenario {
+    seed: u64,
+    late: Option<usize>,
+    partition: bool,
+    height: u64,
+    transfers: u64,
+}
+
+async fn start_node(
+    context: &deterministic::Context,
+    oracle: &Oracle<Key, deterministic::Context>,
+    dir: &Path,
+    index: usize,
+    signers: &[ed25519::PrivateKey],
+    genesis: &GenesisFile,
+) -> Arc<Chain> {
+    let signer = signers[index].clone();
+    let me = signer.public_key();
+    let validators: Set<Key> = signers.iter().map(|s| s.public_key()).try_collect().unwrap();
+    let (chain, genesis_block): (Arc<Chain>, ChainBlock) = open_chain(
+        &dir.join(format!("validator-{index}")),
+        genesis,
+        genesis.validators[index].address,
+        public_bytes(&me),
+        timing(),
+    )
+    .expect("chain opens");
+    let control = oracle.control(me);
+    let mut registered = Vec::new();
+    for channel in 0..6 {
+        registered.push(control.register(channel, QUOTA).await.expect("register"));
+    }
+    let mut registered = registered.into_iter();
+    let mut next = || registered.next().expect("six channels");
+    let channels = Channels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        blocks: next(),
+        backfill: next(),
+        txs: next(),
+    };
+    start_validator(
+        context.child("validator").with_attribute("index", index),
+        chain.clone(),
+        signer,
+        validators,
+        genesis_block,
+        timing(),
+        channels,
+        control,
+        oracle.manager(),
+        Finalizer::inline(chain.clone()),
+        &format!("validator-{index}"),
+    )
+    .await;
+    chain
+}
+
+async fn set_links(
+    oracle: &Oracle<Key, deterministic::Context>,
+    keys: &[Key],
+    connected: impl Fn(usize, usize) -> bool,
+) {
+    for (i, a) in keys.iter().enumerate() {
+        for (j, b) in keys.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let _ = oracle.remove_link(a.clone(), b.clone()).await;
+            if connected(i, j) {
+                oracle.add_link(a.clone(), b.clone(), link()).await.expect("link");
+            }
+        }
+    }
+}
+
+fn run(scenario: Scenario, dir: &Path) -> Outcome {
+    resume(scenario, dir, None).0
+}
+
+/// Runs `scenario` (from a previous run's checkpoint: storage and clock as that run left
+/// them, every task gone as after a crash of every process); returns its checkpoint too.
+fn resume(
+    scenario: Scenario,
+    dir: &Path,
+    from: Option<deterministic::Checkpoint>,
+) -> (Outcome, deterministic::Checkpoint) {
+    let executor = match from {
+        Some(checkpoint) => deterministic::Runner::from(checkpoint),
+        None => deterministic::Runner::new(
+            deterministic::Config::new()
+                .with_seed(scenario.seed)
+                .with_timeout(Some(Duration::from_secs(3_600))),
+        ),
+    };
+    let dir = dir.to_owned();
+    executor.start_and_recover(async move |context| {
+        let signers: Vec<ed25519::PrivateKey> =
+            (0..VALIDATORS as u64).map(ed25519::PrivateKey::from_seed).collect();
+        let keys: Vec<Key> = signers.iter().map(|s| s.public_key()).collect();
+        let genesis = genesis(&signers);
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: max_message_size(VALIDATORS),
+                max_peers_per_set: NZUsize!(VALIDATORS),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            keys.clone(),
+        )
+        .await;
+        network.start();
+        set_links(&oracle, &keys, |_, _| true).await;
+
+        let mut chains: Vec<Option<Arc<Chain>>> = vec![None; VALIDATORS];
+        for index in 0..VALIDATORS {
+            if scenario.late != Some(index) {
+                chains[index] =
+                    Some(start_node(&context, &oracle, &dir, index, &signers, &genesis).await);
+            }
+        }
+        let first = chains[0].clone().expect("validator 0 starts");
+        let loaded = chains.iter().flatten().map(|c| c.head().height).collect();
+        let mut sent = first.committed_nonce(&sender().address());
+        let mut partitioned_at = None;
+        loop {
+            context.sleep(Duration::from_millis(100)).await;
+            let height = first.head().height;
+            // A few transfers per step, through whichever validator is up.
+            while sent < scenario.transfers && sent < height * 2 {
+                let via = chains.iter().flatten().nth(sent as usize % 3).expect("a validator");
+                via.submit(&transfer(sent).encode_to_vec()).expect("admitted");
+                sent += 1;
+            }
+            if let Some(late) = scenario.late
+                && chains[late].is_none()
+                && height >= scenario.height / 3
+            {
+                chains[late] =
+                    Some(start_node(&context, &oracle, &dir, late, &signers, &genesis).await);
+            }
+            if scenario.partition && partitioned_at.is_none() && height >= scenario.height / 2 {
+                // {0, 1} | {2, 3}: neither side has a quorum, so nothing finalizes until it heals.
+                set_links(&oracle, &keys, |i, j| (i < 2) == (j < 2)).await;
+                partitioned_at = Some(height);
+                context.sleep(Duration::from_secs(5)).await;
+                assert!(
+                    first.head().height <= height + 1,
+                    "seed {}: a minority finalized during the partition",
+                    scenario.seed
+                );
+                set_links(&oracle, &keys, |_, _| true).await;
+            }
+            let all = chains.iter().flatten().count() == VALIDATORS;
+            let lowest = chains.iter().flatten().map(|c| c.head().height).min().unwrap_or(0);
+            if all && sent == scenario.transfers && lowest >= scenario.height {
+                break;
+            }
+        }
+        // Let the last transfers land everywhere.
+        let target = first.head().height + 3;
+        while chains.iter().flatten().any(|c| c.head().height < target) {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        let top = chains.iter().flatten().map(|c| c.head().height).min().unwrap();
+        let received = chains
+            .iter()
+            .flatten()
+            .map(|chain| {
+                (1..=5u64)
+                    .map(|r| chain.account(&Address::left_padding_from(&r.to_be_bytes())).free.0)
+                    .sum()
+            })
+            .collect();
+        let chains = chains
+            .iter()
+            .flatten()
+            .map(|chain| {
+                (1..=top)
+                    .map(|h| {
+                        let block = chain.block(h).expect("every finalized block is stored");
+                        (block.header.hash(), block.header.state_root)
+                    })
+                    .collect()
+            })
+            .collect();
+        Outcome { chains, loaded, received }
+    })
+}
+
+fn check_agreement(seed: u64, outcome: &Outcome) {
+    let reference = &outcome.chains[0];
+    for (index, chain) in outcome.chains.iter().enumerate() {
+        assert_eq!(chain, reference, "seed {seed}: validator {index} disagrees with validator 0");
+    }
+}
+
+#[test]
+fn late_joiner_and_healed_partition_agree_on_every_block() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario { seed, late: Some(3), partition: true, height: 60, transfers: 40 };
+        let outcome = run(scenario, dir.path());
+        check_agreement(seed, &outcome);
+        assert!(outcome.chains[0].len() >= 60, "seed {seed}");
+        // Every transfer finalized everywhere: the recipients hold exactly what was sent.
+        assert_eq!(outcome.received, vec![sent_total(40); VALIDATORS], "seed {seed}");
+    }
+}
+
+/// What `count` transfers paid in all.
+fn sent_total(count: u64) -> u128 {
+    (0..count).map(|n| 1_000 + n as u128).sum()
+}
+
+#[test]
+fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = Scenario { seed, late: None, partition: false, height: 20, transfers: 15 };
+        let (first, checkpoint) = resume(before, dir.path(), None);
+        check_agreement(seed, &first);
+        let after = Scenario { height: 40, transfers: 30, ..before };
+        let (second, _) = resume(after, dir.path(), Some(checkpoint));
+        // Each validator reloads at least what it had finalized, and the chain it finalized
+        // before the crash is the prefix of the one after.
+        for (index, loaded) in second.loaded.iter().enumerate() {
+            assert!(*loaded >= first.chains[index].len() as u64, "seed {seed}: validator {index}");
+        }
+        check_agreement(seed, &second);
+        assert_eq!(second.chains[0][..first.chains[0].len()], first.chains[0][..], "seed {seed}");
+        assert_eq!(second.received, vec![sent_total(30); VALIDATORS], "seed {seed}");
+    }
+}
+
+#[test]
+fn same_seed_same_chain() {
+    for seed in seeds() {
+        let scenario = Scenario { seed, late: None, partition: false, height: 30, transfers: 20 };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = run(scenario, a.path());
+        let second = run(scenario, b.path());
+        check_agreement(seed, &first);
+        assert_eq!(
+            first.chains[0], second.chains[0],
+            "seed {seed}: the chain is not deterministic"
+        );
+    }
+}
+
+#[test]
+fn thousands_of_blocks_with_a_late_joiner_and_a_partition_slow_() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario =
+            Scenario { seed, late: Some(2), partition: true, height: 2_000, transfers: 500 };
+        check_agreement(seed, &run(scenario, dir.path()));
+    }
+}
