@@ -199,17 +199,13 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
 
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
     let config = NodeConfig::load(&args.config)?;
-    init_logs(config.metrics_listen.is_some());
+    init_logs();
     xiebao_chain::run(config)?;
     Ok(())
 }
 
-/// Logs to stderr, filter from `RUST_LOG` (default: warnings, and the node's own info), unless the runtime's telemetry
-/// (which also serves metrics) installs its own.
-fn init_logs(telemetry: bool) {
-    if telemetry {
-        return;
-    }
+/// Logs to stderr, filter from `RUST_LOG` (default: warnings, and the node's own info).
+fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xiebao_chain=info"));
     let _ =
@@ -226,6 +222,8 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 pub(crate) struct LocalnetFile {
     /// Each validator's RPC URL.
     pub(crate) rpc: Vec<String>,
+    /// Each validator's Prometheus metrics URL.
+    pub(crate) metrics: Vec<String>,
     /// Each validator's config file.
     pub(crate) configs: Vec<PathBuf>,
 }
@@ -246,9 +244,11 @@ pub(crate) fn localnet_configs(
     let genesis = create_network(data_dir, validators, base)?;
     let mut p2p = Vec::new();
     let mut rpc = Vec::new();
+    let mut metrics = Vec::new();
     for _ in 0..validators {
         p2p.push(free_port()?);
         rpc.push(free_port()?);
+        metrics.push(free_port()?);
     }
     let peers: Vec<PeerConfig> = genesis
         .validators
@@ -265,7 +265,7 @@ pub(crate) fn localnet_configs(
             consensus_key_file: PathBuf::from("consensus.key"),
             p2p_listen: p2p[index],
             rpc_listen: rpc[index],
-            metrics_listen: None,
+            metrics_listen: Some(metrics[index]),
             peers: peers.clone(),
             timing: Timing::default(),
         };
@@ -273,7 +273,11 @@ pub(crate) fn localnet_configs(
         std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
         configs.push(path);
     }
-    let file = LocalnetFile { rpc: rpc.iter().map(|a| format!("http://{a}")).collect(), configs };
+    let file = LocalnetFile {
+        rpc: rpc.iter().map(|a| format!("http://{a}")).collect(),
+        metrics: metrics.iter().map(|a| format!("http://{a}/metrics")).collect(),
+        configs,
+    };
     std::fs::write(&index_path, serde_json::to_vec_pretty(&file)?)?;
     Ok(file)
 }
@@ -313,9 +317,10 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
         for (index, (url, config)) in file.rpc.iter().zip(&file.configs).enumerate() {
             writeln!(
                 out,
-                "validator {index}: rpc {url} pid {} config {}",
+                "validator {index}: rpc {url} pid {} config {} metrics {}",
                 children[index].id(),
-                config.display()
+                config.display(),
+                file.metrics[index],
             )?;
         }
         writeln!(out, "faucet key: {}", args.data_dir.join("faucet.key").display())?;

@@ -43,6 +43,29 @@ const CLOCK_DRIFT_MAX_S: u64 = 2;
 /// Rejected transaction ids remembered for `getTransaction`.
 const REJECTED_MAX: usize = 100_000;
 
+/// The node's own Prometheus metrics (consensus and p2p register theirs beside them).
+pub struct NodeMetrics {
+    height: commonware_runtime::telemetry::metrics::Gauge,
+    finalized_txs: commonware_runtime::telemetry::metrics::Counter,
+    finalized_calls: commonware_runtime::telemetry::metrics::Counter,
+    mempool_txs: commonware_runtime::telemetry::metrics::Gauge,
+}
+
+impl NodeMetrics {
+    /// Registers the metrics with `context`'s registry.
+    pub fn register(context: &impl commonware_runtime::Metrics) -> Self {
+        use commonware_runtime::telemetry::metrics::MetricsExt as _;
+        Self {
+            height: context.gauge("xiebao_height", "height of the last finalized, executed block"),
+            finalized_txs: context
+                .counter("xiebao_finalized_txs", "transactions in finalized blocks"),
+            finalized_calls: context
+                .counter("xiebao_finalized_calls", "calls in finalized transactions"),
+            mempool_txs: context.gauge("xiebao_mempool_txs", "transactions waiting in the mempool"),
+        }
+    }
+}
+
 /// The committed chain: the state after the head block.
 pub(crate) struct Committed {
     pub(crate) state: State,
@@ -63,6 +86,7 @@ pub struct Chain {
     heads: broadcast::Sender<BlockView>,
     events: broadcast::Sender<EventView>,
     gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+    metrics: std::sync::OnceLock<NodeMetrics>,
 }
 
 /// Why a transaction was not admitted.
@@ -113,7 +137,13 @@ impl Chain {
             heads,
             events,
             gossip: Mutex::new(None),
+            metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reports to `metrics` from now on (the first call wins).
+    pub fn set_metrics(&self, metrics: NodeMetrics) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// The committed head.
@@ -370,8 +400,18 @@ impl Chain {
             .commit_with_receipts(block, changes, &encoded)
             .unwrap_or_else(|e| panic!("cannot persist finalized block {height}: {e}"));
         *head = block.header.clone();
-        self.mempool().prune(|s| state.account(s).nonce, &[]);
+        let pending = {
+            let mut mempool = self.mempool();
+            mempool.prune(|s| state.account(s).nonce, &[]);
+            mempool.len()
+        };
         drop(committed);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.height.set(height as i64);
+            metrics.finalized_txs.inc_by(block.txs.len() as u64);
+            metrics.finalized_calls.inc_by(block.txs.iter().map(|t| t.tx.calls.len() as u64).sum());
+            metrics.mempool_txs.set(pending as i64);
+        }
         self.finalized_tip.fetch_max(height, Ordering::Relaxed);
         let _ = self.heads.send(block_view(block));
         if self.events.receiver_count() > 0 {

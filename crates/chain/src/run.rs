@@ -106,13 +106,9 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
     let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
     let executor = cw_tokio::Runner::new(runtime);
     executor.start(async move |context| {
-        if let Some(metrics) = config.metrics_listen {
-            cw_tokio::telemetry::init(
-                context.child("telemetry"),
-                cw_tokio::telemetry::Logs { level: tracing::Level::INFO, json: false },
-                Some(metrics),
-                None,
-            );
+        chain.set_metrics(crate::app::NodeMetrics::register(&context));
+        if let Some(listen) = config.metrics_listen {
+            serve_metrics(context.child("metrics"), listen).await;
         }
         let handshake = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
@@ -167,6 +163,29 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
     Ok(())
 }
 
+/// Serves the runtime's Prometheus registry (ours, consensus', p2p's) at `GET /metrics`.
+async fn serve_metrics(context: cw_tokio::Context, listen: std::net::SocketAddr) {
+    use axum::{Router, routing::get};
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.expect("the metrics address can be bound");
+    let context = Arc::new(context);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let context = context.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    context.encode(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+}
+
 /// Opens (or initializes from `genesis`) the chain stored under `data_dir`, creating it.
 ///
 /// # Errors
@@ -211,7 +230,7 @@ pub fn max_message_size(validators: usize) -> u32 {
 }
 
 /// Per-peer rate limit on each p2p channel.
-pub const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+pub const QUOTA: Quota = Quota::per_second(NZU32!(1_000));
 
 /// The p2p channels a validator uses, as (sender, receiver) pairs.
 pub struct Channels<S, R> {
@@ -291,13 +310,13 @@ pub async fn start_validator<E, S, R, B, P>(
     let archive = |name: &str, codec_config| immutable::Config {
         metadata_partition: format!("{partition_prefix}-{name}-metadata"),
         freezer_table_partition: format!("{partition_prefix}-{name}-freezer-table"),
-        freezer_table_initial_size: 65_536,
+        freezer_table_initial_size: 4_096,
         freezer_table_resize_frequency: 4,
         freezer_table_resize_chunk_size: 16_384,
         freezer_key_partition: format!("{partition_prefix}-{name}-freezer-key"),
         freezer_key_page_cache: page_cache.clone(),
         freezer_value_partition: format!("{partition_prefix}-{name}-freezer-value"),
-        freezer_value_target_size: 1 << 28,
+        freezer_value_target_size: 1 << 24,
         freezer_value_compression: None,
         ordinal_partition: format!("{partition_prefix}-{name}-ordinal"),
         items_per_section: NZU64!(4_096),

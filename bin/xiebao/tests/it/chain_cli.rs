@@ -16,7 +16,7 @@ use xiebao_types::{Nrlc, SignedTransaction};
 
 const CHAIN_ID: u64 = 65_535;
 /// Bound on every wait for the network (polling, never a timing assertion).
-const PATIENCE: Duration = Duration::from_secs(120);
+const PATIENCE: Duration = Duration::from_secs(300);
 
 /// Processes killed when the test ends, however it ends.
 struct Processes(Vec<Child>);
@@ -34,6 +34,7 @@ struct Localnet {
     rpc: Vec<String>,
     pids: Vec<u32>,
     configs: Vec<PathBuf>,
+    metrics: Vec<String>,
 }
 
 fn start_localnet(dir: &Path, processes: &mut Processes) -> Localnet {
@@ -46,18 +47,20 @@ fn start_localnet(dir: &Path, processes: &mut Processes) -> Localnet {
         .expect("start xiebao localnet");
     let stdout = child.stdout.take().expect("piped");
     processes.0.push(child);
-    let mut net = Localnet { rpc: Vec::new(), pids: Vec::new(), configs: Vec::new() };
+    let mut net =
+        Localnet { rpc: Vec::new(), pids: Vec::new(), configs: Vec::new(), metrics: Vec::new() };
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("localnet prints lines");
         if line.starts_with("stop with") {
             break;
         }
-        // validator N: rpc URL pid PID config PATH
+        // validator N: rpc URL pid PID config PATH metrics URL
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.first() == Some(&"validator") {
             net.rpc.push(words[3].to_owned());
             net.pids.push(words[5].parse().expect("pid"));
             net.configs.push(PathBuf::from(words[7]));
+            net.metrics.push(words[9].to_owned());
         }
     }
     assert_eq!(net.rpc.len(), 4, "localnet printed 4 validators");
@@ -205,12 +208,16 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     let tip = height(&clients[0]).await.expect("status");
 
     // Restart it with the same command line: it recovers from disk and catches up.
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(net.configs[3].parent().unwrap().join("node.log"))
+        .expect("validator 3's log");
     let restarted = Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .arg("node")
         .arg("--config")
         .arg(&net.configs[3])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("restart validator 3");
     processes.0.push(restarted);
@@ -228,6 +235,13 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     for hash in &hashes {
         assert!(matches!(clients[3].transaction(*hash).await.unwrap(), TxStatus::Included { .. }));
     }
+    // Prometheus metrics: the node's own and consensus'.
+    let metrics = http_get(&net.metrics[0]);
+    let height = metric(&metrics, "xiebao_height");
+    assert!(height >= tip as f64, "{metrics}");
+    assert!(metric(&metrics, "xiebao_finalized_txs_total") >= 21.0, "{metrics}");
+    assert!(metrics.contains("xiebao_mempool_txs"), "{metrics}");
+
     let expected =
         [1_000 + 1_003 + 1_006 + 1_009 + 7, 1_001 + 1_004 + 1_007 + 10, 1_002 + 1_005 + 1_008];
     for client in &clients {
@@ -235,4 +249,28 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
             assert_eq!(client.account(*recipient).await.unwrap().free, Nrlc(amount));
         }
     }
+}
+
+/// A plain HTTP GET on 127.0.0.1 (the body).
+fn http_get(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the first sample of metric `name` (any labels).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split(['{', ' ']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }

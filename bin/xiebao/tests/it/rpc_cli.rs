@@ -13,7 +13,7 @@ use xiebao_rpc::{BlockView, EventFilter, EventView, TxStatus, XiebaoApiClient};
 use xiebao_types::Nrlc;
 use xiebao_types::tx::PoolPolicy;
 
-const PATIENCE: Duration = Duration::from_secs(120);
+const PATIENCE: Duration = Duration::from_secs(300);
 
 struct Kill(std::process::Child);
 
