@@ -211,10 +211,9 @@ fn resume(
         set_links(&oracle, &keys, |_, _| true).await;
 
         let mut chains: Vec<Option<Arc<Chain>>> = vec![None; VALIDATORS];
-        for index in 0..VALIDATORS {
+        for (index, slot) in chains.iter_mut().enumerate() {
             if scenario.late != Some(index) {
-                chains[index] =
-                    Some(start_node(&context, &oracle, &dir, index, &signers, &genesis).await);
+                *slot = Some(start_node(&context, &oracle, &dir, index, &signers, &genesis).await);
             }
         }
         let first = chains[0].clone().expect("validator 0 starts");
