@@ -82,13 +82,17 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A playground whose actors hold plenty of RLC.
 fn world(workers: usize) -> World {
     World::new(workers, Nrlc::rlc(1_000_000_000), PoolPolicy::default(), Nrlc::rlc(1_000))
 }
 
 /// Builds a deal of `volume` tasks, returns the world, the deal and the batched, verified
 /// transactions that initialize and settle every task (not yet applied).
-fn trust1_batches(volume: u64, batch: usize) -> (World, Vec<VerifiedTx>, Vec<VerifiedTx>) {
+pub(crate) fn trust1_batches(
+    volume: u64,
+    batch: usize,
+) -> (World, Vec<VerifiedTx>, Vec<VerifiedTx>) {
     let mut w = world(1);
     let deal = w.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
     let first = w.state.deals()[&deal].bot_first;

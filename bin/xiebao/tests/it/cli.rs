@@ -45,6 +45,7 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "protocol.signature_recoveries_per_s",
         "node.propose_txs_per_s",
         "node.execute_txs_per_s",
+        "chain.tasks_per_s",
         "chain.finality_ms_p50",
         "chain.finality_ms_p99",
         "chain.calls_per_s",
