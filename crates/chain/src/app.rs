@@ -22,7 +22,9 @@ use commonware_runtime::Clock;
 use commonware_utils::Acknowledgement;
 use futures::StreamExt;
 use tokio::sync::broadcast;
-use xiebao_node::{Block, Header, Mempool, MempoolError, Receipt, apply_block, build_block};
+use xiebao_node::{
+    Block, Header, KnownTxs, Mempool, MempoolError, Receipt, apply_block_known, build_block,
+};
 use xiebao_protocol::{State, VerifiedTx};
 use xiebao_rpc::{BlockView, EventView};
 use xiebao_store::Store;
@@ -211,6 +213,13 @@ impl Chain {
         self.mempool().contains(hash)
     }
 
+    /// The pending transactions (signatures recovered) among `blocks`' transactions.
+    fn known<'a>(&self, blocks: impl IntoIterator<Item = &'a Block>) -> KnownTxs {
+        let hashes: Vec<B256> =
+            blocks.into_iter().flat_map(|b| b.txs.iter().map(SignedTransaction::hash)).collect();
+        self.mempool().known(&hashes)
+    }
+
     /// Admits an encoded transaction and relays it to the other validators.
     ///
     /// # Errors
@@ -294,6 +303,7 @@ impl Chain {
 
     /// Builds a block on `ancestors` (oldest first, ending with the parent).
     fn build(&self, ancestors: &[ChainBlock], now_s: u64) -> Option<ChainBlock> {
+        let known = self.known(ancestors.iter().map(|b| &*b.0));
         let mut committed = self.committed();
         let Committed { state, head } = &mut *committed;
         let pending = self.unapplied(ancestors, head)?;
@@ -301,7 +311,7 @@ impl Chain {
         state.begin_block();
         let mut tip = head.clone();
         for block in pending {
-            if apply_block(state, &tip, &block.0).is_err() {
+            if apply_block_known(state, &tip, &block.0, &known).is_err() {
                 state.rollback_block();
                 return None;
             }
@@ -349,6 +359,7 @@ impl Chain {
 
     /// Whether `block` is valid on `ancestors` (oldest first, ending with its parent).
     fn check(&self, ancestors: &[ChainBlock], block: &Block) -> bool {
+        let known = self.known(ancestors.iter().map(|b| &*b.0).chain(std::iter::once(block)));
         let mut committed = self.committed();
         let Committed { state, head } = &mut *committed;
         let Some(pending) = self.unapplied(ancestors, head) else {
@@ -359,7 +370,7 @@ impl Chain {
         let mut tip = head.clone();
         let mut ok = true;
         for b in pending.iter().map(|b| &*b.0).chain(std::iter::once(block)) {
-            if let Err(error) = apply_block(state, &tip, b) {
+            if let Err(error) = apply_block_known(state, &tip, b, &known) {
                 tracing::warn!(height = b.header.height, %error, "block is invalid");
                 ok = false;
                 break;
@@ -376,6 +387,7 @@ impl Chain {
     /// If a finalized block does not apply or conflicts with the committed chain: a node that
     /// halts beats one that diverges.
     pub(crate) fn finalize(&self, block: &Block) {
+        let known = self.known(std::iter::once(block));
         let mut committed = self.committed();
         let Committed { state, head } = &mut *committed;
         let height = block.header.height;
@@ -387,7 +399,7 @@ impl Chain {
             );
             return;
         }
-        let receipts = xiebao_node::execute_block(state, head, block)
+        let receipts = xiebao_node::execute_block_known(state, head, block, &known)
             .unwrap_or_else(|e| panic!("finalized block {height} does not apply: {e}"));
         let changes = state.take_changes();
         let encoded: Vec<(B256, Vec<u8>)> = receipts

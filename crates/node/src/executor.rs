@@ -154,8 +154,30 @@ pub fn verify_all(
     txs: &[SignedTransaction],
     domain: &Domain,
 ) -> Result<Vec<VerifiedTx>, BlockError> {
+    verify_all_known(txs, domain, &KnownTxs::new())
+}
+
+/// Transactions whose signatures were already recovered (a node's mempool), by id: a block
+/// carrying them skips their recovery.
+pub type KnownTxs = std::collections::BTreeMap<B256, VerifiedTx>;
+
+/// [`verify_all`], taking the transactions found in `known` as they are (an id covers the
+/// signature, so the same id means the same signed bytes).
+///
+/// # Errors
+/// [`BlockError::BadSignature`] for the first transaction whose signature is unusable.
+pub fn verify_all_known(
+    txs: &[SignedTransaction],
+    domain: &Domain,
+    known: &KnownTxs,
+) -> Result<Vec<VerifiedTx>, BlockError> {
     const PARALLEL_MIN_TXS: usize = 32;
     let verify = |(index, tx): (usize, &SignedTransaction)| {
+        if !known.is_empty()
+            && let Some(verified) = known.get(&tx.hash())
+        {
+            return Ok(verified.clone());
+        }
         VerifiedTx::new(tx.clone(), domain).map_err(|_| BlockError::BadSignature { index })
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -194,8 +216,21 @@ pub fn execute_block(
     parent: &Header,
     block: &Block,
 ) -> Result<Vec<Receipt>, BlockError> {
+    execute_block_known(state, parent, block, &KnownTxs::new())
+}
+
+/// [`execute_block`] reusing the signatures recovered in `known`.
+///
+/// # Errors
+/// [`BlockError`] naming the first rule the block breaks.
+pub fn execute_block_known(
+    state: &mut State,
+    parent: &Header,
+    block: &Block,
+    known: &KnownTxs,
+) -> Result<Vec<Receipt>, BlockError> {
     state.begin_block();
-    match apply_block(state, parent, block) {
+    match apply_block_known(state, parent, block, known) {
         Ok(receipts) => {
             state.commit_block();
             Ok(receipts)
@@ -216,6 +251,19 @@ pub fn apply_block(
     state: &mut State,
     parent: &Header,
     block: &Block,
+) -> Result<Vec<Receipt>, BlockError> {
+    apply_block_known(state, parent, block, &KnownTxs::new())
+}
+
+/// [`apply_block`] reusing the signatures recovered in `known`.
+///
+/// # Errors
+/// [`BlockError`] naming the first rule the block breaks.
+pub fn apply_block_known(
+    state: &mut State,
+    parent: &Header,
+    block: &Block,
+    known: &KnownTxs,
 ) -> Result<Vec<Receipt>, BlockError> {
     let header = &block.header;
     let chain_id = state.globals().chain_id;
@@ -238,7 +286,7 @@ pub fn apply_block(
     if expected_root != header.tx_root {
         return Err(BlockError::BadTxRoot { expected: expected_root, got: header.tx_root });
     }
-    let verified = verify_all(&block.txs, &state.domain())?;
+    let verified = verify_all_known(&block.txs, &state.domain(), known)?;
     let context = BlockContext { height: header.height, timestamp: header.timestamp };
     let mut receipts = Vec::with_capacity(verified.len());
     for (index, tx) in verified.iter().enumerate() {

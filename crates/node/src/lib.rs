@@ -15,7 +15,7 @@ pub mod mempool;
 
 pub use block::{Block, Header};
 pub use executor::{
-    BlockError, Proposal, Receipt, apply_block, build_block, execute_block, propose_block,
-    verify_all,
+    BlockError, KnownTxs, Proposal, Receipt, apply_block, apply_block_known, build_block,
+    execute_block, execute_block_known, propose_block, verify_all, verify_all_known,
 };
 pub use mempool::{Mempool, MempoolError, MempoolLimits};

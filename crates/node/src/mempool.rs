@@ -131,6 +131,17 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
+    /// The pending transactions among `hashes` (their signatures already recovered).
+    pub fn known<'a>(&self, hashes: impl IntoIterator<Item = &'a B256>) -> crate::KnownTxs {
+        hashes
+            .into_iter()
+            .filter_map(|hash| {
+                let (sender, nonce) = self.by_hash.get(hash)?;
+                Some((*hash, self.by_sender[sender][nonce].tx.clone()))
+            })
+            .collect()
+    }
+
     /// Is `hash` pending?
     pub fn contains(&self, hash: &B256) -> bool {
         self.by_hash.contains_key(hash)

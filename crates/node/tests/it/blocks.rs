@@ -153,3 +153,29 @@ fn large_blocks_verify_in_parallel_and_report_the_first_bad_signature() {
         BlockError::BadSignature { index: 70 }
     );
 }
+
+#[test]
+fn recovered_signatures_from_the_mempool_give_the_same_execution() {
+    use xiebao_node::{KnownTxs, Mempool, MempoolLimits, execute_block_known};
+    let mut proposer = world();
+    let mut cold = proposer.clone();
+    let mut warm = proposer.clone();
+    let parent = genesis(&proposer);
+    let requester = proposer.actors.requester.clone();
+    let orders = proposer.orders(&DealSpec { volume: 2, ..DealSpec::default() });
+    let tx = proposer.sign(&requester, vec![orders.into()]);
+    let mut mempool = Mempool::new(MempoolLimits::default());
+    mempool.insert(tx.clone(), 100, 0).unwrap();
+    let block =
+        propose_block(&mut proposer.state, &parent, parent.timestamp + 1, Address::ZERO, vec![tx])
+            .block;
+    let hashes: Vec<B256> = block.txs.iter().map(|t| t.hash()).collect();
+    let known = mempool.known(&hashes);
+    assert_eq!(known.len(), 1, "the pending transaction is found by id");
+    let from_cache = execute_block_known(&mut warm.state, &parent, &block, &known).unwrap();
+    let recovered =
+        execute_block_known(&mut cold.state, &parent, &block, &KnownTxs::new()).unwrap();
+    assert_eq!(from_cache, recovered);
+    assert_eq!(warm.state.digest(), cold.state.digest());
+    assert_eq!(warm.state.digest(), block.header.state_root);
+}
