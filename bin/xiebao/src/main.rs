@@ -1,5 +1,6 @@
 //! Run every Xiebao component from one binary: chain nodes, orders, wallet, demo, benchmarks.
 
+mod account;
 mod bench;
 mod bench_chain;
 mod chain;
@@ -42,6 +43,12 @@ enum Command {
     /// Ask a node about the chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// Balances and payments.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Follow a transaction.
+    #[command(subcommand)]
+    Tx(account::TxCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +63,8 @@ fn main() -> std::process::ExitCode {
         Command::Node(args) => chain::node(args),
         Command::Localnet(args) => chain::localnet(args),
         Command::Chain(command) => chain::run(command),
+        Command::Account(command) => account::run(command),
+        Command::Tx(command) => account::run_tx(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -101,13 +101,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
         }
         OrderCommand::Sign(args) => {
             let (mut order, domain) = args.input.read()?;
-            let password = match xiebao_sdk::wallet::key_file_kind(&args.key_file)? {
-                xiebao_sdk::wallet::KeyFileKind::Keystore => {
-                    Some(crate::secret::password(args.password_file.as_deref(), false)?)
-                }
-                xiebao_sdk::wallet::KeyFileKind::HexKey => None,
-            };
-            let key = xiebao_sdk::wallet::load_key(&args.key_file, password.as_deref())?;
+            let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
             order.sign_with(&domain, &key);
             let json = order.to_json();
             if args.input.json {

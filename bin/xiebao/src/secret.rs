@@ -36,3 +36,19 @@ pub(crate) fn password(file: Option<&Path>, confirm: bool) -> anyhow::Result<Str
     }
     Ok(password)
 }
+
+/// Loads a signing key from a V3 keystore (asking for its password as [`password`] does) or a
+/// hex key file.
+///
+/// # Errors
+/// When the file is unreadable, the password is wrong or the key is invalid.
+pub(crate) fn signing_key(
+    key_file: &Path,
+    password_file: Option<&Path>,
+) -> anyhow::Result<xiebao_types::SecretKey> {
+    let password = match xiebao_sdk::wallet::key_file_kind(key_file)? {
+        xiebao_sdk::wallet::KeyFileKind::Keystore => Some(password(password_file, false)?),
+        xiebao_sdk::wallet::KeyFileKind::HexKey => None,
+    };
+    Ok(xiebao_sdk::wallet::load_key(key_file, password.as_deref())?)
+}

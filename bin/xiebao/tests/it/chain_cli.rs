@@ -249,6 +249,53 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
             assert_eq!(client.account(*recipient).await.unwrap().free, Nrlc(amount));
         }
     }
+
+    // The CLI a user pays with: transfer (waits for finality), account show, tx show.
+    let faucet_file = dir.path().join("faucet.key");
+    let to = "0x0404040404040404040404040404040404040404";
+    let run = crate::xiebao(&[
+        "account",
+        "transfer",
+        "--to",
+        to,
+        "--amount",
+        "1.5",
+        "--key-file",
+        faucet_file.to_str().unwrap(),
+        "--rpc",
+        &net.rpc[0],
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.stdout.contains("final in block"), "{}", run.stdout);
+    let hash = run.stdout.split_whitespace().next().unwrap().to_owned();
+    let run = crate::xiebao(&["account", "show", to, "--rpc", &net.rpc[1]]);
+    assert!(run.ok && run.stdout.contains("free    1.5 RLC"), "{}{}", run.stdout, run.stderr);
+    let run = crate::xiebao(&["tx", "show", &hash, "--rpc", &net.rpc[2]]);
+    assert!(run.ok && run.stdout.contains("final in block"), "{}", run.stdout);
+    assert!(run.stdout.contains("Transfer"), "{}", run.stdout);
+    // Paying without funds names what is missing and how to get it, and sends nothing.
+    let poor_file = dir.path().join("poor.key");
+    std::fs::write(&poor_file, SecretKey::from_label("poor").to_bytes().to_string()).unwrap();
+    let run = crate::xiebao(&[
+        "account",
+        "transfer",
+        "--to",
+        to,
+        "--amount",
+        "1",
+        "--key-file",
+        poor_file.to_str().unwrap(),
+        "--rpc",
+        &net.rpc[0],
+    ]);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("has 0 RLC free; the transfer needs 1 RLC (missing 1 RLC)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Fund it first"), "{}", run.stderr);
+    assert_eq!(clients[0].account(poor.address()).await.unwrap().nonce, 0);
 }
 
 /// A plain HTTP GET on 127.0.0.1 (the body).

@@ -1,0 +1,249 @@
+//! `xiebao account show|transfer` and `xiebao tx show`: balances and payments over a node's
+//! JSON-RPC.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, B256};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use xiebao_rpc::{TxStatus, XiebaoApiClient};
+use xiebao_types::Nrlc;
+use xiebao_types::tx::{Transaction, Transfer};
+
+/// Where the node is.
+#[derive(Debug, Args)]
+pub(crate) struct Endpoint {
+    /// The node's RPC URL.
+    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `xiebao account …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCommand {
+    /// An account's balances and nonce.
+    Show {
+        /// The account.
+        address: Address,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Pay RLC to another account and wait until the payment is final.
+    Transfer {
+        /// The recipient.
+        #[arg(long)]
+        to: Address,
+        /// Amount in RLC (up to 9 decimals, e.g. 1.5).
+        #[arg(long)]
+        amount: String,
+        /// The payer's key: a V3 keystore or a hex key file.
+        #[arg(long)]
+        key_file: PathBuf,
+        /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Return once the node accepted it, without waiting for finality.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+/// `xiebao tx …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TxCommand {
+    /// Where a transaction stands: pending, included (with its events), rejected (why), unknown.
+    Show {
+        /// The transaction id.
+        hash: B256,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+}
+
+/// Parses an RLC amount with up to 9 decimals into nRLC.
+pub(crate) fn parse_rlc(text: &str) -> anyhow::Result<Nrlc> {
+    let bad = || format!("amount {text:?}: expected RLC with up to 9 decimals, e.g. 1.5");
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 9 {
+        bail!(bad());
+    }
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        bail!(bad());
+    }
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().with_context(bad)? };
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").parse().with_context(bad)?
+    };
+    let nrlc = whole
+        .checked_mul(1_000_000_000)
+        .and_then(|w| w.checked_add(fraction))
+        .with_context(|| format!("amount {text} RLC is too large"))?;
+    Ok(Nrlc(nrlc))
+}
+
+/// `1500000000` nRLC → `1.5 RLC`.
+pub(crate) fn format_rlc(amount: Nrlc) -> String {
+    let (whole, fraction) = (amount.0 / 1_000_000_000, amount.0 % 1_000_000_000);
+    if fraction == 0 {
+        return format!("{whole} RLC");
+    }
+    let fraction = format!("{fraction:09}");
+    format!("{whole}.{} RLC", fraction.trim_end_matches('0'))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
+    match command {
+        AccountCommand::Show { address, endpoint } => runtime()?.block_on(async {
+            let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+            let account = client
+                .account(*address)
+                .await
+                .with_context(|| format!("asking {} for {address}", endpoint.rpc))?;
+            if endpoint.json {
+                println!("{}", serde_json::to_string(&account)?);
+            } else {
+                println!("account {address}");
+                println!("  free    {}", format_rlc(account.free));
+                println!("  frozen  {}", format_rlc(account.frozen));
+                println!("  nonce   {}", account.nonce);
+            }
+            Ok(())
+        }),
+        AccountCommand::Transfer { to, amount, key_file, password_file, no_wait, endpoint } => {
+            let amount = parse_rlc(amount)?;
+            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
+            runtime()?.block_on(async {
+                let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+                let from = key.address();
+                let status = client
+                    .chain_status()
+                    .await
+                    .with_context(|| format!("asking {} for its status", endpoint.rpc))?;
+                let account = client.account(from).await?;
+                if account.free < amount {
+                    let missing = Nrlc(amount.0 - account.free.0);
+                    bail!(
+                        "{from} has {} free; the transfer needs {} (missing {}). Fund it first, e.g. from a faucet key: xiebao account transfer --to {from} --amount {} --key-file FAUCET.key",
+                        format_rlc(account.free),
+                        format_rlc(amount),
+                        format_rlc(missing),
+                        format_rlc(missing).trim_end_matches(" RLC"),
+                    );
+                }
+                let tx = Transaction {
+                    chain_id: status.chain_id,
+                    nonce: account.nonce,
+                    calls: vec![Transfer { to: *to, amount }.into()],
+                }
+                .sign(&key);
+                let hash = client
+                    .send_raw_transaction(tx.encode_to_vec().into())
+                    .await
+                    .context("the node refused the transfer")?;
+                if *no_wait {
+                    report(endpoint.json, hash, None);
+                    return Ok(());
+                }
+                let status = wait(&client, hash).await?;
+                report(endpoint.json, hash, Some(&status));
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Polls until the transaction is final or dropped (at most a minute).
+async fn wait(
+    client: &xiebao_rpc::jsonrpsee::http_client::HttpClient,
+    hash: B256,
+) -> anyhow::Result<TxStatus> {
+    let start = Instant::now();
+    loop {
+        match client.transaction(hash).await? {
+            included @ TxStatus::Included { .. } => return Ok(included),
+            TxStatus::Rejected { error } => bail!("transaction {hash} was rejected: {error}"),
+            TxStatus::Pending | TxStatus::Unknown => {}
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "transaction {hash} is still pending after 60 s; follow it with `xiebao tx show {hash}`"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn report(json: bool, hash: B256, status: Option<&TxStatus>) {
+    if json {
+        println!("{}", serde_json::json!({ "hash": hash, "status": status }));
+        return;
+    }
+    match status {
+        Some(TxStatus::Included { height, .. }) => println!("{hash} final in block {height}"),
+        _ => println!("{hash} accepted"),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn run_tx(command: &TxCommand) -> anyhow::Result<()> {
+    match command {
+        TxCommand::Show { hash, endpoint } => runtime()?.block_on(async {
+            let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+            let status = client
+                .transaction(*hash)
+                .await
+                .with_context(|| format!("asking {} for {hash}", endpoint.rpc))?;
+            if endpoint.json {
+                println!("{}", serde_json::to_string(&status)?);
+                return Ok(());
+            }
+            match status {
+                TxStatus::Pending => println!("{hash}: pending in the node's mempool"),
+                TxStatus::Unknown => println!("{hash}: unknown to this node"),
+                TxStatus::Rejected { error } => println!("{hash}: rejected: {error}"),
+                TxStatus::Included { height, index, events } => {
+                    println!("{hash}: final in block {height} (position {index})");
+                    for event in events {
+                        println!("  {}", serde_json::to_string(&event)?);
+                    }
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rlc_amounts_parse_and_print_exactly() {
+        for (text, nrlc) in
+            [("1", 1_000_000_000), ("1.5", 1_500_000_000), ("0.000000001", 1), (".25", 250_000_000)]
+        {
+            assert_eq!(parse_rlc(text).unwrap(), Nrlc(nrlc), "{text}");
+        }
+        for bad in ["", ".", "1.0000000001", "-1", "1e9", "abc", "1.2.3"] {
+            assert!(parse_rlc(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_rlc(Nrlc(1_500_000_000)), "1.5 RLC");
+        assert_eq!(format_rlc(Nrlc(7_000_000_000)), "7 RLC");
+        assert_eq!(format_rlc(Nrlc(1)), "0.000000001 RLC");
+    }
+}
