@@ -253,18 +253,12 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     // The CLI a user pays with: transfer (waits for finality), account show, tx show.
     let faucet_file = dir.path().join("faucet.key");
     let to = "0x0404040404040404040404040404040404040404";
-    let run = crate::xiebao(&[
-        "account",
-        "transfer",
-        "--to",
-        to,
-        "--amount",
-        "1.5",
-        "--key-file",
-        faucet_file.to_str().unwrap(),
-        "--rpc",
-        &net.rpc[0],
-    ]);
+    let pay = |key_file: &Path, amount: &str| {
+        let key_file = key_file.to_str().expect("utf-8 path");
+        let args = ["account", "transfer", "--to", to, "--amount", amount, "--key-file", key_file];
+        crate::xiebao(&[&args[..], &["--rpc", &net.rpc[0]]].concat())
+    };
+    let run = pay(&faucet_file, "1.5");
     assert!(run.ok, "{}", run.stderr);
     assert!(run.stdout.contains("final in block"), "{}", run.stdout);
     let hash = run.stdout.split_whitespace().next().unwrap().to_owned();
@@ -276,18 +270,7 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     // Paying without funds names what is missing and how to get it, and sends nothing.
     let poor_file = dir.path().join("poor.key");
     std::fs::write(&poor_file, SecretKey::from_label("poor").to_bytes().to_string()).unwrap();
-    let run = crate::xiebao(&[
-        "account",
-        "transfer",
-        "--to",
-        to,
-        "--amount",
-        "1",
-        "--key-file",
-        poor_file.to_str().unwrap(),
-        "--rpc",
-        &net.rpc[0],
-    ]);
+    let run = pay(&poor_file, "1");
     assert!(!run.ok);
     assert!(
         run.stderr.contains("has 0 RLC free; the transfer needs 1 RLC (missing 1 RLC)"),
