@@ -15,10 +15,18 @@ use xiebao_rpc::{
 
 use crate::app::{Chain, SubmitError, block_view, decode_receipt};
 
-/// Most requests one connection may have in flight, and most connections.
+/// Most connections at once.
 const CONNECTIONS_MAX: u32 = 1_000;
 /// Largest request body, bytes (a transaction is at most 1 MiB, hex doubles it).
 const REQUEST_SIZE_MAX_BYTES: u32 = 4 << 20;
+/// Largest response, bytes (a block view of a full block is well below it).
+const RESPONSE_SIZE_MAX_BYTES: u32 = 16 << 20;
+/// Subscriptions one WebSocket connection may hold.
+const SUBSCRIPTIONS_PER_CONNECTION_MAX: u32 = 64;
+/// Calls one batch request may carry.
+const BATCH_CALLS_MAX: u32 = 256;
+/// A connection must send its first request within this time.
+const FIRST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Rpc {
     chain: Arc<Chain>,
@@ -203,6 +211,10 @@ pub async fn serve(
     let config = ServerConfig::builder()
         .max_connections(CONNECTIONS_MAX)
         .max_request_body_size(REQUEST_SIZE_MAX_BYTES)
+        .max_response_body_size(RESPONSE_SIZE_MAX_BYTES)
+        .max_subscriptions_per_connection(SUBSCRIPTIONS_PER_CONNECTION_MAX)
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(BATCH_CALLS_MAX))
+        .set_first_request_timeout(Some(FIRST_REQUEST_TIMEOUT))
         .build();
     let server = Server::builder().set_config(config).build(listen).await?;
     let address = server.local_addr()?;

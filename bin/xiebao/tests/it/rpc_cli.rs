@@ -166,4 +166,21 @@ async fn every_query_and_subscription_agrees_with_the_replayed_playground() {
     assert!(block.txs.contains(&last));
     assert_eq!(client.block(u64::MAX).await.unwrap(), None);
     assert_eq!(client.transaction(B256::repeat_byte(0x42)).await.unwrap(), TxStatus::Unknown);
+
+    // Limits: a batch of more than 256 calls is refused whole; 256 are answered.
+    use xiebao_rpc::jsonrpsee::core::client::ClientT as _;
+    use xiebao_rpc::jsonrpsee::core::params::BatchRequestBuilder;
+    let batch = |calls: usize| {
+        let mut batch = BatchRequestBuilder::new();
+        for _ in 0..calls {
+            batch.insert("xiebao_getScore", vec![worker]).unwrap();
+        }
+        batch
+    };
+    let answered = client.batch_request::<u64>(batch(256)).await.expect("a full batch");
+    assert_eq!(answered.num_successful_calls(), 256);
+    assert!(
+        client.batch_request::<u64>(batch(257)).await.is_err(),
+        "an oversized batch is refused"
+    );
 }
