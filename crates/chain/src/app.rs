@@ -42,6 +42,8 @@ pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
 const SPECULATION_DEPTH_MAX: u64 = 64;
 /// How far ahead of a validator's clock a block's timestamp may be, seconds.
 const CLOCK_DRIFT_MAX_S: u64 = 2;
+/// With `keep_blocks` set, old blocks are pruned every this many blocks.
+const PRUNE_EVERY_BLOCKS: u64 = 64;
 /// Rejected transaction ids remembered for `getTransaction`.
 const REJECTED_MAX: usize = 100_000;
 
@@ -89,6 +91,8 @@ pub struct Chain {
     events: broadcast::Sender<EventView>,
     gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
     metrics: std::sync::OnceLock<NodeMetrics>,
+    /// Asks consensus storage (marshal's archives) to drop blocks below a height.
+    pruner: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 /// Why a transaction was not admitted.
@@ -140,7 +144,13 @@ impl Chain {
             events,
             gossip: Mutex::new(None),
             metrics: std::sync::OnceLock::new(),
+            pruner: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Prunes consensus storage with `pruner` when blocks are pruned (the first call wins).
+    pub fn set_pruner(&self, pruner: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.pruner.set(pruner);
     }
 
     /// Reports to `metrics` from now on (the first call wins).
@@ -418,6 +428,19 @@ impl Chain {
             mempool.len()
         };
         drop(committed);
+        if let Some(keep) = self.timing.keep_blocks
+            && height % PRUNE_EVERY_BLOCKS == 0
+            && height > keep
+        {
+            let below = height - keep;
+            match self.store.prune_blocks(below) {
+                Ok(removed) => tracing::debug!(below, removed, "pruned blocks"),
+                Err(error) => tracing::warn!(below, %error, "pruning failed"),
+            }
+            if let Some(pruner) = self.pruner.get() {
+                pruner(below);
+            }
+        }
         if let Some(metrics) = self.metrics.get() {
             metrics.height.set(height as i64);
             metrics.finalized_txs.inc_by(block.txs.len() as u64);

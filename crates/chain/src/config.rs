@@ -108,7 +108,7 @@ pub struct PeerConfig {
     pub address: SocketAddr,
 }
 
-/// Consensus and block-building timing.
+/// Consensus, block-building and retention settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
     /// A proposer with an empty mempool waits this long for transactions before proposing
@@ -120,6 +120,11 @@ pub struct Timing {
     pub certification_timeout_ms: u64,
     /// Most transactions in one block.
     pub block_txs_max: usize,
+    /// Keep only the last this-many finalized blocks (the state, receipts and the newest
+    /// blocks stay); `None` keeps every block. A pruned node cannot serve the pruned blocks to
+    /// a new node syncing from genesis.
+    #[serde(default)]
+    pub keep_blocks: Option<u64>,
 }
 
 impl Default for Timing {
@@ -129,6 +134,7 @@ impl Default for Timing {
             leader_timeout_ms: 1_500,
             certification_timeout_ms: 2_000,
             block_txs_max: 2_000,
+            keep_blocks: None,
         }
     }
 }

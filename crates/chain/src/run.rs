@@ -367,6 +367,10 @@ pub async fn start_validator<E, S, R, B, P>(
     .await;
     marshal_actor.start(finalizer, buffer, resolver);
 
+    let pruning = marshal_mailbox.clone();
+    chain.set_pruner(Box::new(move |height| {
+        pruning.prune(commonware_consensus::types::Height::new(height));
+    }));
     let inline = Inline::new(
         context.child("application"),
         App::new(chain.clone()),

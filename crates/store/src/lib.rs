@@ -225,6 +225,29 @@ impl Store {
         Ok(Some((state, head)))
     }
 
+    /// Deletes the stored blocks below `height` (the head is never deleted); returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn prune_blocks(&self, height: u64) -> Result<u64, StoreError> {
+        let head = self.head()?.map_or(0, |h| h.height);
+        let below = height.min(head);
+        let write = try_db!(self.db.begin_write(), "begin write");
+        let removed = {
+            let mut blocks = try_db!(write.open_table(BLOCKS), "open blocks");
+            let doomed: Vec<u64> = try_db!(blocks.range(..below), "scan blocks")
+                .map(|entry| entry.map(|(key, _)| key.value()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| db_error("scan blocks")(e.into()))?;
+            for key in &doomed {
+                try_db!(blocks.remove(key), "delete block");
+            }
+            doomed.len() as u64
+        };
+        try_db!(write.commit(), "commit");
+        Ok(removed)
+    }
+
     /// The block at `height`, if stored.
     ///
     /// # Errors

@@ -70,8 +70,8 @@ fn transfer(nonce: u64) -> SignedTransaction {
     .sign(&sender())
 }
 
-fn timing() -> Timing {
-    Timing { empty_block_wait_ms: 50, leader_timeout_ms: 1_000, ..Timing::default() }
+fn timing(keep_blocks: Option<u64>) -> Timing {
+    Timing { empty_block_wait_ms: 50, leader_timeout_ms: 1_000, keep_blocks, ..Timing::default() }
 }
 
 fn link() -> Link {
@@ -90,6 +90,8 @@ struct Outcome {
     loaded: Vec<u64>,
     /// Per validator: what the transfers' recipients hold.
     received: Vec<u128>,
+    /// Whether every validator pruned block 1.
+    pruned: bool,
 }
 
 /// A scenario: which validator starts late, whether the network splits, how far to go.
@@ -100,6 +102,8 @@ struct Scenario {
     partition: bool,
     height: u64,
     transfers: u64,
+    /// Blocks each validator keeps (`None`: all).
+    keep_blocks: Option<u64>,
 }
 
 async fn start_node(
@@ -109,6 +113,7 @@ async fn start_node(
     index: usize,
     signers: &[ed25519::PrivateKey],
     genesis: &GenesisFile,
+    keep_blocks: Option<u64>,
 ) -> Arc<Chain> {
     let signer = signers[index].clone();
     let me = signer.public_key();
@@ -118,7 +123,7 @@ async fn start_node(
         genesis,
         genesis.validators[index].address,
         public_bytes(&me),
-        timing(),
+        timing(keep_blocks),
     )
     .expect("chain opens");
     let control = oracle.control(me);
@@ -142,7 +147,7 @@ async fn start_node(
         signer,
         validators,
         genesis_block,
-        timing(),
+        timing(keep_blocks),
         channels,
         control,
         oracle.manager(),
@@ -213,7 +218,18 @@ fn resume(
         let mut chains: Vec<Option<Arc<Chain>>> = vec![None; VALIDATORS];
         for (index, slot) in chains.iter_mut().enumerate() {
             if scenario.late != Some(index) {
-                *slot = Some(start_node(&context, &oracle, &dir, index, &signers, &genesis).await);
+                *slot = Some(
+                    start_node(
+                        &context,
+                        &oracle,
+                        &dir,
+                        index,
+                        &signers,
+                        &genesis,
+                        scenario.keep_blocks,
+                    )
+                    .await,
+                );
             }
         }
         let first = chains[0].clone().expect("validator 0 starts");
@@ -233,8 +249,18 @@ fn resume(
                 && chains[late].is_none()
                 && height >= scenario.height / 3
             {
-                chains[late] =
-                    Some(start_node(&context, &oracle, &dir, late, &signers, &genesis).await);
+                chains[late] = Some(
+                    start_node(
+                        &context,
+                        &oracle,
+                        &dir,
+                        late,
+                        &signers,
+                        &genesis,
+                        scenario.keep_blocks,
+                    )
+                    .await,
+                );
             }
             if scenario.partition && partitioned_at.is_none() && height >= scenario.height / 2 {
                 // {0, 1} | {2, 3}: neither side has a quorum, so nothing finalizes until it heals.
@@ -260,6 +286,10 @@ fn resume(
             context.sleep(Duration::from_millis(100)).await;
         }
         let top = chains.iter().flatten().map(|c| c.head().height).min().unwrap();
+        // With pruning, compare the blocks every validator still keeps (heads differ by a few
+        // blocks, so do the heights each one pruned below).
+        let first_kept = scenario.keep_blocks.map_or(1, |keep| top.saturating_sub(keep) + 16);
+        let pruned = chains.iter().flatten().all(|c| c.block(1).is_none());
         let received = chains
             .iter()
             .flatten()
@@ -273,7 +303,7 @@ fn resume(
             .iter()
             .flatten()
             .map(|chain| {
-                (1..=top)
+                (first_kept..=top)
                     .map(|h| {
                         let block = chain.block(h).expect("every finalized block is stored");
                         (block.header.hash(), block.header.state_root)
@@ -281,7 +311,7 @@ fn resume(
                     .collect()
             })
             .collect();
-        Outcome { chains, loaded, received }
+        Outcome { chains, loaded, received, pruned }
     })
 }
 
@@ -296,7 +326,14 @@ fn check_agreement(seed: u64, outcome: &Outcome) {
 fn late_joiner_and_healed_partition_agree_on_every_block() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = Scenario { seed, late: Some(3), partition: true, height: 60, transfers: 40 };
+        let scenario = Scenario {
+            seed,
+            late: Some(3),
+            partition: true,
+            height: 60,
+            transfers: 40,
+            keep_blocks: None,
+        };
         let outcome = run(scenario, dir.path());
         check_agreement(seed, &outcome);
         assert!(outcome.chains[0].len() >= 60, "seed {seed}");
@@ -314,7 +351,14 @@ fn sent_total(count: u64) -> u128 {
 fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let before = Scenario { seed, late: None, partition: false, height: 20, transfers: 15 };
+        let before = Scenario {
+            seed,
+            late: None,
+            partition: false,
+            height: 20,
+            transfers: 15,
+            keep_blocks: None,
+        };
         let (first, checkpoint) = resume(before, dir.path(), None);
         check_agreement(seed, &first);
         let after = Scenario { height: 40, transfers: 30, ..before };
@@ -333,7 +377,14 @@ fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
 #[test]
 fn same_seed_same_chain() {
     for seed in seeds() {
-        let scenario = Scenario { seed, late: None, partition: false, height: 30, transfers: 20 };
+        let scenario = Scenario {
+            seed,
+            late: None,
+            partition: false,
+            height: 30,
+            transfers: 20,
+            keep_blocks: None,
+        };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = run(scenario, a.path());
         let second = run(scenario, b.path());
@@ -346,11 +397,52 @@ fn same_seed_same_chain() {
 }
 
 #[test]
-fn thousands_of_blocks_with_a_late_joiner_and_a_partition_slow_() {
+fn pruning_validators_keep_recent_blocks_agree_and_lose_no_state() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario =
-            Scenario { seed, late: Some(2), partition: true, height: 2_000, transfers: 500 };
-        check_agreement(seed, &run(scenario, dir.path()));
+        let scenario = Scenario {
+            seed,
+            late: None,
+            partition: false,
+            height: 300,
+            transfers: 30,
+            keep_blocks: Some(100),
+        };
+        let outcome = run(scenario, dir.path());
+        assert!(outcome.pruned, "seed {seed}: block 1 is pruned everywhere");
+        check_agreement(seed, &outcome);
+        assert_eq!(outcome.received, vec![sent_total(30); VALIDATORS], "seed {seed}");
+    }
+}
+
+fn thousands_of_blocks(seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario {
+        seed,
+        late: Some(2),
+        partition: true,
+        height: 2_000,
+        transfers: 500,
+        keep_blocks: None,
+    };
+    let outcome = run(scenario, dir.path());
+    check_agreement(seed, &outcome);
+    assert!(!outcome.pruned, "seed {seed}: nothing is pruned by default");
+    assert_eq!(outcome.received, vec![sent_total(500); VALIDATORS], "seed {seed}");
+}
+
+#[test]
+fn thousands_of_blocks_with_a_late_joiner_and_a_partition() {
+    thousands_of_blocks(seeds()[0]);
+}
+
+#[test]
+fn thousands_of_blocks_for_more_seeds_slow_() {
+    let seeds = match std::env::var("XIEBAO_SEED") {
+        Ok(_) => seeds(),
+        Err(_) => (3..=10).collect(),
+    };
+    for seed in seeds {
+        thousands_of_blocks(seed);
     }
 }

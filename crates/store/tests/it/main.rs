@@ -72,3 +72,22 @@ fn an_empty_store_has_no_chain() {
     assert!(store.load().unwrap().is_none());
     assert_eq!(store.block(1).unwrap(), None);
 }
+
+#[test]
+fn pruning_drops_old_blocks_and_keeps_the_head_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let head = run_and_kill(&path, 6);
+    let store = Store::open(&path).unwrap();
+    let (_, loaded) = store.load().unwrap().unwrap();
+    assert_eq!(store.prune_blocks(4).unwrap(), 3, "blocks 1, 2 and 3 go");
+    for height in 1..4 {
+        assert_eq!(store.block(height).unwrap(), None, "block {height}");
+    }
+    assert!(store.block(4).unwrap().is_some());
+    // The head block is never pruned, even when asked to.
+    store.prune_blocks(u64::MAX).unwrap();
+    assert!(store.block(loaded.height).unwrap().is_some());
+    assert_eq!(store.load().unwrap().unwrap().1, loaded, "the state and head survive pruning");
+    assert!(head >= 6);
+}
