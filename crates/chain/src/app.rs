@@ -429,7 +429,7 @@ impl Chain {
         };
         drop(committed);
         if let Some(keep) = self.timing.keep_blocks
-            && height % PRUNE_EVERY_BLOCKS == 0
+            && height.is_multiple_of(PRUNE_EVERY_BLOCKS)
             && height > keep
         {
             let below = height - keep;
