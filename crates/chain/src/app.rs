@@ -93,6 +93,16 @@ pub struct Chain {
     metrics: std::sync::OnceLock<NodeMetrics>,
     /// Asks consensus storage (marshal's archives) to drop blocks below a height.
     pruner: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    #[cfg(feature = "faults")]
+    faults: Mutex<Faults>,
+}
+
+/// Misbehaviour a test can switch on (feature `faults`, never in a release build).
+#[cfg(feature = "faults")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// Propose blocks whose state root is wrong.
+    pub corrupt_state_root: bool,
 }
 
 /// Why a transaction was not admitted.
@@ -145,7 +155,15 @@ impl Chain {
             gossip: Mutex::new(None),
             metrics: std::sync::OnceLock::new(),
             pruner: std::sync::OnceLock::new(),
+            #[cfg(feature = "faults")]
+            faults: Mutex::new(Faults::default()),
         }
+    }
+
+    /// Makes this validator misbehave as `faults` says.
+    #[cfg(feature = "faults")]
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().expect("never poisoned") = faults;
     }
 
     /// Prunes consensus storage with `pruner` when blocks are pruned (the first call wins).
@@ -364,6 +382,14 @@ impl Chain {
             drop(committed);
             self.reject(rejected);
         }
+        #[cfg(feature = "faults")]
+        let proposal = {
+            let mut proposal = proposal;
+            if self.faults.lock().expect("never poisoned").corrupt_state_root {
+                proposal.block.header.state_root.0[0] ^= 0xff;
+            }
+            proposal
+        };
         Some(ChainBlock::new(proposal.block))
     }
 

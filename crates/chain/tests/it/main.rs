@@ -92,6 +92,8 @@ struct Outcome {
     received: Vec<u128>,
     /// Whether every validator pruned block 1.
     pruned: bool,
+    /// Validator 0's view: the proposer of each compared block.
+    proposers: Vec<Address>,
 }
 
 /// A scenario: which validator starts late, whether the network splits, how far to go.
@@ -104,6 +106,8 @@ struct Scenario {
     transfers: u64,
     /// Blocks each validator keeps (`None`: all).
     keep_blocks: Option<u64>,
+    /// A validator that proposes blocks with a wrong state root.
+    byzantine: Option<usize>,
 }
 
 async fn start_node(
@@ -232,6 +236,10 @@ fn resume(
                 );
             }
         }
+        if let Some(index) = scenario.byzantine {
+            let faults = xiebao_chain::app::Faults { corrupt_state_root: true };
+            chains[index].as_ref().expect("the byzantine validator starts").set_faults(faults);
+        }
         let first = chains[0].clone().expect("validator 0 starts");
         let loaded = chains.iter().flatten().map(|c| c.head().height).collect();
         let mut sent = first.committed_nonce(&sender().address());
@@ -290,6 +298,8 @@ fn resume(
         // blocks, so do the heights each one pruned below).
         let first_kept = scenario.keep_blocks.map_or(1, |keep| top.saturating_sub(keep) + 16);
         let pruned = chains.iter().flatten().all(|c| c.block(1).is_none());
+        let proposers =
+            (first_kept..=top).map(|h| first.block(h).expect("kept").header.proposer).collect();
         let received = chains
             .iter()
             .flatten()
@@ -311,7 +321,7 @@ fn resume(
                     .collect()
             })
             .collect();
-        Outcome { chains, loaded, received, pruned }
+        Outcome { chains, loaded, received, pruned, proposers }
     })
 }
 
@@ -333,6 +343,7 @@ fn late_joiner_and_healed_partition_agree_on_every_block() {
             height: 60,
             transfers: 40,
             keep_blocks: None,
+            byzantine: None,
         };
         let outcome = run(scenario, dir.path());
         check_agreement(seed, &outcome);
@@ -358,6 +369,7 @@ fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
             height: 20,
             transfers: 15,
             keep_blocks: None,
+            byzantine: None,
         };
         let (first, checkpoint) = resume(before, dir.path(), None);
         check_agreement(seed, &first);
@@ -384,6 +396,7 @@ fn same_seed_same_chain() {
             height: 30,
             transfers: 20,
             keep_blocks: None,
+            byzantine: None,
         };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = run(scenario, a.path());
@@ -407,11 +420,35 @@ fn pruning_validators_keep_recent_blocks_agree_and_lose_no_state() {
             height: 300,
             transfers: 30,
             keep_blocks: Some(100),
+            byzantine: None,
         };
         let outcome = run(scenario, dir.path());
         assert!(outcome.pruned, "seed {seed}: block 1 is pruned everywhere");
         check_agreement(seed, &outcome);
         assert_eq!(outcome.received, vec![sent_total(30); VALIDATORS], "seed {seed}");
+    }
+}
+
+#[test]
+fn a_byzantine_proposer_is_outvoted_and_the_chain_goes_on() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Scenario {
+            seed,
+            late: None,
+            partition: false,
+            height: 40,
+            transfers: 20,
+            keep_blocks: None,
+            byzantine: Some(1),
+        };
+        let outcome = run(scenario, dir.path());
+        check_agreement(seed, &outcome);
+        // None of its blocks (wrong state root) was finalized; the others' were.
+        let byzantine = Address::repeat_byte(2);
+        assert!(!outcome.proposers.contains(&byzantine), "seed {seed}: a corrupt block finalized");
+        assert!(outcome.proposers.len() >= 40, "seed {seed}");
+        assert_eq!(outcome.received, vec![sent_total(20); VALIDATORS], "seed {seed}");
     }
 }
 
@@ -424,6 +461,7 @@ fn thousands_of_blocks(seed: u64) {
         height: 2_000,
         transfers: 500,
         keep_blocks: None,
+        byzantine: None,
     };
     let outcome = run(scenario, dir.path());
     check_agreement(seed, &outcome);
