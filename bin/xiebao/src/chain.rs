@@ -29,6 +29,11 @@ pub(crate) struct GenesisArgs {
     /// created and funded with 1,000,000,000 RLC; its key is written to `faucet.key`.
     #[arg(long = "fund", value_name = "ADDRESS=RLC")]
     funds: Vec<String>,
+    /// Where validator i is reached by the others, `HOST:PORT` (give one per validator, in
+    /// order); each validator's config then listens on `0.0.0.0:PORT`. Without it the configs
+    /// use free ports on 127.0.0.1.
+    #[arg(long = "p2p", value_name = "HOST:PORT")]
+    p2p: Vec<SocketAddr>,
 }
 
 /// `xiebao node`.
@@ -184,11 +189,31 @@ fn commonware_public(
 
 pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
     let funds = args.funds.iter().map(|f| parse_fund(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    if !args.p2p.is_empty() && args.p2p.len() != args.validators {
+        bail!(
+            "--p2p was given {} times for {} validators: give one HOST:PORT per validator",
+            args.p2p.len(),
+            args.validators
+        );
+    }
     let base = GenesisBase::Fresh { chain_id: args.chain_id, funds };
     let genesis = create_network(&args.out, args.validators, base)?;
+    let (peers, listen) = if args.p2p.is_empty() {
+        let ports =
+            (0..args.validators).map(|_| free_port()).collect::<anyhow::Result<Vec<_>>>()?;
+        (ports.clone(), ports)
+    } else {
+        let listen = args.p2p.iter().map(|a| SocketAddr::from(([0, 0, 0, 0], a.port()))).collect();
+        (args.p2p.clone(), listen)
+    };
+    let rpc = (0..args.validators).map(|_| free_port()).collect::<anyhow::Result<Vec<_>>>()?;
+    let configs = write_configs(&args.out, &genesis, &peers, &listen, &rpc, None)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
+    for config in &configs {
+        writeln!(out, "config: {} (run: xiebao node --config {0})", config.display())?;
+    }
     writeln!(out, "chain id {}; {} validators:", genesis.chain_id, genesis.validators.len())?;
     for (index, v) in genesis.validators.iter().enumerate() {
         writeln!(out, "  validator-{index}: {} (consensus key {})", v.address, v.consensus_key)?;
@@ -250,29 +275,7 @@ pub(crate) fn localnet_configs(
         rpc.push(free_port()?);
         metrics.push(free_port()?);
     }
-    let peers: Vec<PeerConfig> = genesis
-        .validators
-        .iter()
-        .zip(&p2p)
-        .map(|(v, address)| PeerConfig { consensus_key: v.consensus_key, address: *address })
-        .collect();
-    let mut configs = Vec::new();
-    for index in 0..validators {
-        let dir = data_dir.join(format!("validator-{index}"));
-        let config = NodeConfig {
-            genesis: PathBuf::from("../genesis.json"),
-            data_dir: PathBuf::from("data"),
-            consensus_key_file: PathBuf::from("consensus.key"),
-            p2p_listen: p2p[index],
-            rpc_listen: rpc[index],
-            metrics_listen: Some(metrics[index]),
-            peers: peers.clone(),
-            timing: Timing::default(),
-        };
-        let path = dir.join("config.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
-        configs.push(path);
-    }
+    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics))?;
     let file = LocalnetFile {
         rpc: rpc.iter().map(|a| format!("http://{a}")).collect(),
         metrics: metrics.iter().map(|a| format!("http://{a}/metrics")).collect(),
@@ -280,6 +283,43 @@ pub(crate) fn localnet_configs(
     };
     std::fs::write(&index_path, serde_json::to_vec_pretty(&file)?)?;
     Ok(file)
+}
+
+/// Writes `dir/validator-i/config.json` for every genesis validator: reached by the others at
+/// `peers[i]`, listening on `listen[i]`, serving RPC on `rpc[i]` (and metrics on
+/// `metrics[i]`); returns the paths.
+fn write_configs(
+    dir: &Path,
+    genesis: &GenesisFile,
+    peers: &[SocketAddr],
+    listen: &[SocketAddr],
+    rpc: &[SocketAddr],
+    metrics: Option<&[SocketAddr]>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let peer_list: Vec<PeerConfig> = genesis
+        .validators
+        .iter()
+        .zip(peers)
+        .map(|(v, address)| PeerConfig { consensus_key: v.consensus_key, address: *address })
+        .collect();
+    let mut configs = Vec::new();
+    for index in 0..genesis.validators.len() {
+        let config = NodeConfig {
+            genesis: PathBuf::from("../genesis.json"),
+            data_dir: PathBuf::from("data"),
+            consensus_key_file: PathBuf::from("consensus.key"),
+            p2p_listen: listen[index],
+            rpc_listen: rpc[index],
+            metrics_listen: metrics.map(|m| m[index]),
+            peers: peer_list.clone(),
+            timing: Timing::default(),
+        };
+        let path = dir.join(format!("validator-{index}")).join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        configs.push(path);
+    }
+    Ok(configs)
 }
 
 /// Starts `xiebao node --config config`, logging to `node.log` beside the config.

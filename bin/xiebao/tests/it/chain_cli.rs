@@ -304,3 +304,53 @@ fn metric(text: &str, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
+
+#[test]
+fn genesis_writes_keys_and_configs_for_several_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let out_str = out.to_str().unwrap();
+    let run = crate::xiebao(&[
+        "genesis",
+        "--validators",
+        "2",
+        "--out",
+        out_str,
+        "--p2p",
+        "10.1.0.1:26656",
+        "--p2p",
+        "10.1.0.2:26657",
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    let genesis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("genesis.json")).unwrap()).unwrap();
+    assert_eq!(genesis["validators"].as_array().unwrap().len(), 2);
+    for index in 0..2 {
+        let dir = out.join(format!("validator-{index}"));
+        assert!(dir.join("consensus.key").exists() && dir.join("signer.key").exists());
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["p2p_listen"], format!("0.0.0.0:{}", 26656 + index));
+        assert_eq!(config["peers"][1]["address"], "10.1.0.2:26657");
+        assert_eq!(
+            config["peers"][index]["consensus_key"],
+            genesis["validators"][index]["consensus_key"]
+        );
+    }
+    // A second genesis in the same folder is refused; so is a --p2p count that does not match.
+    let again = crate::xiebao(&["genesis", "--validators", "2", "--out", out_str]);
+    assert!(!again.ok && again.stderr.contains("refusing to overwrite"), "{}", again.stderr);
+    let other = dir.path().join("other");
+    let run = crate::xiebao(&[
+        "genesis",
+        "--validators",
+        "3",
+        "--out",
+        other.to_str().unwrap(),
+        "--p2p",
+        "10.1.0.1:1",
+    ]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("--p2p was given 1 times for 3 validators"), "{}", run.stderr);
+    assert!(!other.exists(), "nothing is written");
+}
