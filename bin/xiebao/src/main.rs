@@ -34,6 +34,9 @@ enum Command {
     /// Work with task results (the digest rule).
     #[command(subcommand)]
     Result(result::ResultCommand),
+    /// Run the result store's HTTP gateway.
+    #[command(subcommand)]
+    Results(result::ResultsCommand),
     /// Create a network's genesis file and validator keys.
     Genesis(chain::GenesisArgs),
     /// Run a validator.
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Order(command) => order::run(command),
         Command::Wallet(args) => wallet::run(args),
         Command::Result(command) => result::run(command),
+        Command::Results(command) => result::serve(command),
         Command::Genesis(args) => chain::genesis(args),
         Command::Node(args) => chain::node(args),
         Command::Localnet(args) => chain::localnet(args),

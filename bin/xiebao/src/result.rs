@@ -36,3 +36,58 @@ pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `xiebao results …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ResultsCommand {
+    /// Serve a result store over HTTP: signed uploads by the task's workers, verified downloads.
+    Serve {
+        /// Where the results are kept.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Listen address (port 0 picks a free one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8600")]
+        listen: std::net::SocketAddr,
+        /// A node's RPC URL: an upload is accepted only from a worker that contributed to the
+        /// task on chain.
+        #[arg(long, required_unless_present = "open")]
+        rpc: Option<String>,
+        /// Accept any correctly signed upload (development only).
+        #[arg(long, conflicts_with = "rpc")]
+        open: bool,
+    },
+}
+
+#[allow(clippy::print_stdout, reason = "the command prints where it serves")]
+pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
+    use xiebao_rpc::XiebaoApiClient as _;
+    let ResultsCommand::Serve { dir, listen, rpc, open: _ } = command;
+    let store = std::sync::Arc::new(xiebao_results::ResultStore::open(dir)?);
+    let authorize: xiebao_results::gateway::Authorize = match rpc {
+        Some(url) => {
+            let client = xiebao_rpc::http_client(url)?;
+            std::sync::Arc::new(move |task, worker| {
+                let client = client.clone();
+                Box::pin(async move {
+                    client
+                        .contribution(task, worker)
+                        .await
+                        .map(|c| c.is_some())
+                        .map_err(|e| e.to_string())
+                })
+            })
+        }
+        None => std::sync::Arc::new(|_, _| Box::pin(async { Ok(true) })),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        println!("serving results on http://{}", listener.local_addr()?);
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        xiebao_results::gateway::serve(listener, store, authorize).await?;
+        anyhow::Ok(())
+    })
+}

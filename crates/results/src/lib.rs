@@ -1,9 +1,11 @@
-//! Store task results by content (CIDv1, sha2-256) on disk, verifying every read.
+//! Store task results by content (CIDv1, sha2-256) on disk, verifying every read, behind an HTTP gateway with signed uploads.
 //!
 //! A result is addressed by its CIDv1 (codec `raw`, multihash sha2-256, written in base32 as
 //! `bafkrei…`, the form IPFS uses), so a task's on-chain `results` link names exactly the
 //! bytes workers uploaded and anyone can check what they download. Writes are atomic
 //! (temporary file, then rename); reads re-hash the bytes and refuse a damaged file.
+
+pub mod gateway;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -63,3 +63,44 @@ fn callback_digest_is_keccak_of_the_data_and_links_are_refused() {
     assert!(!ok);
     assert!(stderr.contains("links and special files are not allowed"), "{stderr}");
 }
+
+#[test]
+fn results_serve_takes_signed_uploads_and_serves_them_back() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["results", "serve", "--open", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("serving results on http://").expect(&line).to_owned();
+    let exchange = |request: Vec<u8>| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let task = xiebao_types::B256::repeat_byte(3);
+    let result = b"tile 4".to_vec();
+    let cid = xiebao_results::cid_of(&result);
+    let key = xiebao_types::SecretKey::from_label("worker");
+    let signature = key.eth_sign(&xiebao_results::gateway::upload_hash(&task, &cid));
+    let mut put = format!(
+        "PUT /v1/results/{task} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nx-xiebao-signature: {signature}\r\n\r\n",
+        result.len()
+    )
+    .into_bytes();
+    put.extend_from_slice(&result);
+    let response = exchange(put);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains(&cid), "{response}");
+    let get = format!("GET /v1/results/{cid} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let response = exchange(get.into_bytes());
+    assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("tile 4"), "{response}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -183,4 +183,41 @@ async fn every_query_and_subscription_agrees_with_the_replayed_playground() {
         client.batch_request::<u64>(batch(257)).await.is_err(),
         "an oversized batch is refused"
     );
+
+    // The result gateway asks this node who may upload: the worker that contributed to a
+    // task may, the other worker may not.
+    use std::io::{Read as _, Write as _};
+    let mut gateway = Kill(
+        Command::new(env!("CARGO_BIN_EXE_xiebao"))
+            .args(["results", "serve", "--listen", "127.0.0.1:0", "--rpc", &url, "--dir"])
+            .arg(dir.path().join("results"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the gateway"),
+    );
+    let mut line = String::new();
+    BufReader::new(gateway.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("serving results on http://").expect(&line).to_owned();
+    let upload = |w: usize| {
+        let result = format!("result of worker {w}").into_bytes();
+        let cid = xiebao_results::cid_of(&result);
+        let signature = world.actors.workers[w]
+            .eth_sign(&xiebao_results::gateway::upload_hash(&tasks[0], &cid));
+        let mut request = format!(
+            "PUT /v1/results/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nx-xiebao-signature: {signature}\r\n\r\n",
+            tasks[0],
+            result.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&result);
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let accepted = upload(0);
+    assert!(accepted.starts_with("HTTP/1.1 201"), "{accepted}");
+    let refused = upload(1);
+    assert!(refused.starts_with("HTTP/1.1 403") && refused.contains("may not upload"), "{refused}");
 }
