@@ -16,6 +16,33 @@ pub(crate) enum ResultCommand {
         #[arg(long, conflicts_with = "dir")]
         callback_file: Option<PathBuf>,
     },
+    /// Encrypt a result for its beneficiary (ECIES over secp256k1 to their public key).
+    Seal {
+        /// The beneficiary's secp256k1 public key, hex (33 or 65 SEC1 bytes).
+        #[arg(long = "for")]
+        public_key: String,
+        /// The result file.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Where to write the sealed result.
+        #[arg(long = "out")]
+        output: PathBuf,
+    },
+    /// Decrypt a sealed result with the beneficiary's key.
+    Open {
+        /// The beneficiary's key: a V3 keystore or a hex key file.
+        #[arg(long)]
+        key_file: PathBuf,
+        /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// The sealed result.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Where to write the plaintext.
+        #[arg(long = "out")]
+        output: PathBuf,
+    },
 }
 
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
@@ -32,6 +59,23 @@ pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
                 (None, None) => unreachable!("clap requires one"),
             };
             println!("{digest}");
+        }
+        ResultCommand::Seal { public_key, input, output } => {
+            let key = alloy_primitives::hex::decode(public_key.trim())
+                .with_context(|| format!("--for {public_key}: not hex"))?;
+            let plain =
+                std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+            let sealed = xiebao_results::sealed::seal(&key, &plain)?;
+            std::fs::write(output, sealed)
+                .with_context(|| format!("writing {}", output.display()))?;
+        }
+        ResultCommand::Open { key_file, password_file, input, output } => {
+            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
+            let sealed =
+                std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+            let plain = xiebao_results::sealed::open(&key, &sealed)?;
+            std::fs::write(output, plain)
+                .with_context(|| format!("writing {}", output.display()))?;
         }
     }
     Ok(())

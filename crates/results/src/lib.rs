@@ -6,6 +6,7 @@
 //! (temporary file, then rename); reads re-hash the bytes and refuse a damaged file.
 
 pub mod gateway;
+pub mod sealed;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -142,6 +142,11 @@ impl SecretKey {
         self.address
     }
 
+    /// The public key, SEC1 uncompressed (65 bytes, `0x04 ‖ x ‖ y`): what others encrypt to.
+    pub fn public_key(&self) -> Bytes {
+        Bytes::from(self.key.verifying_key().to_encoded_point(false).as_bytes().to_vec())
+    }
+
     /// Signs a 32-byte hash as is, returning 65 bytes `r ‖ s ‖ v` with `v ∈ {27, 28}`.
     pub fn sign_hash(&self, hash: &B256) -> Bytes {
         let (sig, recid) = self

@@ -104,3 +104,66 @@ fn results_serve_takes_signed_uploads_and_serves_them_back() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn a_sealed_result_opens_only_with_the_beneficiarys_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("result"), b"frames 1-100").unwrap();
+    let beneficiary = xiebao_types::SecretKey::from_label("beneficiary");
+    std::fs::write(path("beneficiary.key"), beneficiary.to_bytes().to_string()).unwrap();
+    let other = xiebao_types::SecretKey::from_label("other");
+    std::fs::write(path("other.key"), other.to_bytes().to_string()).unwrap();
+    let public = beneficiary.public_key().to_string();
+    let run = crate::xiebao(&[
+        "result",
+        "seal",
+        "--for",
+        &public,
+        "--in",
+        &path("result"),
+        "--out",
+        &path("sealed"),
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_ne!(std::fs::read(path("sealed")).unwrap(), b"frames 1-100");
+    let run = crate::xiebao(&[
+        "result",
+        "open",
+        "--key-file",
+        &path("beneficiary.key"),
+        "--in",
+        &path("sealed"),
+        "--out",
+        &path("opened"),
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(std::fs::read(path("opened")).unwrap(), b"frames 1-100");
+    let run = crate::xiebao(&[
+        "result",
+        "open",
+        "--key-file",
+        &path("other.key"),
+        "--in",
+        &path("sealed"),
+        "--out",
+        &path("stolen"),
+    ]);
+    assert!(!run.ok && run.stderr.contains("sealed for another key"), "{}", run.stderr);
+    assert!(!dir.path().join("stolen").exists());
+    let run = crate::xiebao(&[
+        "result",
+        "seal",
+        "--for",
+        "0x0102",
+        "--in",
+        &path("result"),
+        "--out",
+        &path("x"),
+    ]);
+    assert!(
+        !run.ok && run.stderr.contains("not a secp256k1 public key (2 bytes"),
+        "{}",
+        run.stderr
+    );
+}
