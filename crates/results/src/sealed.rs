@@ -51,7 +51,7 @@ mod tests {
         // Each sealing uses a fresh ephemeral key.
         assert_ne!(seal(&beneficiary.public_key(), &result).unwrap(), sealed);
         assert!(matches!(open(&other, &sealed), Err(SealError::CannotOpen)));
-        let mut damaged = sealed.clone();
+        let mut damaged = sealed;
         let last = damaged.len() - 1;
         damaged[last] ^= 1;
         assert!(matches!(open(&beneficiary, &damaged), Err(SealError::CannotOpen)));
