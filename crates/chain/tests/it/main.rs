@@ -110,6 +110,21 @@ struct Scenario {
     byzantine: Option<usize>,
 }
 
+impl Scenario {
+    /// Every validator from the start, honest, connected, keeping every block.
+    fn plain(seed: u64, height: u64, transfers: u64) -> Self {
+        Self {
+            seed,
+            late: None,
+            partition: false,
+            height,
+            transfers,
+            keep_blocks: None,
+            byzantine: None,
+        }
+    }
+}
+
 async fn start_node(
     context: &deterministic::Context,
     oracle: &Oracle<Key, deterministic::Context>,
@@ -336,15 +351,7 @@ fn check_agreement(seed: u64, outcome: &Outcome) {
 fn late_joiner_and_healed_partition_agree_on_every_block() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = Scenario {
-            seed,
-            late: Some(3),
-            partition: true,
-            height: 60,
-            transfers: 40,
-            keep_blocks: None,
-            byzantine: None,
-        };
+        let scenario = Scenario { late: Some(3), partition: true, ..Scenario::plain(seed, 60, 40) };
         let outcome = run(scenario, dir.path());
         check_agreement(seed, &outcome);
         assert!(outcome.chains[0].len() >= 60, "seed {seed}");
@@ -362,15 +369,7 @@ fn sent_total(count: u64) -> u128 {
 fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let before = Scenario {
-            seed,
-            late: None,
-            partition: false,
-            height: 20,
-            transfers: 15,
-            keep_blocks: None,
-            byzantine: None,
-        };
+        let before = Scenario::plain(seed, 20, 15);
         let (first, checkpoint) = resume(before, dir.path(), None);
         check_agreement(seed, &first);
         let after = Scenario { height: 40, transfers: 30, ..before };
@@ -389,15 +388,7 @@ fn a_network_restarted_from_disk_loses_nothing_and_goes_on() {
 #[test]
 fn same_seed_same_chain() {
     for seed in seeds() {
-        let scenario = Scenario {
-            seed,
-            late: None,
-            partition: false,
-            height: 30,
-            transfers: 20,
-            keep_blocks: None,
-            byzantine: None,
-        };
+        let scenario = Scenario::plain(seed, 30, 20);
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = run(scenario, a.path());
         let second = run(scenario, b.path());
@@ -413,15 +404,7 @@ fn same_seed_same_chain() {
 fn pruning_validators_keep_recent_blocks_agree_and_lose_no_state() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = Scenario {
-            seed,
-            late: None,
-            partition: false,
-            height: 300,
-            transfers: 30,
-            keep_blocks: Some(100),
-            byzantine: None,
-        };
+        let scenario = Scenario { keep_blocks: Some(100), ..Scenario::plain(seed, 300, 30) };
         let outcome = run(scenario, dir.path());
         assert!(outcome.pruned, "seed {seed}: block 1 is pruned everywhere");
         check_agreement(seed, &outcome);
@@ -433,15 +416,7 @@ fn pruning_validators_keep_recent_blocks_agree_and_lose_no_state() {
 fn a_byzantine_proposer_is_outvoted_and_the_chain_goes_on() {
     for seed in seeds() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = Scenario {
-            seed,
-            late: None,
-            partition: false,
-            height: 40,
-            transfers: 20,
-            keep_blocks: None,
-            byzantine: Some(1),
-        };
+        let scenario = Scenario { byzantine: Some(1), ..Scenario::plain(seed, 40, 20) };
         let outcome = run(scenario, dir.path());
         check_agreement(seed, &outcome);
         // None of its blocks (wrong state root) was finalized; the others' were.
@@ -454,15 +429,7 @@ fn a_byzantine_proposer_is_outvoted_and_the_chain_goes_on() {
 
 fn thousands_of_blocks(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario {
-        seed,
-        late: Some(2),
-        partition: true,
-        height: 2_000,
-        transfers: 500,
-        keep_blocks: None,
-        byzantine: None,
-    };
+    let scenario = Scenario { late: Some(2), partition: true, ..Scenario::plain(seed, 2_000, 500) };
     let outcome = run(scenario, dir.path());
     check_agreement(seed, &outcome);
     assert!(!outcome.pruned, "seed {seed}: nothing is pruned by default");
