@@ -92,6 +92,16 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
     }
 }
 
+/// Waits until `client` reports `hash` in a finalized block.
+async fn wait_included(client: &HttpClient, hash: B256) {
+    wait_for("the transaction to be included", async || match client.transaction(hash).await {
+        Ok(TxStatus::Included { .. }) => Some(()),
+        Ok(_) => None,
+        Err(e) => panic!("getTransaction failed: {e}"),
+    })
+    .await;
+}
+
 async fn height(client: &HttpClient) -> Option<u64> {
     client.chain_status().await.ok().map(|s| s.height)
 }
@@ -132,14 +142,7 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     hashes
         .push(clients[1].send_raw_transaction(tx.encode_to_vec().into()).await.expect("admitted"));
     for hash in &hashes {
-        wait_for("the transfer to be included", async || {
-            match clients[2].transaction(*hash).await {
-                Ok(TxStatus::Included { .. }) => Some(()),
-                Ok(_) => None,
-                Err(e) => panic!("getTransaction failed: {e}"),
-            }
-        })
-        .await;
+        wait_included(&clients[2], *hash).await;
     }
 
     // Bad input is refused with the rule and the values, and changes nothing.
@@ -196,14 +199,7 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
         hashes.push(tx.hash());
     }
     for hash in &hashes[11..] {
-        wait_for("transfers while a validator is down", async || {
-            match clients[1].transaction(*hash).await {
-                Ok(TxStatus::Included { .. }) => Some(()),
-                Ok(_) => None,
-                Err(e) => panic!("getTransaction failed: {e}"),
-            }
-        })
-        .await;
+        wait_included(&clients[1], *hash).await;
     }
     let tip = height(&clients[0]).await.expect("status");
 
