@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use alloy_primitives::Address;
 use anyhow::Context;
 
 /// `xiebao result …`.
@@ -102,26 +103,38 @@ pub(crate) enum ResultsCommand {
     },
 }
 
+/// The chain's upload rule: the worker contributed to the task, or it presents the
+/// contribution authorization the task's workerpool owner signed for it.
+fn chain_authorize(url: &str) -> anyhow::Result<xiebao_results::gateway::Authorize> {
+    use xiebao_rpc::XiebaoApiClient as _;
+    let client = xiebao_rpc::http_client(url)?;
+    Ok(std::sync::Arc::new(move |task, worker, authorization| {
+        let client = client.clone();
+        Box::pin(async move {
+            let text = |e: xiebao_rpc::jsonrpsee::core::client::Error| e.to_string();
+            if client.contribution(task, worker).await.map_err(text)?.is_some() {
+                return Ok(true);
+            }
+            let Some(authorization) = authorization else { return Ok(false) };
+            let Some(record) = client.task(task).await.map_err(text)? else { return Ok(false) };
+            let Some(deal) = client.deal(record.deal_id).await.map_err(text)? else {
+                return Ok(false);
+            };
+            let hash = xiebao_types::ids::authorization_hash(&worker, &task, &Address::ZERO);
+            Ok(xiebao_types::crypto::recover_eth_signed(&hash, &authorization)
+                .is_ok_and(|signer| signer == deal.workerpool.owner))
+        })
+    }))
+}
+
 #[allow(clippy::print_stdout, reason = "the command prints where it serves")]
 pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
     use xiebao_rpc::XiebaoApiClient as _;
     let ResultsCommand::Serve { dir, listen, rpc, open: _ } = command;
     let store = std::sync::Arc::new(xiebao_results::ResultStore::open(dir)?);
     let authorize: xiebao_results::gateway::Authorize = match rpc {
-        Some(url) => {
-            let client = xiebao_rpc::http_client(url)?;
-            std::sync::Arc::new(move |task, worker| {
-                let client = client.clone();
-                Box::pin(async move {
-                    client
-                        .contribution(task, worker)
-                        .await
-                        .map(|c| c.is_some())
-                        .map_err(|e| e.to_string())
-                })
-            })
-        }
-        None => std::sync::Arc::new(|_, _| Box::pin(async { Ok(true) })),
+        Some(url) => chain_authorize(url)?,
+        None => std::sync::Arc::new(|_, _, _| Box::pin(async { Ok(true) })),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

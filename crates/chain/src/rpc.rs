@@ -43,6 +43,7 @@ impl XiebaoApiServer for Rpc {
         let tip = self.chain.finalized_tip().max(committed.head.height);
         Ok(ChainStatus {
             chain_id: committed.head.chain_id,
+            verifying_contract: committed.state.domain().verifying_contract,
             height: committed.head.height,
             head: committed.head.hash(),
             timestamp: committed.head.timestamp,

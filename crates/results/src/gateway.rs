@@ -3,8 +3,10 @@
 //! - `PUT /v1/results/{task}`: a worker uploads its result for `task`; header
 //!   `x-xiebao-signature` is the worker's `eth_sign` over [`upload_hash`]`(task, cid)`. The
 //!   gateway recovers the worker from it and asks the [`Authorize`] hook whether that worker
-//!   may upload for the task (the node: it contributed to it). Answers `201 {"cid", "task",
-//!   "worker"}`.
+//!   may upload for the task (the node: it contributed to it, or header
+//!   `x-xiebao-authorization` holds the pool owner's contribution authorization for it, so a
+//!   trust-1 worker uploads before its single `contributeAndFinalize`). Answers
+//!   `201 {"cid", "task", "worker"}`.
 //! - `GET /v1/results/{cid}`: the bytes, re-hashed against their address before they are sent.
 //!
 //! Errors are JSON `{"error": "..."}` with 400 (bad address or signature encoding),
@@ -29,12 +31,19 @@ use crate::{ResultStore, ResultsError, cid_of};
 pub const RESULT_SIZE_MAX_BYTES: usize = 64 << 20;
 /// Header carrying the uploader's signature.
 pub const SIGNATURE_HEADER: &str = "x-xiebao-signature";
+/// Header carrying the pool owner's contribution authorization for the uploader (optional).
+pub const AUTHORIZATION_HEADER: &str = "x-xiebao-authorization";
 /// Signing domain of uploads; renaming it is a breaking change.
 const UPLOAD_DOMAIN: &[u8] = b"_XIEBAO_RESULTS_UPLOAD";
 
-/// Whether a worker may upload a task's result (`Err`: the check itself failed).
+/// Whether a worker may upload a task's result, given the authorization it presented if any
+/// (`Err`: the check itself failed).
 pub type Authorize = Arc<
-    dyn Fn(B256, Address) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send>>
+    dyn Fn(
+            B256,
+            Address,
+            Option<alloy_primitives::Bytes>,
+        ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send>>
         + Send
         + Sync,
 >;
@@ -74,6 +83,18 @@ async fn upload(
     let Ok(signature) = alloy_primitives::hex::decode(signature.trim()) else {
         return error(StatusCode::BAD_REQUEST, format!("{SIGNATURE_HEADER} is not hex"));
     };
+    let authorization = match headers.get(AUTHORIZATION_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(text)) => match alloy_primitives::hex::decode(text.trim()) {
+            Ok(bytes) => Some(alloy_primitives::Bytes::from(bytes)),
+            Err(_) => {
+                return error(StatusCode::BAD_REQUEST, format!("{AUTHORIZATION_HEADER} is not hex"));
+            }
+        },
+        Some(Err(_)) => {
+            return error(StatusCode::BAD_REQUEST, format!("{AUTHORIZATION_HEADER} is not hex"));
+        }
+    };
     let cid = cid_of(&body);
     let worker =
         match xiebao_types::crypto::recover_eth_signed(&upload_hash(&task, &cid), &signature) {
@@ -82,7 +103,7 @@ async fn upload(
                 return error(StatusCode::UNAUTHORIZED, format!("signature does not recover: {e}"));
             }
         };
-    match (gateway.authorize)(task, worker).await {
+    match (gateway.authorize)(task, worker, authorization).await {
         Ok(true) => {}
         Ok(false) => {
             return error(

@@ -61,6 +61,8 @@ pub struct ValidatorView {
 pub struct ChainStatus {
     /// The chain id.
     pub chain_id: u64,
+    /// The EIP-712 `verifyingContract` orders on this chain are signed for.
+    pub verifying_contract: Address,
     /// Height of the last finalized and executed block.
     pub height: u64,
     /// Its hash.

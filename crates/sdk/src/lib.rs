@@ -1,4 +1,5 @@
 //! Load Ethereum keystore wallets and sign Xiebao orders and transactions for clients.
 
+pub mod client;
 pub mod digest;
 pub mod wallet;

@@ -1,0 +1,998 @@
+//! The scheduler's bookkeeping, without I/O: deals, tasks and their replicates, connected
+//! workers, and the decisions (who runs what, when to reveal, finalize or reopen) as
+//! [`Action`]s for the service to carry out.
+//!
+//! Time comes in as arguments: `now_ms` (the service's monotonic milliseconds, for worker
+//! timeouts and slow-replicate detection) and `chain_time` (the last block's timestamp, for
+//! on-chain deadlines).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy_primitives::{Address, B256, U256};
+use xiebao_protocol::{ContributionStatus, Task, TaskStatus};
+use xiebao_types::tx::AppType;
+use xiebao_types::{SecretKey, Tag, Timestamp, ids};
+
+use crate::api::{
+    Assignment, Capabilities, DealView, Finish, PoolStatus, Progress, Resource, TaskState,
+    TaskView, Work, WorkerView,
+};
+
+/// Failed replicates after which a task is given up (reported failed; the chain refunds it at
+/// the final deadline).
+pub const MAX_FAILED_REPLICATES: usize = 3;
+/// A replicate running longer than this many times the bag's median gets a twin.
+const SLOW_FACTOR: u64 = 3;
+/// …and at least this much longer than the median, ms.
+const SLOW_MARGIN_MS: u64 = 2_000;
+/// Finished replicates a bag needs before its median counts.
+const SLOW_MIN_SAMPLES: usize = 3;
+/// An uploader that has not uploaded after this long is replaced, ms.
+const UPLOAD_TIMEOUT_MS: u64 = 30_000;
+
+/// What the service must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Push work to a connected worker.
+    Push {
+        /// The worker.
+        worker: Address,
+        /// The work.
+        work: Work,
+    },
+    /// Send `initialize(deal, idx)`.
+    Initialize {
+        /// The task.
+        task: B256,
+        /// The deal.
+        deal: B256,
+        /// Absolute index.
+        idx: U256,
+    },
+    /// Send `finalize(task, link)`.
+    Finalize {
+        /// The task.
+        task: B256,
+        /// The result link.
+        link: String,
+    },
+    /// Send `reopen(task)`.
+    Reopen {
+        /// The task.
+        task: B256,
+    },
+}
+
+/// A deal's fixed facts, as the scheduler needs them.
+#[derive(Clone, Debug)]
+pub struct DealInfo {
+    /// The deal id.
+    pub id: B256,
+    /// The deal as on chain.
+    pub deal: xiebao_protocol::Deal,
+    /// The app.
+    pub app: Resource,
+    /// How it runs.
+    pub app_type: AppType,
+    /// The dataset, if any.
+    pub dataset: Option<Resource>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Status {
+    Assigned,
+    SettingUp(String),
+    Running,
+    Contributed(B256),
+    Revealed,
+    Finished,
+    Failed(String),
+    Lost,
+}
+
+impl Status {
+    fn pending(&self) -> bool {
+        matches!(self, Self::Assigned | Self::SettingUp(_) | Self::Running)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Replicate {
+    worker: Address,
+    status: Status,
+    assigned_ms: u64,
+    slow: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    Initializing,
+    Active,
+    Revealing,
+    Finalizing,
+    Reopening,
+    Completed(String),
+    Failed(String),
+}
+
+#[derive(Clone, Debug)]
+struct TaskEntry {
+    id: B256,
+    deal: B256,
+    index: u64,
+    phase: Phase,
+    replicates: Vec<Replicate>,
+    /// Contributions seen on chain: worker → result hash.
+    contributions: BTreeMap<Address, B256>,
+    consensus: Option<B256>,
+    reveal_deadline: Timestamp,
+    revealed: BTreeSet<Address>,
+    link: Option<String>,
+    uploader: Option<(Address, u64)>,
+    last_event: String,
+    waiting: String,
+}
+
+impl TaskEntry {
+    fn replicate_mut(&mut self, worker: &Address) -> Option<&mut Replicate> {
+        self.replicates.iter_mut().rev().find(|r| r.worker == *worker)
+    }
+
+    fn winners(&self) -> Vec<Address> {
+        let Some(consensus) = self.consensus else { return Vec::new() };
+        self.contributions.iter().filter(|(_, h)| **h == consensus).map(|(w, _)| *w).collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct WorkerEntry {
+    session: B256,
+    capabilities: Capabilities,
+    score: u64,
+    busy: BTreeSet<B256>,
+}
+
+#[derive(Clone, Debug)]
+struct DealEntry {
+    info: DealInfo,
+    /// Durations of finished replicates, ms.
+    durations: Vec<u64>,
+}
+
+/// The scheduler's whole view.
+#[derive(Debug)]
+pub struct Board {
+    key: SecretKey,
+    workerpool: Address,
+    deals: BTreeMap<B256, DealEntry>,
+    deal_order: Vec<B256>,
+    tasks: BTreeMap<B256, TaskEntry>,
+    /// Tasks in hand-out order: (deal sequence, index) → task id.
+    order: BTreeMap<(usize, u64), B256>,
+    workers: BTreeMap<Address, WorkerEntry>,
+    scores: BTreeMap<Address, u64>,
+}
+
+/// PoCo's worker weight: `max(score / 3, 3) − 1`.
+pub fn weight(score: u64) -> U256 {
+    U256::from((score / 3).max(3) - 1)
+}
+
+/// Reference §4.8: whether consensus is possible with what is contributed and pending.
+///
+/// `best` is the weight product of the best contributed result, `pending` the product of the
+/// pending replicates' weights (each 0 when there are none), `others` the sum of the other
+/// results' products.
+pub fn consensus_possible(trust: u64, best: U256, pending: U256, others: U256) -> bool {
+    if trust <= 1 {
+        return best > U256::ZERO || pending > U256::ZERO;
+    }
+    let prediction = match (best.is_zero(), pending.is_zero()) {
+        (true, _) => pending,
+        (false, true) => best,
+        (false, false) => best.saturating_mul(pending),
+    };
+    let trust = U256::from(trust);
+    prediction.saturating_mul(trust)
+        > (U256::from(1) + prediction + others).saturating_mul(trust - U256::from(1))
+}
+
+impl Board {
+    /// An empty board for `workerpool`, signing authorizations with its owner's `key`.
+    pub fn new(key: SecretKey, workerpool: Address) -> Self {
+        Self {
+            key,
+            workerpool,
+            deals: BTreeMap::new(),
+            deal_order: Vec::new(),
+            tasks: BTreeMap::new(),
+            order: BTreeMap::new(),
+            workers: BTreeMap::new(),
+            scores: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the deal is known.
+    pub fn knows_deal(&self, deal: &B256) -> bool {
+        self.deals.contains_key(deal)
+    }
+
+    /// Every known deal, in arrival order.
+    pub fn deal_ids(&self) -> Vec<B256> {
+        self.deal_order.clone()
+    }
+
+    /// Adds a deal; `tasks[i]` is task `i`'s on-chain record if it is initialized. Returns the
+    /// initializations to send.
+    pub fn add_deal(&mut self, info: DealInfo, tasks: &[Option<Task>]) -> Vec<Action> {
+        let id = info.id;
+        if self.deals.contains_key(&id) {
+            return Vec::new();
+        }
+        let seq = self.deal_order.len();
+        let deal = info.deal.clone();
+        self.deal_order.push(id);
+        self.deals.insert(id, DealEntry { info, durations: Vec::new() });
+        let mut actions = Vec::new();
+        for index in 0..deal.bot_size {
+            let idx = deal.bot_first + U256::from(index);
+            let task = ids::task_id(&id, idx);
+            let mut entry = TaskEntry {
+                id: task,
+                deal: id,
+                index,
+                phase: Phase::Initializing,
+                replicates: Vec::new(),
+                contributions: BTreeMap::new(),
+                consensus: None,
+                reveal_deadline: 0,
+                revealed: BTreeSet::new(),
+                link: None,
+                uploader: None,
+                last_event: "deal matched".into(),
+                waiting: String::new(),
+            };
+            match tasks.get(usize::try_from(index).unwrap_or(usize::MAX)).cloned().flatten() {
+                Some(on_chain) => sync(&mut entry, &on_chain),
+                None => actions.push(Action::Initialize { task, deal: id, idx }),
+            }
+            self.order.insert((seq, index), task);
+            self.tasks.insert(task, entry);
+        }
+        actions
+    }
+
+    /// A worker opened a session; returns what it still owes (reveals, uploads) and new work.
+    pub fn connect(
+        &mut self,
+        worker: Address,
+        session: B256,
+        capabilities: Capabilities,
+        score: u64,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        self.lose(worker);
+        self.scores.insert(worker, score);
+        self.workers
+            .insert(worker, WorkerEntry { session, capabilities, score, busy: BTreeSet::new() });
+        let mut actions = Vec::new();
+        for task in self.tasks.values() {
+            if task.phase != Phase::Revealing {
+                continue;
+            }
+            if task.winners().contains(&worker) && !task.revealed.contains(&worker) {
+                actions.push(Action::Push { worker, work: Work::Reveal { task: task.id } });
+            }
+            if task.uploader.is_some_and(|(w, _)| w == worker) && task.link.is_none() {
+                actions.push(Action::Push { worker, work: Work::Upload { task: task.id } });
+            }
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// The session a connected worker holds.
+    pub fn session(&self, worker: &Address) -> Option<B256> {
+        self.workers.get(worker).map(|w| w.session)
+    }
+
+    /// The worker holding `session`.
+    pub fn worker_of(&self, session: &B256) -> Option<Address> {
+        self.workers.iter().find(|(_, w)| w.session == *session).map(|(a, _)| *a)
+    }
+
+    /// A worker's connection dropped: its unfinished replicates go to others.
+    pub fn disconnect(&mut self, worker: Address, session: B256, now_ms: u64) -> Vec<Action> {
+        if self.session(&worker) != Some(session) {
+            return Vec::new();
+        }
+        self.lose(worker);
+        self.workers.remove(&worker);
+        self.dispatch(now_ms)
+    }
+
+    fn lose(&mut self, worker: Address) {
+        for task in self.tasks.values_mut() {
+            if let Some(replicate) = task.replicate_mut(&worker)
+                && replicate.status.pending()
+            {
+                replicate.status = Status::Lost;
+                task.last_event = format!("worker {worker} lost");
+            }
+        }
+    }
+
+    /// Task `task` is initialized on chain.
+    pub fn initialized(&mut self, task: &B256, now_ms: u64) -> Vec<Action> {
+        if let Some(entry) = self.tasks.get_mut(task)
+            && entry.phase == Phase::Initializing
+        {
+            entry.phase = Phase::Active;
+            entry.last_event = "initialized".into();
+        }
+        self.dispatch(now_ms)
+    }
+
+    /// Syncs a task with its on-chain record (after a failed call or a restart).
+    pub fn sync_task(&mut self, task: &B256, on_chain: Option<&Task>, now_ms: u64) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        match on_chain {
+            Some(record) => sync(entry, record),
+            None => {
+                let deal = &self.deals[&entry.deal].info.deal;
+                return vec![Action::Initialize {
+                    task: *task,
+                    deal: entry.deal,
+                    idx: deal.bot_first + U256::from(entry.index),
+                }];
+            }
+        }
+        self.dispatch(now_ms)
+    }
+
+    /// A contribution landed on chain.
+    pub fn contributed(
+        &mut self,
+        task: &B256,
+        worker: Address,
+        result_hash: B256,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        entry.contributions.insert(worker, result_hash);
+        entry.last_event = format!("{worker} contributed");
+        let deal_id = entry.deal;
+        if let Some(replicate) = entry.replicate_mut(&worker) {
+            if replicate.status.pending()
+                && let Some(deal) = self.deals.get_mut(&deal_id)
+            {
+                deal.durations.push(now_ms.saturating_sub(replicate.assigned_ms));
+            }
+            replicate.status = Status::Contributed(result_hash);
+        }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.busy.remove(task);
+        }
+        self.dispatch(now_ms)
+    }
+
+    /// Consensus was reached on chain.
+    pub fn consensus(
+        &mut self,
+        task: &B256,
+        consensus: B256,
+        reveal_deadline: Timestamp,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        entry.phase = Phase::Revealing;
+        entry.consensus = Some(consensus);
+        entry.reveal_deadline = reveal_deadline;
+        entry.last_event = "consensus reached".into();
+        let winners = entry.winners();
+        let mut actions = Vec::new();
+        for replicate in &mut entry.replicates {
+            if replicate.status.pending() {
+                replicate.status = Status::Failed("consensus reached without it".into());
+                actions.push(Action::Push {
+                    worker: replicate.worker,
+                    work: Work::Abort { task: *task, reason: "consensus reached".into() },
+                });
+                if let Some(w) = self.workers.get_mut(&replicate.worker) {
+                    w.busy.remove(task);
+                }
+            }
+        }
+        for winner in &winners {
+            actions.push(Action::Push { worker: *winner, work: Work::Reveal { task: *task } });
+        }
+        if let Some(uploader) = winners.iter().find(|w| self.workers.contains_key(*w)) {
+            entry.uploader = Some((*uploader, now_ms));
+            actions.push(Action::Push { worker: *uploader, work: Work::Upload { task: *task } });
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// A reveal landed on chain.
+    pub fn revealed(&mut self, task: &B256, worker: Address, chain_time: Timestamp) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        entry.revealed.insert(worker);
+        entry.last_event = format!("{worker} revealed");
+        if let Some(replicate) = entry.replicate_mut(&worker) {
+            replicate.status = Status::Revealed;
+        }
+        maybe_finalize(entry, chain_time)
+    }
+
+    /// The task was finalized on chain.
+    pub fn finalized(&mut self, task: &B256, link: String, now_ms: u64) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        let mut actions = Vec::new();
+        if entry.phase != Phase::Revealing && entry.phase != Phase::Finalizing {
+            // contributeAndFinalize: the winning replicate's time counts for the bag.
+            if let Some(replicate) = entry.replicates.iter().find(|r| r.status.pending())
+                && let Some(deal) = self.deals.get_mut(&entry.deal)
+            {
+                deal.durations.push(now_ms.saturating_sub(replicate.assigned_ms));
+            }
+        }
+        entry.phase = Phase::Completed(link);
+        entry.last_event = "finalized".into();
+        for replicate in &mut entry.replicates {
+            if let Some(w) = self.workers.get_mut(&replicate.worker) {
+                w.busy.remove(task);
+                actions.push(Action::Push {
+                    worker: replicate.worker,
+                    work: Work::Complete { task: *task },
+                });
+            }
+            if replicate.status.pending() || replicate.status == Status::Revealed {
+                replicate.status = Status::Finished;
+            }
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// The task failed on chain (claimed or expired).
+    pub fn failed_on_chain(&mut self, task: &B256, now_ms: u64) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        let mut actions = Vec::new();
+        entry.phase = Phase::Failed("failed on chain at its final deadline and refunded".into());
+        entry.last_event = "refunded".into();
+        for replicate in &entry.replicates {
+            if let Some(w) = self.workers.get_mut(&replicate.worker) {
+                w.busy.remove(task);
+                actions.push(Action::Push {
+                    worker: replicate.worker,
+                    work: Work::Abort { task: *task, reason: "the task failed on chain".into() },
+                });
+            }
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// The task was reopened on chain: the winners' contributions are void.
+    pub fn reopened(&mut self, task: &B256, now_ms: u64) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        if let Some(consensus) = entry.consensus.take() {
+            entry.contributions.retain(|_, h| *h != consensus);
+            for replicate in &mut entry.replicates {
+                if replicate.status == Status::Contributed(consensus) {
+                    replicate.status = Status::Failed("rejected by reopen".into());
+                }
+            }
+        }
+        entry.phase = Phase::Active;
+        entry.revealed.clear();
+        entry.uploader = None;
+        entry.link = None;
+        entry.last_event = "reopened: no winner revealed in time".into();
+        self.dispatch(now_ms)
+    }
+
+    /// A call for `task` failed; the service syncs it from the chain next.
+    pub fn call_failed(&mut self, task: &B256, what: &str, reason: &str) {
+        if let Some(entry) = self.tasks.get_mut(task) {
+            entry.last_event = format!("{what} failed: {reason}");
+        }
+    }
+
+    /// A worker's report.
+    pub fn report(
+        &mut self,
+        worker: Address,
+        task: &B256,
+        progress: Progress,
+        now_ms: u64,
+        chain_time: Timestamp,
+    ) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        let mut actions = Vec::new();
+        match progress {
+            Progress::SettingUp { detail } => {
+                entry.last_event = format!("{worker}: {detail}");
+                if let Some(r) = entry.replicate_mut(&worker)
+                    && r.status.pending()
+                {
+                    r.status = Status::SettingUp(detail);
+                }
+            }
+            Progress::Running => {
+                entry.last_event = format!("{worker} started the app");
+                if let Some(r) = entry.replicate_mut(&worker)
+                    && r.status.pending()
+                {
+                    r.status = Status::Running;
+                    // Setting up never counts against the execution time.
+                    r.assigned_ms = now_ms;
+                }
+            }
+            Progress::Contributed { .. } | Progress::Revealed | Progress::Finalized => {}
+            Progress::Uploaded { link } => {
+                entry.last_event = format!("{worker} uploaded the result");
+                if entry.link.is_none() {
+                    entry.link = Some(link);
+                }
+                actions.extend(maybe_finalize(entry, chain_time));
+            }
+            Progress::Failed { stage, reason } => {
+                entry.last_event = format!("{worker} failed while {stage}: {reason}");
+                if stage == "uploading" {
+                    entry.uploader = None;
+                } else if let Some(r) = entry.replicate_mut(&worker)
+                    && !matches!(r.status, Status::Failed(_))
+                {
+                    if !matches!(r.status, Status::Contributed(_) | Status::Revealed) {
+                        r.status = Status::Failed(format!("{stage}: {reason}"));
+                    }
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.busy.remove(task);
+                    }
+                }
+                let failures = entry
+                    .replicates
+                    .iter()
+                    .filter(|r| matches!(r.status, Status::Failed(_)))
+                    .count();
+                if failures >= MAX_FAILED_REPLICATES && entry.phase == Phase::Active {
+                    entry.phase = Phase::Failed(format!(
+                        "{failures} replicates failed, the last while {stage}: {reason}; the chain refunds it at the final deadline"
+                    ));
+                }
+            }
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// Periodic work: slow replicates, reveal and upload timeouts, then hand-out.
+    pub fn tick(&mut self, now_ms: u64, chain_time: Timestamp) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let connected: BTreeSet<Address> = self.workers.keys().copied().collect();
+        for entry in self.tasks.values_mut() {
+            match entry.phase {
+                Phase::Active => {
+                    let Some(deal) = self.deals.get(&entry.deal) else { continue };
+                    if let Some(threshold) = slow_threshold(&deal.durations) {
+                        for r in &mut entry.replicates {
+                            if r.status.pending()
+                                && !r.slow
+                                && now_ms.saturating_sub(r.assigned_ms) > threshold
+                            {
+                                r.slow = true;
+                                entry.last_event = format!(
+                                    "{} is slow ({} ms, bag median {} ms): handing the task to another worker too",
+                                    r.worker,
+                                    now_ms.saturating_sub(r.assigned_ms),
+                                    median(&deal.durations)
+                                );
+                            }
+                        }
+                    }
+                }
+                Phase::Revealing => {
+                    if entry.revealed.is_empty() && chain_time >= entry.reveal_deadline {
+                        entry.phase = Phase::Reopening;
+                        entry.last_event = "reveal deadline passed without a reveal".into();
+                        actions.push(Action::Reopen { task: entry.id });
+                        continue;
+                    }
+                    let stale = match entry.uploader {
+                        None => true,
+                        Some((w, since)) => {
+                            !connected.contains(&w)
+                                || now_ms.saturating_sub(since) > UPLOAD_TIMEOUT_MS
+                        }
+                    };
+                    if entry.link.is_none() && stale {
+                        let current = entry.uploader.map(|(w, _)| w);
+                        let candidates: Vec<Address> = entry
+                            .winners()
+                            .into_iter()
+                            .filter(|w| connected.contains(w) && Some(*w) != current)
+                            .collect();
+                        let pick = candidates
+                            .iter()
+                            .find(|w| entry.revealed.contains(*w))
+                            .or(candidates.first())
+                            .copied()
+                            .or(current.filter(|w| connected.contains(w)));
+                        if let Some(worker) = pick {
+                            entry.uploader = Some((worker, now_ms));
+                            actions.push(Action::Push {
+                                worker,
+                                work: Work::Upload { task: entry.id },
+                            });
+                        }
+                    }
+                    actions.extend(maybe_finalize(entry, chain_time));
+                }
+                _ => {}
+            }
+        }
+        actions.extend(self.dispatch(now_ms));
+        actions
+    }
+
+    /// Hands replicates to free capable workers, tasks in deal order then index order.
+    fn dispatch(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut free: usize = self
+            .workers
+            .values()
+            .map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len()))
+            .sum();
+        for task_id in self.order.values() {
+            let Some(entry) = self.tasks.get_mut(task_id) else { continue };
+            if entry.phase != Phase::Active {
+                continue;
+            }
+            let deal = &self.deals[&entry.deal].info;
+            if !needs_replicate(entry, deal.deal.trust, &self.scores) {
+                continue;
+            }
+            if free == 0 {
+                entry.waiting = waiting_reason(&self.workers, deal, "all");
+                continue;
+            }
+            let tag = deal.deal.tag;
+            let candidate = self
+                .workers
+                .iter()
+                .filter(|(_, w)| (w.capabilities.slots as usize) > w.busy.len())
+                .filter(|(_, w)| capable(&w.capabilities, tag, deal.app_type))
+                .filter(|(a, _)| !entry.replicates.iter().any(|r| r.worker == **a))
+                .min_by_key(|(a, w)| (w.busy.len(), **a))
+                .map(|(a, _)| *a);
+            let Some(worker) = candidate else {
+                entry.waiting = waiting_reason(&self.workers, deal, "capable");
+                continue;
+            };
+            let authorization = self
+                .key
+                .eth_sign(&ids::authorization_hash(&worker, task_id, &Address::ZERO));
+            let d = &deal.deal;
+            let assignment = Assignment {
+                task: *task_id,
+                deal: entry.deal,
+                index: entry.index,
+                bot_size: d.bot_size,
+                app: deal.app.clone(),
+                app_type: deal.app_type,
+                dataset: deal.dataset.clone(),
+                params: d.params.clone(),
+                start_time: d.start_time,
+                time_ref_s: d.time_ref_s,
+                contribution_deadline: d.contribution_deadline(),
+                authorization,
+                finish: if d.trust <= 1 { Finish::ContributeAndFinalize } else { Finish::Contribute },
+            };
+            entry.replicates.push(Replicate {
+                worker,
+                status: Status::Assigned,
+                assigned_ms: now_ms,
+                slow: false,
+            });
+            entry.waiting.clear();
+            entry.last_event = format!("handed to {worker}");
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.busy.insert(*task_id);
+            }
+            free -= 1;
+            actions.push(Action::Push { worker, work: Work::Run(assignment) });
+        }
+        actions
+    }
+
+    /// A task's view.
+    pub fn task_view(&self, task: &B256) -> Option<TaskView> {
+        let entry = self.tasks.get(task)?;
+        let deal = &self.deals.get(&entry.deal)?.info.deal;
+        let pending: Vec<&Replicate> =
+            entry.replicates.iter().filter(|r| r.status.pending()).collect();
+        let state = match &entry.phase {
+            Phase::Initializing => TaskState::Initializing,
+            Phase::Active => {
+                let contributions = u32::try_from(entry.contributions.len()).unwrap_or(u32::MAX);
+                let setting_up = pending.iter().find_map(|r| match &r.status {
+                    Status::SettingUp(detail) => Some(detail.clone()),
+                    _ => None,
+                });
+                let count = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+                if contributions > 0 {
+                    TaskState::WaitingForConsensus { contributions, pending: count }
+                } else if pending.is_empty() {
+                    TaskState::WaitingForWorker {
+                        why: if entry.waiting.is_empty() {
+                            "next in line".into()
+                        } else {
+                            entry.waiting.clone()
+                        },
+                    }
+                } else if let Some(detail) =
+                    setting_up.filter(|_| !pending.iter().any(|r| r.status == Status::Running))
+                {
+                    TaskState::SettingUp { detail }
+                } else {
+                    TaskState::Running { replicates: count }
+                }
+            }
+            Phase::Revealing => {
+                let winners = u32::try_from(entry.winners().len()).unwrap_or(u32::MAX);
+                let revealed = u32::try_from(entry.revealed.len()).unwrap_or(u32::MAX);
+                if revealed < winners {
+                    TaskState::Revealing { revealed, winners }
+                } else {
+                    TaskState::Uploading
+                }
+            }
+            Phase::Finalizing => TaskState::Finalizing,
+            Phase::Reopening => TaskState::RevealTimeout,
+            Phase::Completed(link) => TaskState::Completed { link: link.clone() },
+            Phase::Failed(why) => TaskState::Failed { why: why.clone() },
+        };
+        let next_deadline = match entry.phase {
+            Phase::Active | Phase::Initializing => deal.contribution_deadline(),
+            Phase::Revealing => entry.reveal_deadline,
+            _ => deal.final_deadline(),
+        };
+        Some(TaskView {
+            task: *task,
+            deal: entry.deal,
+            index: entry.index,
+            state,
+            last_event: entry.last_event.clone(),
+            next_deadline,
+            workers: entry.replicates.iter().map(|r| r.worker).collect(),
+        })
+    }
+
+    /// A deal's view.
+    pub fn deal_view(&self, deal: &B256) -> Option<DealView> {
+        let entry = self.deals.get(deal)?;
+        let seq = self.deal_order.iter().position(|d| d == deal)?;
+        let tasks: Vec<TaskView> = self
+            .order
+            .range((seq, 0)..(seq + 1, 0))
+            .filter_map(|(_, task)| self.task_view(task))
+            .collect();
+        let completed =
+            tasks.iter().filter(|t| matches!(t.state, TaskState::Completed { .. })).count();
+        let failed = tasks.iter().filter(|t| matches!(t.state, TaskState::Failed { .. })).count();
+        Some(DealView {
+            deal: *deal,
+            bot_size: entry.info.deal.bot_size,
+            completed: completed as u64,
+            failed: failed as u64,
+            tasks,
+        })
+    }
+
+    /// The pool at a glance.
+    pub fn status(&self) -> PoolStatus {
+        let mut open = 0;
+        let mut completed = 0;
+        let mut failed = 0;
+        for task in self.tasks.values() {
+            match task.phase {
+                Phase::Completed(_) => completed += 1,
+                Phase::Failed(_) => failed += 1,
+                _ => open += 1,
+            }
+        }
+        PoolStatus {
+            workerpool: self.workerpool,
+            workers: self
+                .workers
+                .iter()
+                .map(|(a, w)| WorkerView {
+                    worker: *a,
+                    capabilities: w.capabilities.clone(),
+                    busy: u32::try_from(w.busy.len()).unwrap_or(u32::MAX),
+                    score: w.score,
+                })
+                .collect(),
+            deals: self.deals.len() as u64,
+            open_tasks: open,
+            completed_tasks: completed,
+            failed_tasks: failed,
+        }
+    }
+
+    /// Updates a worker's score (read from the chain).
+    pub fn set_score(&mut self, worker: Address, score: u64) {
+        self.scores.insert(worker, score);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.score = score;
+        }
+    }
+
+    /// The workers that took part in `task`.
+    pub fn task_workers(&self, task: &B256) -> Vec<Address> {
+        self.tasks
+            .get(task)
+            .map(|t| t.replicates.iter().map(|r| r.worker).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn capable(caps: &Capabilities, tag: Tag, app_type: AppType) -> bool {
+    (!tag.is_gpu() || caps.gpu)
+        && (!tag.is_tee() || caps.tee)
+        && caps.runtimes.iter().any(|r| r.eq_ignore_ascii_case(app_type.as_str()))
+}
+
+fn waiting_reason(workers: &BTreeMap<Address, WorkerEntry>, deal: &DealInfo, kind: &str) -> String {
+    if workers.is_empty() {
+        return "no worker is connected to the pool".into();
+    }
+    let tag = deal.deal.tag;
+    let runtime = deal.app_type.as_str();
+    if !workers.values().any(|w| capable(&w.capabilities, tag, deal.app_type)) {
+        let mut needs = vec![format!("runtime {runtime}")];
+        if tag.is_gpu() {
+            needs.push("a GPU".into());
+        }
+        if tag.is_tee() {
+            needs.push("a TEE".into());
+        }
+        return format!("no connected worker has {}", needs.join(" and "));
+    }
+    if kind == "all" {
+        let slots: usize = workers.values().map(|w| w.capabilities.slots as usize).sum();
+        format!("every worker is busy ({slots}/{slots} slots)")
+    } else {
+        "every capable worker is busy or already ran it".into()
+    }
+}
+
+fn needs_replicate(entry: &TaskEntry, trust: u64, scores: &BTreeMap<Address, u64>) -> bool {
+    let weight_of = |w: &Address| weight(scores.get(w).copied().unwrap_or(0));
+    let mut groups: BTreeMap<B256, U256> = BTreeMap::new();
+    for (worker, hash) in &entry.contributions {
+        let product = groups.entry(*hash).or_insert(U256::from(1));
+        *product = product.saturating_mul(weight_of(worker));
+    }
+    let best_hash = groups.iter().max_by_key(|(_, w)| **w).map(|(h, _)| *h);
+    let best = best_hash.map_or(U256::ZERO, |h| groups[&h]);
+    let others = groups
+        .iter()
+        .filter(|(h, _)| Some(**h) != best_hash)
+        .fold(U256::ZERO, |acc, (_, w)| acc.saturating_add(*w));
+    let mut pending = U256::ZERO;
+    for r in entry.replicates.iter().filter(|r| r.status.pending() && !r.slow) {
+        pending = if pending.is_zero() {
+            weight_of(&r.worker)
+        } else {
+            pending.saturating_mul(weight_of(&r.worker))
+        };
+    }
+    if trust <= 1 {
+        // One replicate at a time; a contribution finishes the task.
+        return entry.contributions.is_empty() && pending.is_zero();
+    }
+    !consensus_possible(trust, best, pending, others)
+}
+
+fn maybe_finalize(entry: &mut TaskEntry, chain_time: Timestamp) -> Vec<Action> {
+    if entry.phase != Phase::Revealing || entry.revealed.is_empty() {
+        return Vec::new();
+    }
+    let Some(link) = entry.link.clone() else { return Vec::new() };
+    let all = entry.winners().iter().all(|w| entry.revealed.contains(w));
+    if all || chain_time >= entry.reveal_deadline {
+        entry.phase = Phase::Finalizing;
+        entry.last_event = "finalizing".into();
+        return vec![Action::Finalize { task: entry.id, link }];
+    }
+    Vec::new()
+}
+
+fn median(durations: &[u64]) -> u64 {
+    let mut sorted = durations.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+fn slow_threshold(durations: &[u64]) -> Option<u64> {
+    if durations.len() < SLOW_MIN_SAMPLES {
+        return None;
+    }
+    let m = median(durations);
+    Some((m * SLOW_FACTOR).max(m + SLOW_MARGIN_MS))
+}
+
+fn sync(entry: &mut TaskEntry, record: &Task) {
+    entry.contributions = record
+        .contributions
+        .iter()
+        .filter(|c| c.status != ContributionStatus::Rejected)
+        .map(|c| (c.worker, c.result_hash))
+        .collect();
+    for replicate in &mut entry.replicates {
+        if let Some(hash) = entry.contributions.get(&replicate.worker)
+            && replicate.status.pending()
+        {
+            replicate.status = Status::Contributed(*hash);
+        }
+    }
+    match record.status {
+        TaskStatus::Active => {
+            if matches!(entry.phase, Phase::Initializing | Phase::Reopening | Phase::Finalizing) {
+                entry.phase = Phase::Active;
+            }
+            entry.consensus = None;
+        }
+        TaskStatus::Revealing => {
+            entry.phase = Phase::Revealing;
+            entry.consensus = Some(record.consensus_value);
+            entry.reveal_deadline = record.reveal_deadline;
+            entry.revealed = record
+                .contributions
+                .iter()
+                .filter(|c| c.status == ContributionStatus::Proved)
+                .map(|c| c.worker)
+                .collect();
+        }
+        TaskStatus::Completed => {
+            entry.phase =
+                Phase::Completed(String::from_utf8_lossy(&record.results).into_owned());
+        }
+        TaskStatus::Failed => {
+            entry.phase = Phase::Failed("failed on chain and refunded".into());
+        }
+    }
+    entry.last_event = format!("synced from chain: {}", record.status);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_follow_poco() {
+        assert_eq!(weight(0), U256::from(2));
+        assert_eq!(weight(11), U256::from(2));
+        assert_eq!(weight(12), U256::from(3));
+        assert_eq!(weight(30), U256::from(9));
+    }
+
+    #[test]
+    fn prediction_needs_two_fresh_workers_at_trust_3() {
+        let two = U256::from(2);
+        // One pending fresh worker: 2·3 > (1+2)·2 is false.
+        assert!(!consensus_possible(3, U256::ZERO, two, U256::ZERO));
+        // Two pending: 4·3 > (1+4)·2.
+        assert!(consensus_possible(3, U256::ZERO, two * two, U256::ZERO));
+        // One contributed, one pending: same.
+        assert!(consensus_possible(3, two, two, U256::ZERO));
+        // One contributed against one liar: 2·2=4 pending → 4·3 > (1+4+2)·2 = 14 is false.
+        assert!(!consensus_possible(3, two, two, two));
+        // Trust 1: anything pending or contributed.
+        assert!(consensus_possible(1, U256::ZERO, two, U256::ZERO));
+        assert!(!consensus_possible(1, U256::ZERO, U256::ZERO, U256::ZERO));
+    }
+}

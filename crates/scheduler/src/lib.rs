@@ -1,0 +1,17 @@
+//! Schedule a workerpool's tasks.
+//!
+//! One scheduler runs per workerpool and holds the pool owner's key. It follows the chain
+//! (WebSocket events, never polling) for the deals of its pool, initializes their tasks in
+//! batches, hands replicates to idle capable workers — as many per task as PoCo's consensus
+//! prediction needs given the workers' scores — signs their contribution authorizations, asks
+//! the winners to reveal and one of them to upload, and finalizes in batches. It notices lost
+//! workers (dropped connections, missed pings) and slow ones (far past the bag's median) and
+//! hands their tasks to others, reopens tasks whose winners never revealed, and can say for
+//! every task why it is not finished yet ([`api::TaskState`]).
+//!
+//! [`board`] is the bookkeeping and every decision, without I/O; [`service`] runs it against a
+//! node and serves [`api`] to workers and requesters.
+
+pub mod api;
+pub mod board;
+pub mod service;

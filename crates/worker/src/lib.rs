@@ -1,0 +1,503 @@
+//! Run a workerpool's replicates.
+//!
+//! A worker holds a key (its account, an active member of the pool), opens a long-lived
+//! session with the pool's scheduler (challenge → signed hello → pushed [`Work`]), and for
+//! each replicate: fetches the app (and dataset) and checks their sha256 against the registry
+//! (setting up, reported separately and never counted as execution time), runs the app in the
+//! WebAssembly sandbox with the task's arguments and inputs, computes the result digest
+//! (rule v1) of the output directory, then either uploads the result and sends one
+//! `contributeAndFinalize` (trust ≤ 1) or contributes and waits to be asked to reveal and
+//! upload. Its transactions go through one [`Sender`], so the calls of several tasks share
+//! transactions. A failed task is reported and the worker goes on; a dropped connection is
+//! retried, and the scheduler resends what the worker still owes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy_primitives::{B256, Bytes};
+use jsonrpsee::core::client::Subscription;
+use jsonrpsee::ws_client::WsClient;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
+use xiebao_runtime::{Job, Limits, WasmRuntime};
+use xiebao_scheduler::api::{
+    Assignment, Capabilities, Finish, Hello, PoolApiClient, Progress, Report, Resource, Work,
+    hello_hash,
+};
+use xiebao_sdk::client::{Node, Sender, SenderOptions};
+use xiebao_types::tx::{AppType, Contribute, ContributeAndFinalize, Reveal};
+use xiebao_types::{Address, SecretKey, ids};
+
+/// A deliberate misbehaviour, for fault tests only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Adds a file to every output: the worker's result disagrees with honest workers'.
+    CorruptOutput,
+}
+
+/// How to run a worker.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node's HTTP RPC URL.
+    pub rpc: String,
+    /// The scheduler's WebSocket URL.
+    pub scheduler: String,
+    /// The result store's base URL (`http://host:port`).
+    pub results: String,
+    /// The worker's key.
+    pub key: SecretKey,
+    /// Where apps, inputs and outputs are kept.
+    pub work_dir: PathBuf,
+    /// What it announces.
+    pub capabilities: Capabilities,
+    /// A deliberate misbehaviour (tests).
+    pub fault: Option<Fault>,
+}
+
+/// The worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The node is unreachable.
+    #[error(transparent)]
+    Node(#[from] xiebao_sdk::client::NodeError),
+    /// The sandbox could not be built.
+    #[error(transparent)]
+    Runtime(#[from] xiebao_runtime::RunError),
+    /// The work directory is unusable.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What the worker keeps about a replicate until it is complete.
+struct Held {
+    digest: B256,
+    archive: Vec<u8>,
+    authorization: Bytes,
+}
+
+struct Worker {
+    config: Config,
+    http: reqwest::Client,
+    runtime: Arc<WasmRuntime>,
+    sender: Sender,
+    slots: Arc<Semaphore>,
+    held: Mutex<BTreeMap<B256, Held>>,
+    link: Mutex<Option<(Arc<WsClient>, B256)>>,
+    app_lock: tokio::sync::Mutex<()>,
+}
+
+/// A replicate step failed: where and why.
+struct Failure {
+    stage: &'static str,
+    reason: String,
+}
+
+fn fail(stage: &'static str) -> impl FnOnce(String) -> Failure {
+    move |reason| Failure { stage, reason }
+}
+
+impl Worker {
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, BTreeMap<B256, Held>> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn report(&self, task: B256, progress: Progress) {
+        let link = self.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some((client, session)) = link
+            && let Err(e) = client.report(Report { session, task, progress }).await
+        {
+            tracing::debug!(%task, "report not delivered: {e}");
+        }
+    }
+
+    /// Fetches `resource` (cached by checksum) and checks its sha256.
+    async fn fetch(&self, resource: &Resource, kind: &str) -> Result<PathBuf, String> {
+        let dir = self.config.work_dir.join("cache");
+        let path = dir.join(format!("{:x}", resource.checksum));
+        let _guard = self.app_lock.lock().await;
+        if path.exists() {
+            return Ok(path);
+        }
+        let response = self
+            .http
+            .get(&resource.multiaddr)
+            .send()
+            .await
+            .map_err(|e| format!("fetching {kind} {} from {}: {e}", resource.address, resource.multiaddr))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "fetching {kind} {} from {}: HTTP {}",
+                resource.address,
+                resource.multiaddr,
+                response.status()
+            ));
+        }
+        let bytes = response.bytes().await.map_err(|e| format!("reading {kind}: {e}"))?;
+        let sum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+        if sum != resource.checksum {
+            return Err(format!(
+                "{kind} {} from {} has sha256 {sum}, but its registry entry says {}: refusing to run it",
+                resource.address, resource.multiaddr, resource.checksum
+            ));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    async fn run_replicate(self: &Arc<Self>, a: Assignment) {
+        let task = a.task;
+        let result = self.compute(&a).await;
+        let outcome = match result {
+            Ok(held) => self.finish(&a, held).await,
+            Err(failure) => Err(failure),
+        };
+        if let Err(Failure { stage, reason }) = outcome {
+            tracing::warn!(%task, "replicate failed while {stage}: {reason}");
+            self.report(task, Progress::Failed { stage: stage.into(), reason }).await;
+        }
+    }
+
+    async fn compute(self: &Arc<Self>, a: &Assignment) -> Result<Held, Failure> {
+        let _slot = self.slots.acquire().await.map_err(|e| fail("waiting")(e.to_string()))?;
+        if a.app_type != AppType::Wasm {
+            return Err(fail("setting-up")(format!(
+                "app {} is {}; this worker runs WASM apps only",
+                a.app.address,
+                a.app_type.as_str()
+            )));
+        }
+        self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
+        let app = self.fetch(&a.app, "app").await.map_err(fail("setting-up"))?;
+        let dir = self.config.work_dir.join("tasks").join(format!("{:x}", a.task));
+        let input = dir.join("in");
+        let output = dir.join("out");
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in [&input, &output] {
+            std::fs::create_dir_all(d).map_err(|e| fail("setting-up")(format!("{}: {e}", d.display())))?;
+        }
+        let mut env = vec![
+            ("IEXEC_TASK_ID".to_owned(), a.task.to_string()),
+            ("IEXEC_DEAL_ID".to_owned(), a.deal.to_string()),
+            ("IEXEC_BOT_TASK_INDEX".to_owned(), a.index.to_string()),
+            ("IEXEC_BOT_SIZE".to_owned(), a.bot_size.to_string()),
+            ("IEXEC_IN".to_owned(), "/in".to_owned()),
+            ("IEXEC_OUT".to_owned(), "/out".to_owned()),
+        ];
+        if let Some(dataset) = &a.dataset {
+            self.report(a.task, Progress::SettingUp { detail: "fetching dataset".into() }).await;
+            let file = self.fetch(dataset, "dataset").await.map_err(fail("setting-up"))?;
+            std::fs::copy(&file, input.join("dataset"))
+                .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
+            env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));
+        }
+        let module = std::fs::read(&app).map_err(|e| fail("setting-up")(e.to_string()))?;
+        self.report(a.task, Progress::Running).await;
+        let job = Job {
+            args: a.params.split_whitespace().map(str::to_owned).collect(),
+            env,
+            input_dir: Some(input),
+            output_dir: output.clone(),
+            clock_s: a.start_time,
+            seed: a.task.0,
+        };
+        let limits = Limits {
+            wall_time: Duration::from_secs(a.time_ref_s.clamp(1, 3_600)),
+            ..Limits::default()
+        };
+        let runtime = self.runtime.clone();
+        let outcome = tokio::task::spawn_blocking(move || runtime.run(&module, &job, &limits))
+            .await
+            .map_err(|e| fail("running")(e.to_string()))?
+            .map_err(|e| fail("running")(e.to_string()))?;
+        if outcome.exit_code != 0 {
+            let stderr = String::from_utf8_lossy(&outcome.stderr);
+            let tail: String = stderr.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(fail("running")(format!(
+                "the app exited with code {}: {}",
+                outcome.exit_code,
+                tail.trim()
+            )));
+        }
+        if self.config.fault == Some(Fault::CorruptOutput) {
+            std::fs::write(output.join("corrupted.txt"), b"this worker lies")
+                .map_err(|e| fail("running")(e.to_string()))?;
+        }
+        let out = output.clone();
+        let (digest, archive) = tokio::task::spawn_blocking(move || {
+            let digest = xiebao_sdk::digest::digest_dir(&out).map_err(|e| e.to_string())?;
+            let archive = archive(&out)?;
+            Ok::<_, String>((digest, archive))
+        })
+        .await
+        .map_err(|e| fail("computing the digest")(e.to_string()))?
+        .map_err(fail("computing the digest"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(Held { digest, archive, authorization: a.authorization.clone() })
+    }
+
+    async fn finish(self: &Arc<Self>, a: &Assignment, held: Held) -> Result<(), Failure> {
+        let task = a.task;
+        let worker = self.config.key.address();
+        match a.finish {
+            Finish::ContributeAndFinalize => {
+                let link = self
+                    .upload(task, &held.archive, Some(&held.authorization))
+                    .await
+                    .map_err(fail("uploading"))?;
+                let call = ContributeAndFinalize {
+                    task_id: task,
+                    result_digest: held.digest,
+                    results: Bytes::from(link.into_bytes()),
+                    results_callback: Bytes::new(),
+                    enclave_challenge: Address::ZERO,
+                    enclave_sign: Bytes::new(),
+                    authorization_sign: held.authorization,
+                };
+                self.sender
+                    .send(call.into())
+                    .await
+                    .map_err(|e| fail("contributing")(e.to_string()))?;
+                self.report(task, Progress::Finalized).await;
+            }
+            Finish::Contribute => {
+                let result_hash = ids::result_hash(&task, &held.digest);
+                let call = Contribute {
+                    task_id: task,
+                    result_hash,
+                    result_seal: ids::result_seal(&worker, &task, &held.digest),
+                    enclave_challenge: Address::ZERO,
+                    enclave_sign: Bytes::new(),
+                    authorization_sign: held.authorization.clone(),
+                };
+                self.lock_held().insert(task, held);
+                if let Err(e) = self.sender.send(call.into()).await {
+                    self.lock_held().remove(&task);
+                    return Err(fail("contributing")(e.to_string()));
+                }
+                self.report(task, Progress::Contributed { result_hash }).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn upload(&self, task: B256, archive: &[u8], authorization: Option<&Bytes>) -> Result<String, String> {
+        let cid = xiebao_results::cid_of(archive);
+        let hash = xiebao_results::gateway::upload_hash(&task, &cid);
+        let signature = self.config.key.eth_sign(&hash);
+        let url = format!("{}/v1/results/{task}", self.config.results.trim_end_matches('/'));
+        let mut request = self
+            .http
+            .put(&url)
+            .header(xiebao_results::gateway::SIGNATURE_HEADER, alloy_primitives::hex::encode(&signature))
+            .body(archive.to_vec());
+        if let Some(authorization) = authorization {
+            request = request
+                .header(xiebao_results::gateway::AUTHORIZATION_HEADER, alloy_primitives::hex::encode(authorization));
+        }
+        let response = request.send().await.map_err(|e| format!("PUT {url}: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("PUT {url}: HTTP {status}: {body}"));
+        }
+        Ok(format!("{}/v1/results/{cid}", self.config.results.trim_end_matches('/')))
+    }
+
+    async fn reveal(self: &Arc<Self>, task: B256) {
+        let digest = self.lock_held().get(&task).map(|h| h.digest);
+        let Some(digest) = digest else {
+            self.report(task, Progress::Failed {
+                stage: "revealing".into(),
+                reason: "this worker no longer holds the result (restarted?)".into(),
+            })
+            .await;
+            return;
+        };
+        match self.sender.send(Reveal { task_id: task, result_digest: digest }.into()).await {
+            Ok(_) => self.report(task, Progress::Revealed).await,
+            Err(e) => {
+                self.report(task, Progress::Failed { stage: "revealing".into(), reason: e.to_string() })
+                    .await;
+            }
+        }
+    }
+
+    async fn upload_held(self: &Arc<Self>, task: B256) {
+        let archive = self.lock_held().get(&task).map(|h| h.archive.clone());
+        let result = match archive {
+            Some(archive) => self.upload(task, &archive, None).await,
+            None => Err("this worker no longer holds the result (restarted?)".into()),
+        };
+        match result {
+            Ok(link) => self.report(task, Progress::Uploaded { link }).await,
+            Err(reason) => {
+                self.report(task, Progress::Failed { stage: "uploading".into(), reason }).await;
+            }
+        }
+    }
+
+    fn handle(self: &Arc<Self>, work: Work) {
+        let worker = self.clone();
+        match work {
+            Work::Welcome { .. } => {}
+            Work::Run(assignment) => {
+                tokio::spawn(async move { worker.run_replicate(assignment).await });
+            }
+            Work::Reveal { task } => {
+                tokio::spawn(async move { worker.reveal(task).await });
+            }
+            Work::Upload { task } => {
+                tokio::spawn(async move { worker.upload_held(task).await });
+            }
+            Work::Abort { task, .. } | Work::Complete { task } => {
+                self.lock_held().remove(&task);
+            }
+        }
+    }
+
+    /// One session: returns when the connection drops.
+    async fn session(self: &Arc<Self>) -> Result<(), String> {
+        let client = jsonrpsee::ws_client::WsClientBuilder::default()
+            .enable_ws_ping(
+                jsonrpsee::ws_client::PingConfig::new()
+                    .ping_interval(Duration::from_secs(2))
+                    .inactive_limit(Duration::from_secs(10)),
+            )
+            .build(&self.config.scheduler)
+            .await
+            .map_err(|e| format!("connecting to {}: {e}", self.config.scheduler))?;
+        let client = Arc::new(client);
+        let challenge = client.challenge().await.map_err(|e| e.to_string())?;
+        let status = self.sender_pool().await?;
+        let worker = self.config.key.address();
+        let signature = self.config.key.eth_sign(&hello_hash(&status, &worker, &challenge));
+        let hello = Hello {
+            worker,
+            challenge,
+            signature,
+            capabilities: self.config.capabilities.clone(),
+        };
+        let mut work: Subscription<Work> =
+            client.subscribe_work(hello).await.map_err(|e| e.to_string())?;
+        while let Some(item) = work.next().await {
+            let item = item.map_err(|e| e.to_string())?;
+            if let Work::Welcome { session, workerpool } = &item {
+                tracing::info!(%workerpool, "session open");
+                *self.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((client.clone(), *session));
+            }
+            self.handle(item);
+        }
+        Ok(())
+    }
+
+    /// The pool this worker is a member of (read from the chain).
+    async fn sender_pool(&self) -> Result<Address, String> {
+        use xiebao_rpc::XiebaoApiClient as _;
+        let node = xiebao_rpc::http_client(&self.config.rpc).map_err(|e| e.to_string())?;
+        match node.membership(self.config.key.address()).await.map_err(|e| e.to_string())? {
+            Some(m) => Ok(m.workerpool),
+            None => Err(format!(
+                "worker {} is not a member of any workerpool: join one by staking first",
+                self.config.key.address()
+            )),
+        }
+    }
+}
+
+/// A deterministic tar of `dir` (entries sorted, times and owners zeroed).
+fn archive(dir: &Path) -> Result<Vec<u8>, String> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files).map_err(|e| e.to_string())?;
+    files.sort();
+    for (name, path) in files {
+        builder.append_path_with_name(&path, &name).map_err(|e| e.to_string())?;
+    }
+    builder.into_inner().map_err(|e| e.to_string())
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect(root, &path, out)?;
+        } else {
+            let name = path.strip_prefix(root).map_err(std::io::Error::other)?;
+            out.push((name.to_string_lossy().into_owned(), path));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the worker until the process stops: connects, works, reconnects after a drop.
+///
+/// # Errors
+/// [`WorkerError`] when the node, the sandbox or the work directory is unusable at start.
+pub async fn run(config: Config) -> Result<(), WorkerError> {
+    std::fs::create_dir_all(&config.work_dir)
+        .map_err(|source| WorkerError::Io { path: config.work_dir.clone(), source })?;
+    let node = Node::connect(&config.rpc).await?;
+    let sender = Sender::spawn(node, config.key.clone(), SenderOptions::default());
+    let slots = Arc::new(Semaphore::new(config.capabilities.slots.max(1) as usize));
+    let worker = Arc::new(Worker {
+        http: reqwest::Client::new(),
+        runtime: Arc::new(WasmRuntime::new()?),
+        sender,
+        slots,
+        held: Mutex::new(BTreeMap::new()),
+        link: Mutex::new(None),
+        app_lock: tokio::sync::Mutex::new(()),
+        config,
+    });
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match worker.session().await {
+            Ok(()) => {
+                tracing::warn!("the scheduler closed the session; reconnecting");
+                backoff = Duration::from_millis(200);
+            }
+            Err(e) => tracing::warn!("scheduler session: {e}; retrying in {backoff:?}"),
+        }
+        *worker.link.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_are_deterministic() {
+        let dir = tempfile_dir();
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(dir.join("a.txt"), b"one").unwrap();
+        std::fs::write(dir.join("b/c.txt"), b"two").unwrap();
+        let first = archive(&dir).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.join("a.txt"), b"one").unwrap();
+        assert_eq!(archive(&dir).unwrap(), first);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xiebao-worker-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
