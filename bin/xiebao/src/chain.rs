@@ -110,6 +110,8 @@ pub(crate) enum GenesisBase {
         chain_id: u64,
         /// Extra balances.
         funds: Vec<(Address, Nrlc)>,
+        /// Initial worker scores.
+        scores: Vec<(Address, u64)>,
     },
     /// A genesis file's chain id, authority, balances, categories and scores.
     Template(GenesisFile),
@@ -149,7 +151,7 @@ fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut genesis = match base {
-        GenesisBase::Fresh { chain_id, funds } => {
+        GenesisBase::Fresh { chain_id, funds, scores } => {
             let authority_seed = random_32();
             write_secret(&out.join("authority.key"), &authority_seed)?;
             let authority = SecretKey::from_bytes(&B256::from(authority_seed))
@@ -169,7 +171,7 @@ fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result
                 balances,
                 validators: Vec::new(),
                 categories: xiebao_protocol::Genesis::default_categories(),
-                scores: Vec::new(),
+                scores,
             }
         }
         GenesisBase::Template(template) => GenesisFile { timestamp, ..template },
@@ -196,7 +198,7 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
             args.validators
         );
     }
-    let base = GenesisBase::Fresh { chain_id: args.chain_id, funds };
+    let base = GenesisBase::Fresh { chain_id: args.chain_id, funds, scores: Vec::new() };
     let genesis = create_network(&args.out, args.validators, base)?;
     let (peers, listen) = if args.p2p.is_empty() {
         let ports =
@@ -344,7 +346,7 @@ pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     let base = match &args.genesis_template {
         Some(path) => GenesisBase::Template(GenesisFile::load(path)?),
-        None => GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new() },
+        None => GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new(), scores: Vec::new() },
     };
     let file = localnet_configs(&args.data_dir, args.validators, base)?;
     let mut children = Vec::new();
@@ -368,20 +370,23 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
-        anyhow::Ok(())
-    })?;
+    runtime.block_on(wait_for_stop())?;
     for child in &mut children {
         // SIGTERM each validator (they persist every finalized block as it comes).
         let _ = Command::new("kill").arg(child.id().to_string()).status();
     }
     for child in &mut children {
         let _ = child.wait();
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_stop() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod bench_chain;
 mod chain;
 mod demo;
 mod order;
+mod pool;
 mod result;
 mod secret;
 mod wallet;
@@ -52,6 +53,10 @@ enum Command {
     /// Follow a transaction.
     #[command(subcommand)]
     Tx(account::TxCommand),
+    /// Run a workerpool's scheduler (holds the pool owner's key).
+    Scheduler(pool::SchedulerArgs),
+    /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
+    Worker(pool::WorkerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +74,8 @@ fn main() -> std::process::ExitCode {
         Command::Chain(command) => chain::run(command),
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
+        Command::Scheduler(args) => pool::scheduler(args),
+        Command::Worker(args) => pool::worker(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

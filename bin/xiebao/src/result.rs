@@ -129,7 +129,6 @@ fn chain_authorize(url: &str) -> anyhow::Result<xiebao_results::gateway::Authori
 
 #[allow(clippy::print_stdout, reason = "the command prints where it serves")]
 pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
-    use xiebao_rpc::XiebaoApiClient as _;
     let ResultsCommand::Serve { dir, listen, rpc, open: _ } = command;
     let store = std::sync::Arc::new(xiebao_results::ResultStore::open(dir)?);
     let authorize: xiebao_results::gateway::Authorize = match rpc {

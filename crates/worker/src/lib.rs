@@ -54,6 +54,8 @@ pub struct Config {
     pub capabilities: Capabilities,
     /// A deliberate misbehaviour (tests).
     pub fault: Option<Fault>,
+    /// Join this workerpool at start, bonding this stake, unless already a member.
+    pub join: Option<(Address, xiebao_types::Nrlc)>,
 }
 
 /// The worker could not start.
@@ -65,6 +67,14 @@ pub enum WorkerError {
     /// The sandbox could not be built.
     #[error(transparent)]
     Runtime(#[from] xiebao_runtime::RunError),
+    /// Joining the pool failed.
+    #[error("joining workerpool {workerpool}: {reason}")]
+    Join {
+        /// The pool.
+        workerpool: Address,
+        /// Why.
+        reason: String,
+    },
     /// The work directory is unusable.
     #[error("{path}: {source}")]
     Io {
@@ -450,7 +460,25 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|source| WorkerError::Io { path: config.work_dir.clone(), source })?;
     let node = Node::connect(&config.rpc).await?;
-    let sender = Sender::spawn(node, config.key.clone(), SenderOptions::default());
+    let sender = Sender::spawn(node.clone(), config.key.clone(), SenderOptions::default());
+    if let Some((workerpool, stake)) = config.join {
+        use xiebao_rpc::XiebaoApiClient as _;
+        let membership = node
+            .rpc
+            .membership(config.key.address())
+            .await
+            .map_err(|e| WorkerError::Join { workerpool, reason: e.to_string() })?;
+        let active = membership.is_some_and(|m| {
+            m.workerpool == workerpool && m.status == xiebao_protocol::MembershipStatus::Active
+        });
+        if !active {
+            sender
+                .send(xiebao_types::tx::JoinPool { workerpool, stake }.into())
+                .await
+                .map_err(|e| WorkerError::Join { workerpool, reason: e.to_string() })?;
+            tracing::info!(%workerpool, "joined the pool");
+        }
+    }
     let slots = Arc::new(Semaphore::new(config.capabilities.slots.max(1) as usize));
     let worker = Arc::new(Worker {
         http: reqwest::Client::new(),

@@ -1,0 +1,147 @@
+//! `xiebao scheduler` and `xiebao worker`: a workerpool's two halves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use alloy_primitives::Address;
+use anyhow::Context;
+use clap::Args;
+use xiebao_scheduler::api::Capabilities;
+
+/// `xiebao scheduler`.
+#[derive(Debug, Args)]
+pub(crate) struct SchedulerArgs {
+    /// The node's RPC URL.
+    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The workerpool's owner key (V3 keystore or hex key file).
+    #[arg(long)]
+    key_file: PathBuf,
+    /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// The workerpool.
+    #[arg(long)]
+    workerpool: Address,
+    /// Where workers and requesters reach the scheduler (WebSocket and HTTP).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Where the scheduler keeps its state (deals, published orders).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Price per task of the published workerpool order, RLC.
+    #[arg(long, default_value = "0")]
+    price: String,
+    /// Highest trust the order offers.
+    #[arg(long, default_value_t = 100)]
+    trust: u64,
+}
+
+/// `xiebao worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The node's RPC URL.
+    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The scheduler's URL (`ws://host:port`).
+    #[arg(long)]
+    scheduler: String,
+    /// The result store's URL (`http://host:port`).
+    #[arg(long)]
+    results: String,
+    /// The worker's key (V3 keystore or hex key file).
+    #[arg(long)]
+    key_file: PathBuf,
+    /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Where apps, inputs and outputs are kept.
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Replicates run at once.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Announce a GPU.
+    #[arg(long)]
+    gpu: bool,
+    /// Join this workerpool at start (unless already a member), bonding --stake.
+    #[arg(long, requires = "stake")]
+    join: Option<Address>,
+    /// Stake bonded when joining, RLC.
+    #[arg(long)]
+    stake: Option<String>,
+    /// Test only: corrupt every output (a lying worker, for fault tests).
+    #[arg(long, hide = true)]
+    corrupt_output: bool,
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[allow(clippy::print_stdout, reason = "the command prints where it serves")]
+pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
+    init_logs("warn,xiebao_scheduler=info");
+    let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+    let config = xiebao_scheduler::service::Config {
+        rpc: args.rpc.clone(),
+        key,
+        workerpool: args.workerpool,
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        order: xiebao_scheduler::service::OrderPolicy {
+            price: crate::account::parse_rlc(&args.price)?,
+            trust: args.trust,
+            ..Default::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = xiebao_scheduler::service::start(config)
+            .await
+            .context("starting the scheduler")?;
+        println!("scheduler for {} on ws://{}", args.workerpool, running.address);
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        crate::chain::wait_for_stop().await?;
+        let _ = running.handle.stop();
+        anyhow::Ok(())
+    })
+}
+
+pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    init_logs("warn,xiebao_worker=info");
+    let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+    let join = match (&args.join, &args.stake) {
+        (Some(pool), Some(stake)) => Some((*pool, crate::account::parse_rlc(stake)?)),
+        _ => None,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let config = xiebao_worker::Config {
+        rpc: args.rpc.clone(),
+        scheduler: args.scheduler.clone(),
+        results: args.results.clone(),
+        key,
+        work_dir: args.work_dir.clone(),
+        capabilities: Capabilities {
+            slots: args.slots,
+            cores: u32::try_from(cores).unwrap_or(u32::MAX),
+            memory_mib: 0,
+            runtimes: vec!["WASM".into()],
+            gpu: args.gpu,
+            tee: false,
+        },
+        fault: args.corrupt_output.then_some(xiebao_worker::Fault::CorruptOutput),
+        join,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        tokio::select! {
+            result = xiebao_worker::run(config) => result.context("worker"),
+            stop = crate::chain::wait_for_stop() => stop,
+        }
+    })
+}

@@ -1,0 +1,53 @@
+//! The word-count app: exact output bytes over a known input, and no input at all.
+
+use std::path::Path;
+
+use xiebao_apps::WORDCOUNT_WASM;
+use xiebao_apps::wordcount::COUNTS_FILE;
+
+use crate::run;
+
+/// Runs the app over `/in` from `input` and returns `counts.json`.
+fn counts(input: Option<&Path>) -> String {
+    let run = run(WORDCOUNT_WASM, &[], &[], input);
+    assert_eq!(run.outcome.exit_code, 0, "{}", run.stderr());
+    String::from_utf8(run.file(COUNTS_FILE).expect("counts written")).expect("UTF-8 JSON")
+}
+
+#[test]
+fn counts_every_file_under_in_with_exact_bytes() {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("a.txt"), "The cat sat.\nThe DOG, the cat!\n").unwrap();
+    std::fs::create_dir(input.path().join("sub")).unwrap();
+    // Not valid UTF-8 in the middle (a separator), and no newline at the end (still a line).
+    std::fs::write(input.path().join("sub/b.md"), b"na\xc3\xafve\xffcaf\xc3\xa9 42 cat").unwrap();
+    assert_eq!(
+        counts(Some(input.path())),
+        "{\"files\": 2, \"words\": 11, \"lines\": 3, \"bytes\": 50, \"top\": [[\"cat\", 3], \
+         [\"the\", 3], [\"42\", 1], [\"café\", 1], [\"dog\", 1], [\"naïve\", 1], [\"sat\", 1]]}\n"
+    );
+}
+
+#[test]
+fn a_character_cut_by_a_read_is_still_one_word() {
+    let input = tempfile::tempdir().unwrap();
+    // The app reads 64 KiB at a time: the two bytes of "é" straddle the first boundary.
+    let long = format!("{}É", "A".repeat(65_535));
+    std::fs::write(input.path().join("long.txt"), format!("{long} x\n")).unwrap();
+    let word = format!("{}é", "a".repeat(65_535));
+    assert_eq!(
+        counts(Some(input.path())),
+        format!(
+            "{{\"files\": 1, \"words\": 2, \"lines\": 1, \"bytes\": 65540, \"top\": [[\"{word}\", \
+             1], [\"x\", 1]]}}\n"
+        )
+    );
+}
+
+#[test]
+fn no_input_gives_zero_counts() {
+    let zero = "{\"files\": 0, \"words\": 0, \"lines\": 0, \"bytes\": 0, \"top\": []}\n";
+    assert_eq!(counts(None), zero);
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(counts(Some(empty.path())), zero);
+}
