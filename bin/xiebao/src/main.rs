@@ -5,6 +5,7 @@ mod bench;
 mod bench_chain;
 mod chain;
 mod demo;
+mod devnet;
 mod order;
 mod pool;
 mod result;
@@ -53,6 +54,9 @@ enum Command {
     /// Follow a transaction.
     #[command(subcommand)]
     Tx(account::TxCommand),
+    /// A whole network on this machine: validators, result store, a workerpool with its
+    /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
+    Devnet(devnet::DevnetArgs),
     /// Run a workerpool's scheduler (holds the pool owner's key).
     Scheduler(pool::SchedulerArgs),
     /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
@@ -74,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::Chain(command) => chain::run(command),
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
+        Command::Devnet(args) => devnet::run(args),
         Command::Scheduler(args) => pool::scheduler(args),
         Command::Worker(args) => pool::worker(args),
     };

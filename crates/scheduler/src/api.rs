@@ -335,15 +335,15 @@ pub trait PoolApi {
 
     /// A task: where it stands, why, its last event and next deadline.
     #[method(name = "task")]
-    async fn task(&self, task: B256) -> Result<Option<TaskView>, ErrorObjectOwned>;
+    async fn task_view(&self, task: B256) -> Result<Option<TaskView>, ErrorObjectOwned>;
 
     /// A deal and all of its tasks.
     #[method(name = "deal")]
-    async fn deal(&self, deal: B256) -> Result<Option<DealView>, ErrorObjectOwned>;
+    async fn deal_view(&self, deal: B256) -> Result<Option<DealView>, ErrorObjectOwned>;
 
     /// Workers, deals and task counts.
     #[method(name = "status")]
-    async fn status(&self) -> Result<PoolStatus, ErrorObjectOwned>;
+    async fn pool_status(&self) -> Result<PoolStatus, ErrorObjectOwned>;
 
     /// The pool's current workerpool orders (signed by the pool owner), for requesters.
     #[method(name = "orders")]

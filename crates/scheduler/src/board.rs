@@ -385,6 +385,11 @@ impl Board {
         now_ms: u64,
     ) -> Vec<Action> {
         let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        if self.deals.get(&entry.deal).is_none_or(|d| d.info.deal.trust <= 1) {
+            // contributeAndFinalize: consensus, reveal and finalize come in one transaction.
+            entry.consensus = Some(consensus);
+            return Vec::new();
+        }
         entry.phase = Phase::Revealing;
         entry.consensus = Some(consensus);
         entry.reveal_deadline = reveal_deadline;

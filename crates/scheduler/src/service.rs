@@ -489,15 +489,15 @@ impl PoolApiServer for Api {
         Ok(())
     }
 
-    async fn task(&self, task: B256) -> Result<Option<TaskView>, ErrorObjectOwned> {
+    async fn task_view(&self, task: B256) -> Result<Option<TaskView>, ErrorObjectOwned> {
         Ok(self.shared.lock().board.task_view(&task))
     }
 
-    async fn deal(&self, deal: B256) -> Result<Option<DealView>, ErrorObjectOwned> {
+    async fn deal_view(&self, deal: B256) -> Result<Option<DealView>, ErrorObjectOwned> {
         Ok(self.shared.lock().board.deal_view(&deal))
     }
 
-    async fn status(&self) -> Result<PoolStatus, ErrorObjectOwned> {
+    async fn pool_status(&self) -> Result<PoolStatus, ErrorObjectOwned> {
         Ok(self.shared.lock().board.status())
     }
 

@@ -1,0 +1,855 @@
+//! `xiebao devnet`: a whole network on this machine in one command — validators, a result
+//! store, a workerpool with its scheduler and workers, the demo apps deployed with their
+//! orders — and, with `--demo`, a real Bag-of-Tasks job through it: a Mandelbrot picture
+//! rendered tile by tile by the workers and assembled here.
+//!
+//! Every component is a child process of this one (`xiebao node`, `xiebao results serve`,
+//! `xiebao scheduler`, `xiebao worker`), logging under the data directory. The network's
+//! layout (ports, keys, addresses) is kept in `devnet.json`; running the command again on the
+//! same directory resumes it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use xiebao_apps::mandelbrot::Tiling;
+use xiebao_protocol::{Event, Membership};
+use xiebao_rpc::{EventFilter, XiebaoApiClient};
+use xiebao_scheduler::api::{PoolApiClient, TaskState};
+use xiebao_sdk::client::{Node, Sender, SenderOptions};
+use xiebao_types::order::SignedOrder as _;
+use xiebao_types::tx::{AppType, CreateApp, CreateWorkerpool, MatchOrders, PoolPolicy};
+use xiebao_types::{AppOrder, DatasetOrder, Nrlc, RequestOrder, SecretKey, Tag, ids};
+
+use crate::chain::{GenesisBase, free_port, localnet_configs, spawn_node};
+
+/// App price of the demo apps, nRLC per task.
+const APP_PRICE: Nrlc = Nrlc(10_000_000);
+/// The pool's price, nRLC per task.
+const POOL_PRICE: Nrlc = Nrlc(20_000_000);
+/// What each devnet account holds at genesis, RLC.
+const ACCOUNT_RLC: u64 = 1_000;
+/// What each worker bonds when it joins the pool, RLC.
+const WORKER_STAKE_RLC: u64 = 10;
+
+/// `xiebao devnet`.
+#[derive(Debug, Args)]
+pub(crate) struct DevnetArgs {
+    /// Where the network lives (created on first use, resumed after).
+    #[arg(long, default_value = "xiebao-devnet")]
+    data_dir: PathBuf,
+    /// Validators (one process each).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Workers (one process each).
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+    /// Replicates each worker runs at once.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Run the demo job: render a Mandelbrot picture as a bag of tasks, write it, exit.
+    #[arg(long)]
+    demo: bool,
+    /// Keep the network running after the demo (stop with Ctrl-C).
+    #[arg(long)]
+    keep: bool,
+    /// Tasks (picture tiles) in the demo's bag.
+    #[arg(long, default_value_t = 64)]
+    tasks: u64,
+    /// Side of one tile, pixels.
+    #[arg(long, default_value_t = 96)]
+    tile_size: u32,
+    /// Mandelbrot iterations per pixel (more: slower tasks).
+    #[arg(long, default_value_t = 256)]
+    max_iter: u32,
+    /// Trust of the demo's request (1: one worker per task; more: replicated, PoCo consensus).
+    #[arg(long, default_value_t = 1)]
+    trust: u64,
+    /// Score every worker starts with (genesis; only when the network is created).
+    #[arg(long, default_value_t = 0)]
+    initial_score: u64,
+    /// Give up on the demo after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Print the demo's summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Test only: this many workers corrupt their outputs (lying workers).
+    #[arg(long, hide = true, default_value_t = 0)]
+    lying_workers: usize,
+}
+
+/// A deployed demo app.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct DeployedApp {
+    address: Address,
+    order: AppOrder,
+}
+
+/// What `devnet.json` keeps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Layout {
+    rpc: Vec<String>,
+    results_listen: String,
+    scheduler_listen: String,
+    workerpool: Address,
+    apps: BTreeMap<String, DeployedApp>,
+    keys: Keys,
+    workers: Vec<WorkerLayout>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WorkerLayout {
+    address: Address,
+    key_file: PathBuf,
+    lying: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Keys {
+    requester: PathBuf,
+    app_owner: PathBuf,
+    pool_owner: PathBuf,
+    faucet: PathBuf,
+}
+
+/// The pids of the running components (`pids.json`), for operators and fault tests.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pids {
+    validators: Vec<u32>,
+    results: u32,
+    scheduler: u32,
+    workers: Vec<u32>,
+    scheduler_url: String,
+    results_url: String,
+    rpc: Vec<String>,
+}
+
+/// Child processes, stopped (SIGTERM, then waited for) when dropped.
+#[derive(Default)]
+struct Children(Vec<(String, Child)>);
+
+impl Children {
+    fn push(&mut self, name: impl Into<String>, child: Child) -> u32 {
+        let pid = child.id();
+        self.0.push((name.into(), child));
+        pid
+    }
+
+    /// The first child that exited, if any.
+    fn exited(&mut self) -> Option<String> {
+        for (name, child) in &mut self.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(format!("{name} exited ({status})"));
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in self.0.iter().rev() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        }
+        for (_, child) in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write_key(path: &Path) -> anyhow::Result<SecretKey> {
+    if path.exists() {
+        return Ok(xiebao_sdk::wallet::load_key(path, None)?);
+    }
+    let key = xiebao_sdk::wallet::generate_key();
+    std::fs::write(path, format!("0x{}\n", alloy_primitives::hex::encode(key.to_bytes())))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}
+
+fn spawn(
+    data_dir: &Path,
+    log: &str,
+    args: &[String],
+) -> anyhow::Result<Child> {
+    let log_path = data_dir.join("logs").join(log);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting `xiebao {}`", args.first().map_or("", String::as_str)))
+}
+
+/// Creates the network's files: validator configs, keys, genesis with every account funded.
+fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
+    let dir = &args.data_dir;
+    let layout_path = dir.join("devnet.json");
+    if layout_path.exists() {
+        let layout: Layout = serde_json::from_slice(&std::fs::read(&layout_path)?)
+            .with_context(|| format!("{} is damaged", layout_path.display()))?;
+        return Ok((layout, false));
+    }
+    if args.workers == 0 {
+        bail!("a devnet needs at least 1 worker (got --workers 0)");
+    }
+    if args.lying_workers >= args.workers {
+        bail!("--lying-workers {} must leave an honest worker among --workers {}", args.lying_workers, args.workers);
+    }
+    let keys_dir = dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let keys = Keys {
+        requester: keys_dir.join("requester.key"),
+        app_owner: keys_dir.join("app-owner.key"),
+        pool_owner: keys_dir.join("pool-owner.key"),
+        faucet: dir.join("chain").join("faucet.key"),
+    };
+    let mut funds = Vec::new();
+    for path in [&keys.requester, &keys.app_owner, &keys.pool_owner] {
+        funds.push((write_key(path)?.address(), Nrlc::rlc(ACCOUNT_RLC)));
+    }
+    let mut workers = Vec::new();
+    let mut scores = Vec::new();
+    for i in 0..args.workers {
+        let key_file = keys_dir.join(format!("worker-{i}.key"));
+        let address = write_key(&key_file)?.address();
+        funds.push((address, Nrlc::rlc(ACCOUNT_RLC)));
+        if args.initial_score > 0 {
+            scores.push((address, args.initial_score));
+        }
+        workers.push(WorkerLayout { address, key_file, lying: i < args.lying_workers });
+    }
+    let chain = localnet_configs(
+        &dir.join("chain"),
+        args.validators,
+        GenesisBase::Fresh { chain_id: 65_535, funds, scores },
+    )?;
+    let pool_owner = xiebao_sdk::wallet::load_key(&keys.pool_owner, None)?;
+    let pool = pool_call(&pool_owner);
+    let layout = Layout {
+        rpc: chain.rpc,
+        results_listen: free_port()?.to_string(),
+        scheduler_listen: free_port()?.to_string(),
+        workerpool: xiebao_protocol::workerpool_address(&pool),
+        apps: BTreeMap::new(),
+        keys,
+        workers,
+    };
+    Ok((layout, true))
+}
+
+fn pool_call(owner: &SecretKey) -> CreateWorkerpool {
+    CreateWorkerpool {
+        owner: owner.address(),
+        description: "devnet pool".into(),
+        policy: PoolPolicy {
+            worker_stake_ratio: 30,
+            scheduler_reward_ratio: 1,
+            min_worker_stake: Nrlc::rlc(1),
+            unbonding_delay_s: 60,
+        },
+    }
+}
+
+fn app_call(owner: &SecretKey, name: &str, wasm: &[u8], results_url: &str) -> CreateApp {
+    let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(wasm)));
+    let cid = xiebao_results::cid_of(wasm);
+    CreateApp {
+        owner: owner.address(),
+        name: name.into(),
+        app_type: AppType::Wasm,
+        multiaddr: Bytes::from(format!("{results_url}/v1/results/{cid}").into_bytes()),
+        checksum,
+        mrenclave: Bytes::new(),
+    }
+}
+
+/// Registers the pool and the demo apps, signs the app orders.
+async fn deploy(layout: &mut Layout, dir: &Path, node: &Node) -> anyhow::Result<()> {
+    let results_url = format!("http://{}", layout.results_listen);
+    let store = xiebao_results::ResultStore::open(&dir.join("results"))?;
+    let app_owner = xiebao_sdk::wallet::load_key(&layout.keys.app_owner, None)?;
+    let pool_owner = xiebao_sdk::wallet::load_key(&layout.keys.pool_owner, None)?;
+    let mut calls = Vec::new();
+    for (name, wasm) in [
+        ("mandelbrot", xiebao_apps::MANDELBROT_WASM),
+        ("wordcount", xiebao_apps::WORDCOUNT_WASM),
+    ] {
+        store.put(wasm)?;
+        let call = app_call(&app_owner, name, wasm, &results_url);
+        let address = xiebao_protocol::app_address(&call);
+        let mut order = AppOrder {
+            app: address,
+            appprice: APP_PRICE.to_u256(),
+            volume: U256::from(1_000_000_000u64),
+            tag: Tag::NONE,
+            datasetrestrict: Address::ZERO,
+            workerpoolrestrict: Address::ZERO,
+            requesterrestrict: Address::ZERO,
+            salt: B256::from(rand::random::<[u8; 32]>()),
+            sign: Bytes::new(),
+        };
+        order.sign_with(&node.domain, &app_owner);
+        layout.apps.insert(name.to_owned(), DeployedApp { address, order });
+        calls.push(call.into());
+    }
+    let sender = Sender::spawn(node.clone(), app_owner, SenderOptions::default());
+    for result in sender.send_all(calls).await {
+        result.context("registering the demo apps")?;
+    }
+    let pool_sender = Sender::spawn(node.clone(), pool_owner.clone(), SenderOptions::default());
+    pool_sender.send(pool_call(&pool_owner).into()).await.context("registering the workerpool")?;
+    Ok(())
+}
+
+async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return Ok(value);
+        }
+        if start.elapsed() > timeout {
+            bail!("{what}: still not ready after {} s (see the logs under the data directory)", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn say(json: bool, line: &str) {
+    if !json {
+        eprintln!("{line}");
+    }
+}
+
+pub(crate) fn run(args: &DevnetArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        tokio::select! {
+            result = devnet(args) => result,
+            stop = crate::chain::wait_for_stop() => {
+                say(args.json, "stopping the devnet");
+                stop
+            }
+        }
+    })
+}
+
+async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
+    let dir = args.data_dir.clone();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (mut layout, fresh) = create(args)?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let mut children = Children::default();
+    let started = Instant::now();
+    say(args.json, &format!("devnet in {}: starting {} validators", dir.display(), layout.rpc.len()));
+    let chain_dir = dir.join("chain");
+    let localnet: crate::chain::LocalnetFile =
+        serde_json::from_slice(&std::fs::read(chain_dir.join("localnet.json"))?)?;
+    let mut validator_pids = Vec::new();
+    for (i, config) in localnet.configs.iter().enumerate() {
+        validator_pids.push(children.push(format!("validator {i}"), spawn_node(config)?));
+    }
+    let rpc = layout.rpc[0].clone();
+    let node = wait_until("the chain", Duration::from_secs(300), || async {
+        let node = Node::connect(&rpc).await.ok()?;
+        let status = node.rpc.chain_status().await.ok()?;
+        (status.height >= 1).then_some(node)
+    })
+    .await?;
+    if fresh {
+        say(args.json, "deploying the demo apps and the workerpool");
+        deploy(&mut layout, &dir, &node).await?;
+        std::fs::write(dir.join("devnet.json"), serde_json::to_vec_pretty(&layout)?)?;
+    }
+    let results_url = format!("http://{}", layout.results_listen);
+    let scheduler_url = format!("ws://{}", layout.scheduler_listen);
+    let results_pid = children.push(
+        "result store",
+        spawn(&dir, "results.log", &[
+            "results".into(),
+            "serve".into(),
+            "--dir".into(),
+            dir.join("results").display().to_string(),
+            "--listen".into(),
+            layout.results_listen.clone(),
+            "--rpc".into(),
+            rpc.clone(),
+        ])?,
+    );
+    let scheduler_pid = children.push(
+        "scheduler",
+        spawn(&dir, "scheduler.log", &[
+            "scheduler".into(),
+            "--rpc".into(),
+            rpc.clone(),
+            "--key-file".into(),
+            layout.keys.pool_owner.display().to_string(),
+            "--workerpool".into(),
+            layout.workerpool.to_string(),
+            "--listen".into(),
+            layout.scheduler_listen.clone(),
+            "--data-dir".into(),
+            dir.join("scheduler").display().to_string(),
+            "--price".into(),
+            crate::account::format_rlc(POOL_PRICE).trim_end_matches(" RLC").to_owned(),
+        ])?,
+    );
+    let mut worker_pids = Vec::new();
+    for (i, worker) in layout.workers.iter().enumerate() {
+        let mut worker_args = vec![
+            "worker".into(),
+            "--rpc".into(),
+            layout.rpc[i % layout.rpc.len()].clone(),
+            "--scheduler".into(),
+            scheduler_url.clone(),
+            "--results".into(),
+            results_url.clone(),
+            "--key-file".into(),
+            worker.key_file.display().to_string(),
+            "--work-dir".into(),
+            dir.join(format!("worker-{i}")).display().to_string(),
+            "--slots".into(),
+            args.slots.to_string(),
+            "--join".into(),
+            layout.workerpool.to_string(),
+            "--stake".into(),
+            WORKER_STAKE_RLC.to_string(),
+        ];
+        if worker.lying {
+            worker_args.push("--corrupt-output".into());
+        }
+        worker_pids.push(children.push(
+            format!("worker {i}"),
+            spawn(&dir, &format!("worker-{i}.log"), &worker_args)?,
+        ));
+    }
+    let pids = Pids {
+        validators: validator_pids,
+        results: results_pid,
+        scheduler: scheduler_pid,
+        workers: worker_pids,
+        scheduler_url: scheduler_url.clone(),
+        results_url: results_url.clone(),
+        rpc: layout.rpc.clone(),
+    };
+    std::fs::write(dir.join("pids.json"), serde_json::to_vec_pretty(&pids)?)?;
+    let pool_http = format!("http://{}", layout.scheduler_listen);
+    let pool = xiebao_rpc::http_client(&pool_http)?;
+    let want = layout.workers.len();
+    wait_until("the workers", Duration::from_secs(300), || async {
+        let status = pool.pool_status().await.ok()?;
+        (status.workers.len() >= want).then_some(())
+    })
+    .await?;
+    say(
+        args.json,
+        &format!(
+            "devnet ready in {:.1} s: rpc {rpc}, scheduler {scheduler_url}, results {results_url}, {want} workers",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    if let Some(exited) = children.exited() {
+        bail!("{exited}; see {}", dir.join("logs").display());
+    }
+    if args.demo {
+        let summary = demo(args, &layout, &node, &pool).await?;
+        if args.json {
+            #[allow(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            }
+        } else {
+            #[allow(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!("{}", summary.picture.display());
+            }
+        }
+        if !args.keep {
+            return Ok(());
+        }
+    }
+    say(args.json, "the devnet runs; stop it with Ctrl-C");
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(exited) = children.exited() {
+            bail!("{exited}; see {}", dir.join("logs").display());
+        }
+    }
+}
+
+/// What the demo did, for people and for tests.
+#[derive(Debug, Serialize)]
+struct Summary {
+    deal: B256,
+    tasks: u64,
+    trust: u64,
+    seconds: f64,
+    first_result_seconds: f64,
+    picture: PathBuf,
+    app_price: Nrlc,
+    pool_price: Nrlc,
+    scheduler_reward_ratio: u8,
+    before: BTreeMap<String, Balance>,
+    after: BTreeMap<String, Balance>,
+    /// Per task (by index): every worker the scheduler handed it to.
+    task_workers: Vec<Vec<Address>>,
+    /// Per task: the contributions on chain (worker, proved).
+    contributions: Vec<Vec<(Address, bool)>>,
+    workers: Vec<WorkerSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Balance {
+    address: Address,
+    free: Nrlc,
+    frozen: Nrlc,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkerSummary {
+    address: Address,
+    lying: bool,
+    score_before: u64,
+    score_after: u64,
+    membership: Option<Membership>,
+}
+
+async fn balances(node: &Node, layout: &Layout) -> anyhow::Result<BTreeMap<String, Balance>> {
+    let mut named = vec![
+        ("requester".to_owned(), key_address(&layout.keys.requester)?),
+        ("app_owner".to_owned(), key_address(&layout.keys.app_owner)?),
+        ("pool_owner".to_owned(), key_address(&layout.keys.pool_owner)?),
+        ("kitty".to_owned(), ids::kitty_address()),
+    ];
+    for (i, w) in layout.workers.iter().enumerate() {
+        named.push((format!("worker_{i}"), w.address));
+    }
+    let mut out = BTreeMap::new();
+    for (name, address) in named {
+        let account = node.rpc.account(address).await?;
+        out.insert(name, Balance { address, free: account.free, frozen: account.frozen });
+    }
+    Ok(out)
+}
+
+fn key_address(path: &Path) -> anyhow::Result<Address> {
+    Ok(xiebao_sdk::wallet::load_key(path, None)?.address())
+}
+
+fn tiling(args: &DevnetArgs) -> anyhow::Result<Tiling> {
+    let n = args.tasks;
+    if n == 0 {
+        bail!("--tasks must be at least 1");
+    }
+    let mut tiles_x = (1..=n).take_while(|x| x * x <= n).filter(|x| n % x == 0).last().unwrap_or(1);
+    let mut tiles_y = n / tiles_x;
+    if tiles_x < tiles_y {
+        std::mem::swap(&mut tiles_x, &mut tiles_y);
+    }
+    let side = u64::from(args.tile_size);
+    let (tx, ty) = (u32::try_from(tiles_x)?, u32::try_from(tiles_y)?);
+    let width = u32::try_from(tiles_x * side)?;
+    let height = u32::try_from(tiles_y * side)?;
+    Tiling::new(width, height, tx, ty, args.max_iter)
+        .with_context(|| format!("--tasks {n} with --tile-size {side}"))
+}
+
+async fn demo(
+    args: &DevnetArgs,
+    layout: &Layout,
+    node: &Node,
+    pool: &xiebao_rpc::jsonrpsee::http_client::HttpClient,
+) -> anyhow::Result<Summary> {
+    let tiling = tiling(args)?;
+    let app = layout.apps.get("mandelbrot").context("the mandelbrot app is not deployed")?;
+    let requester = xiebao_sdk::wallet::load_key(&layout.keys.requester, None)?;
+    let workerpool_order = pool
+        .orders()
+        .await
+        .context("asking the scheduler for its workerpool order")?
+        .into_iter()
+        .next()
+        .context("the scheduler publishes no workerpool order")?;
+    let mut request = RequestOrder {
+        app: app.address,
+        appmaxprice: APP_PRICE.to_u256(),
+        dataset: Address::ZERO,
+        datasetmaxprice: U256::ZERO,
+        workerpool: layout.workerpool,
+        workerpoolmaxprice: POOL_PRICE.to_u256(),
+        requester: requester.address(),
+        volume: U256::from(tiling.tasks()),
+        tag: Tag::NONE,
+        category: U256::ZERO,
+        trust: U256::from(args.trust),
+        beneficiary: requester.address(),
+        callback: Address::ZERO,
+        params: tiling.params(),
+        salt: B256::from(rand::random::<[u8; 32]>()),
+        sign: Bytes::new(),
+    };
+    request.sign_with(&node.domain, &requester);
+    let before = balances(node, layout).await?;
+    let mut scores_before = Vec::new();
+    for w in &layout.workers {
+        scores_before.push(node.rpc.score(w.address).await?);
+    }
+    // Subscribe before matching so no result is missed.
+    let ws = xiebao_rpc::ws_client(&node.ws_url()).await?;
+    let filter = EventFilter {
+        types: vec!["TaskFinalize".into(), "TaskClaimed".into()],
+        ..EventFilter::default()
+    };
+    let mut events = ws.subscribe_events(filter).await?;
+    let sender = Sender::spawn(node.clone(), requester, SenderOptions::default());
+    let orders = MatchOrders {
+        app: app.order.clone(),
+        dataset: DatasetOrder::none(),
+        workerpool: workerpool_order,
+        request,
+    };
+    say(
+        args.json,
+        &format!(
+            "requesting {} tasks of mandelbrot ({}×{} px in {}×{} tiles, trust {})",
+            tiling.tasks(),
+            tiling.width,
+            tiling.height,
+            tiling.tiles_x,
+            tiling.tiles_y,
+            args.trust
+        ),
+    );
+    let matched = Instant::now();
+    let applied = sender.send(orders.into()).await.context("matching the orders")?;
+    let deal = applied
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrdersMatched { deal, .. } => Some(*deal),
+            _ => None,
+        })
+        .context("the match emitted no deal")?;
+    let record = XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
+    let task_ids: Vec<B256> = (0..record.bot_size)
+        .map(|i| ids::task_id(&deal, record.bot_first + U256::from(i)))
+        .collect();
+    let index_of: BTreeMap<B256, u64> =
+        task_ids.iter().enumerate().map(|(i, t)| (*t, i as u64)).collect();
+    say(args.json, &format!("deal {deal}: {} tasks", task_ids.len()));
+    let http = reqwest::Client::new();
+    let mut tiles: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut downloads = tokio::task::JoinSet::new();
+    let mut failed: Vec<B256> = Vec::new();
+    let progress = Progress::new(args.json, task_ids.len() as u64);
+    let mut first_result: Option<f64> = None;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut last_report = Instant::now();
+    while tiles.len() + failed.len() < task_ids.len() {
+        tokio::select! {
+            event = events.next() => {
+                let view = event.context("the node closed the event stream")??;
+                match view.event {
+                    Event::TaskFinalize { task, results } if index_of.contains_key(&task) => {
+                        let link = String::from_utf8_lossy(&results).into_owned();
+                        let index = index_of[&task];
+                        let http = http.clone();
+                        downloads.spawn(async move { (index, download_tile(&http, &link).await) });
+                    }
+                    Event::TaskClaimed { task } if index_of.contains_key(&task) => {
+                        failed.push(task);
+                        progress.failed();
+                    }
+                    _ => {}
+                }
+            }
+            Some(done) = downloads.join_next(), if !downloads.is_empty() => {
+                let (index, tile) = done?;
+                tiles.push((index, tile?));
+                first_result.get_or_insert(matched.elapsed().as_secs_f64());
+                progress.done();
+            }
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            last_report = Instant::now();
+            if let Ok(Some(view)) = pool.deal_view(deal).await {
+                progress.waiting(&view.tasks);
+            }
+        }
+        if Instant::now() > deadline {
+            let view = pool.deal_view(deal).await.ok().flatten();
+            let stuck: Vec<String> = view
+                .map(|v| {
+                    v.tasks
+                        .into_iter()
+                        .filter(|t| !t.state.is_final())
+                        .take(10)
+                        .map(|t| format!("  task {} ({}): {:?}; last: {}", t.index, t.task, t.state, t.last_event))
+                        .collect()
+                })
+                .unwrap_or_default();
+            bail!(
+                "the demo did not finish in {} s: {} of {} tasks done; unfinished:\n{}",
+                args.timeout,
+                tiles.len(),
+                task_ids.len(),
+                stuck.join("\n")
+            );
+        }
+    }
+    let seconds = matched.elapsed().as_secs_f64();
+    progress.finish();
+    if !failed.is_empty() {
+        bail!("{} tasks failed and were refunded: {:?}", failed.len(), failed);
+    }
+    let png = tiling.assemble(&tiles).context("assembling the picture")?;
+    let out_dir = args.data_dir.join("demo");
+    std::fs::create_dir_all(&out_dir)?;
+    let picture = out_dir.join(format!("mandelbrot-{}.png", &deal.to_string()[2..10]));
+    std::fs::write(&picture, png)?;
+    say(
+        args.json,
+        &format!(
+            "{} tasks in {seconds:.2} s from match to last result (first result after {:.2} s): {}",
+            task_ids.len(),
+            first_result.unwrap_or(seconds),
+            picture.display()
+        ),
+    );
+    // Give the scheduler's view a moment to settle before reading who ran what.
+    let view = pool.deal_view(deal).await?.context("the scheduler does not know the deal")?;
+    let task_workers = view.tasks.iter().map(|t| t.workers.clone()).collect();
+    let mut contributions = Vec::new();
+    for task in &task_ids {
+        let record = XiebaoApiClient::task(&node.rpc, *task).await?.context("task missing on chain")?;
+        contributions.push(
+            record
+                .contributions
+                .iter()
+                .map(|c| (c.worker, c.status == xiebao_protocol::ContributionStatus::Proved))
+                .collect(),
+        );
+    }
+    let after = balances(node, layout).await?;
+    let mut workers = Vec::new();
+    for (w, before_score) in layout.workers.iter().zip(scores_before) {
+        workers.push(WorkerSummary {
+            address: w.address,
+            lying: w.lying,
+            score_before: before_score,
+            score_after: node.rpc.score(w.address).await?,
+            membership: node.rpc.membership(w.address).await?,
+        });
+    }
+    Ok(Summary {
+        deal,
+        tasks: task_ids.len() as u64,
+        trust: args.trust,
+        seconds,
+        first_result_seconds: first_result.unwrap_or(seconds),
+        picture,
+        app_price: APP_PRICE,
+        pool_price: POOL_PRICE,
+        scheduler_reward_ratio: record.scheduler_reward_ratio,
+        before,
+        after,
+        task_workers,
+        contributions,
+        workers,
+    })
+}
+
+/// Downloads a result archive and takes the tile out of it.
+async fn download_tile(http: &reqwest::Client, link: &str) -> anyhow::Result<Vec<u8>> {
+    let response = http.get(link).send().await.with_context(|| format!("GET {link}"))?;
+    if !response.status().is_success() {
+        bail!("GET {link}: HTTP {}", response.status());
+    }
+    let bytes = response.bytes().await?;
+    let cid = link.rsplit('/').next().unwrap_or_default();
+    if xiebao_results::cid_of(&bytes) != cid {
+        bail!("the result at {link} does not match its content id");
+    }
+    let mut archive = tar::Archive::new(bytes.as_ref());
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.path()?.as_os_str() == xiebao_apps::mandelbrot::TILE_FILE {
+            let mut tile = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut tile)?;
+            return Ok(tile);
+        }
+    }
+    bail!("the result at {link} holds no {}", xiebao_apps::mandelbrot::TILE_FILE)
+}
+
+/// The bag's progress: a bar on a terminal, a line per tenth otherwise.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    total: u64,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool, total: u64) -> Self {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(total)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} done {msg} [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self { bar, total, quiet }
+    }
+
+    fn done(&self) {
+        self.bar.inc(1);
+        let done = self.bar.position();
+        if !self.quiet && self.bar.is_hidden() && (done * 10 / self.total.max(1)) != ((done - 1) * 10 / self.total.max(1)) {
+            eprintln!("{done}/{} tasks done", self.total);
+        }
+    }
+
+    fn failed(&self) {
+        self.bar.set_message("(some failed)");
+    }
+
+    fn waiting(&self, tasks: &[xiebao_scheduler::api::TaskView]) {
+        let waiting = tasks
+            .iter()
+            .find_map(|t| match &t.state {
+                TaskState::WaitingForWorker { why } => Some(format!("waiting: {why}")),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let running =
+            tasks.iter().filter(|t| matches!(t.state, TaskState::Running { .. })).count();
+        self.bar.set_message(format!("{running} running {waiting}"));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
