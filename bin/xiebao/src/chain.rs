@@ -235,8 +235,11 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xiebao_chain=info"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
@@ -346,7 +349,9 @@ pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     let base = match &args.genesis_template {
         Some(path) => GenesisBase::Template(GenesisFile::load(path)?),
-        None => GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new(), scores: Vec::new() },
+        None => {
+            GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new(), scores: Vec::new() }
+        }
     };
     let file = localnet_configs(&args.data_dir, args.validators, base)?;
     let mut children = Vec::new();

@@ -174,11 +174,7 @@ fn write_key(path: &Path) -> anyhow::Result<SecretKey> {
     Ok(key)
 }
 
-fn spawn(
-    data_dir: &Path,
-    log: &str,
-    args: &[String],
-) -> anyhow::Result<Child> {
+fn spawn(data_dir: &Path, log: &str, args: &[String]) -> anyhow::Result<Child> {
     let log_path = data_dir.join("logs").join(log);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -207,7 +203,11 @@ fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
         bail!("a devnet needs at least 1 worker (got --workers 0)");
     }
     if args.lying_workers >= args.workers {
-        bail!("--lying-workers {} must leave an honest worker among --workers {}", args.lying_workers, args.workers);
+        bail!(
+            "--lying-workers {} must leave an honest worker among --workers {}",
+            args.lying_workers,
+            args.workers
+        );
     }
     let keys_dir = dir.join("keys");
     std::fs::create_dir_all(&keys_dir)?;
@@ -285,10 +285,9 @@ async fn deploy(layout: &mut Layout, dir: &Path, node: &Node) -> anyhow::Result<
     let app_owner = xiebao_sdk::wallet::load_key(&layout.keys.app_owner, None)?;
     let pool_owner = xiebao_sdk::wallet::load_key(&layout.keys.pool_owner, None)?;
     let mut calls = Vec::new();
-    for (name, wasm) in [
-        ("mandelbrot", xiebao_apps::MANDELBROT_WASM),
-        ("wordcount", xiebao_apps::WORDCOUNT_WASM),
-    ] {
+    for (name, wasm) in
+        [("mandelbrot", xiebao_apps::MANDELBROT_WASM), ("wordcount", xiebao_apps::WORDCOUNT_WASM)]
+    {
         store.put(wasm)?;
         let call = app_call(&app_owner, name, wasm, &results_url);
         let address = xiebao_protocol::app_address(&call);
@@ -327,7 +326,10 @@ where
             return Ok(value);
         }
         if start.elapsed() > timeout {
-            bail!("{what}: still not ready after {} s (see the logs under the data directory)", timeout.as_secs());
+            bail!(
+                "{what}: still not ready after {} s (see the logs under the data directory)",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -359,7 +361,10 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("logs"))?;
     let mut children = Children::default();
     let started = Instant::now();
-    say(args.json, &format!("devnet in {}: starting {} validators", dir.display(), layout.rpc.len()));
+    say(
+        args.json,
+        &format!("devnet in {}: starting {} validators", dir.display(), layout.rpc.len()),
+    );
     let chain_dir = dir.join("chain");
     let localnet: crate::chain::LocalnetFile =
         serde_json::from_slice(&std::fs::read(chain_dir.join("localnet.json"))?)?;
@@ -368,10 +373,16 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
         validator_pids.push(children.push(format!("validator {i}"), spawn_node(config)?));
     }
     let rpc = layout.rpc[0].clone();
-    let node = wait_until("the chain", Duration::from_secs(300), || async {
+    let (node, first) = wait_until("the chain", Duration::from_secs(300), || async {
         let node = Node::connect(&rpc).await.ok()?;
         let status = node.rpc.chain_status().await.ok()?;
-        (status.height >= 1).then_some(node)
+        Some((node, status.height))
+    })
+    .await?;
+    // Live once it finalizes new blocks (restarted validators first agree on a view).
+    wait_until("the chain's first blocks", Duration::from_secs(300), || async {
+        let status = node.rpc.chain_status().await.ok()?;
+        (status.height >= first + 2).then_some(())
     })
     .await?;
     if fresh {
@@ -383,34 +394,42 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     let scheduler_url = format!("ws://{}", layout.scheduler_listen);
     let results_pid = children.push(
         "result store",
-        spawn(&dir, "results.log", &[
-            "results".into(),
-            "serve".into(),
-            "--dir".into(),
-            dir.join("results").display().to_string(),
-            "--listen".into(),
-            layout.results_listen.clone(),
-            "--rpc".into(),
-            rpc.clone(),
-        ])?,
+        spawn(
+            &dir,
+            "results.log",
+            &[
+                "results".into(),
+                "serve".into(),
+                "--dir".into(),
+                dir.join("results").display().to_string(),
+                "--listen".into(),
+                layout.results_listen.clone(),
+                "--rpc".into(),
+                rpc.clone(),
+            ],
+        )?,
     );
     let scheduler_pid = children.push(
         "scheduler",
-        spawn(&dir, "scheduler.log", &[
-            "scheduler".into(),
-            "--rpc".into(),
-            rpc.clone(),
-            "--key-file".into(),
-            layout.keys.pool_owner.display().to_string(),
-            "--workerpool".into(),
-            layout.workerpool.to_string(),
-            "--listen".into(),
-            layout.scheduler_listen.clone(),
-            "--data-dir".into(),
-            dir.join("scheduler").display().to_string(),
-            "--price".into(),
-            crate::account::format_rlc(POOL_PRICE).trim_end_matches(" RLC").to_owned(),
-        ])?,
+        spawn(
+            &dir,
+            "scheduler.log",
+            &[
+                "scheduler".into(),
+                "--rpc".into(),
+                rpc.clone(),
+                "--key-file".into(),
+                layout.keys.pool_owner.display().to_string(),
+                "--workerpool".into(),
+                layout.workerpool.to_string(),
+                "--listen".into(),
+                layout.scheduler_listen.clone(),
+                "--data-dir".into(),
+                dir.join("scheduler").display().to_string(),
+                "--price".into(),
+                crate::account::format_rlc(POOL_PRICE).trim_end_matches(" RLC").to_owned(),
+            ],
+        )?,
     );
     let mut worker_pids = Vec::new();
     for (i, worker) in layout.workers.iter().enumerate() {
@@ -436,10 +455,12 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
         if worker.lying {
             worker_args.push("--corrupt-output".into());
         }
-        worker_pids.push(children.push(
-            format!("worker {i}"),
-            spawn(&dir, &format!("worker-{i}.log"), &worker_args)?,
-        ));
+        worker_pids.push(
+            children.push(
+                format!("worker {i}"),
+                spawn(&dir, &format!("worker-{i}.log"), &worker_args)?,
+            ),
+        );
     }
     let pids = Pids {
         validators: validator_pids,
@@ -648,7 +669,8 @@ async fn demo(
             _ => None,
         })
         .context("the match emitted no deal")?;
-    let record = XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
+    let record =
+        XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
     let task_ids: Vec<B256> = (0..record.bot_size)
         .map(|i| ids::task_id(&deal, record.bot_first + U256::from(i)))
         .collect();
@@ -703,7 +725,12 @@ async fn demo(
                         .into_iter()
                         .filter(|t| !t.state.is_final())
                         .take(10)
-                        .map(|t| format!("  task {} ({}): {:?}; last: {}", t.index, t.task, t.state, t.last_event))
+                        .map(|t| {
+                            format!(
+                                "  task {} ({}): {:?}; last: {}",
+                                t.index, t.task, t.state, t.last_event
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -740,7 +767,8 @@ async fn demo(
     let task_workers = view.tasks.iter().map(|t| t.workers.clone()).collect();
     let mut contributions = Vec::new();
     for task in &task_ids {
-        let record = XiebaoApiClient::task(&node.rpc, *task).await?.context("task missing on chain")?;
+        let record =
+            XiebaoApiClient::task(&node.rpc, *task).await?.context("task missing on chain")?;
         contributions.push(
             record
                 .contributions
@@ -827,7 +855,10 @@ impl Progress {
     fn done(&self) {
         self.bar.inc(1);
         let done = self.bar.position();
-        if !self.quiet && self.bar.is_hidden() && (done * 10 / self.total.max(1)) != ((done - 1) * 10 / self.total.max(1)) {
+        if !self.quiet
+            && self.bar.is_hidden()
+            && (done * 10 / self.total.max(1)) != ((done - 1) * 10 / self.total.max(1))
+        {
             eprintln!("{done}/{} tasks done", self.total);
         }
     }
@@ -844,8 +875,7 @@ impl Progress {
                 _ => None,
             })
             .unwrap_or_default();
-        let running =
-            tasks.iter().filter(|t| matches!(t.state, TaskState::Running { .. })).count();
+        let running = tasks.iter().filter(|t| matches!(t.state, TaskState::Running { .. })).count();
         self.bar.set_message(format!("{running} running {waiting}"));
     }
 

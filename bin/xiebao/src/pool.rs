@@ -78,8 +78,11 @@ pub(crate) struct WorkerArgs {
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 #[allow(clippy::print_stdout, reason = "the command prints where it serves")]
@@ -100,9 +103,8 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let running = xiebao_scheduler::service::start(config)
-            .await
-            .context("starting the scheduler")?;
+        let running =
+            xiebao_scheduler::service::start(config).await.context("starting the scheduler")?;
         println!("scheduler for {} on ws://{}", args.workerpool, running.address);
         use std::io::Write as _;
         std::io::stdout().flush()?;

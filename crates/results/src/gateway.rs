@@ -88,7 +88,10 @@ async fn upload(
         Some(Ok(text)) => match alloy_primitives::hex::decode(text.trim()) {
             Ok(bytes) => Some(alloy_primitives::Bytes::from(bytes)),
             Err(_) => {
-                return error(StatusCode::BAD_REQUEST, format!("{AUTHORIZATION_HEADER} is not hex"));
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{AUTHORIZATION_HEADER} is not hex"),
+                );
             }
         },
         Some(Err(_)) => {

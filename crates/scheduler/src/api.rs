@@ -160,6 +160,9 @@ pub enum Progress {
     },
     /// The app runs.
     Running,
+    /// The app finished and the result is computed; the worker's slot is free again while the
+    /// result goes to the store and the chain.
+    Computed,
     /// The contribution is final on chain.
     Contributed {
         /// Its result hash.

@@ -83,6 +83,8 @@ enum Status {
     Assigned,
     SettingUp(String),
     Running,
+    /// Computed; uploading or contributing (no longer holding a worker slot).
+    Computed,
     Contributed(B256),
     Revealed,
     Finished,
@@ -92,7 +94,7 @@ enum Status {
 
 impl Status {
     fn pending(&self) -> bool {
-        matches!(self, Self::Assigned | Self::SettingUp(_) | Self::Running)
+        matches!(self, Self::Assigned | Self::SettingUp(_) | Self::Running | Self::Computed)
     }
 }
 
@@ -535,6 +537,17 @@ impl Board {
                     r.assigned_ms = now_ms;
                 }
             }
+            Progress::Computed => {
+                entry.last_event = format!("{worker} computed the result");
+                if let Some(r) = entry.replicate_mut(&worker)
+                    && r.status.pending()
+                {
+                    r.status = Status::Computed;
+                }
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.busy.remove(task);
+                }
+            }
             Progress::Contributed { .. } | Progress::Revealed | Progress::Finalized => {}
             Progress::Uploaded { link } => {
                 entry.last_event = format!("{worker} uploaded the result");
@@ -584,6 +597,7 @@ impl Board {
                     if let Some(threshold) = slow_threshold(&deal.durations) {
                         for r in &mut entry.replicates {
                             if r.status.pending()
+                                && r.status != Status::Computed
                                 && !r.slow
                                 && now_ms.saturating_sub(r.assigned_ms) > threshold
                             {
@@ -676,9 +690,8 @@ impl Board {
                 entry.waiting = waiting_reason(&self.workers, deal, "capable");
                 continue;
             };
-            let authorization = self
-                .key
-                .eth_sign(&ids::authorization_hash(&worker, task_id, &Address::ZERO));
+            let authorization =
+                self.key.eth_sign(&ids::authorization_hash(&worker, task_id, &Address::ZERO));
             let d = &deal.deal;
             let assignment = Assignment {
                 task: *task_id,
@@ -693,7 +706,11 @@ impl Board {
                 time_ref_s: d.time_ref_s,
                 contribution_deadline: d.contribution_deadline(),
                 authorization,
-                finish: if d.trust <= 1 { Finish::ContributeAndFinalize } else { Finish::Contribute },
+                finish: if d.trust <= 1 {
+                    Finish::ContributeAndFinalize
+                } else {
+                    Finish::Contribute
+                },
             };
             entry.replicates.push(Replicate {
                 worker,
@@ -963,8 +980,7 @@ fn sync(entry: &mut TaskEntry, record: &Task) {
                 .collect();
         }
         TaskStatus::Completed => {
-            entry.phase =
-                Phase::Completed(String::from_utf8_lossy(&record.results).into_owned());
+            entry.phase = Phase::Completed(String::from_utf8_lossy(&record.results).into_owned());
         }
         TaskStatus::Failed => {
             entry.phase = Phase::Failed("failed on chain and refunded".into());

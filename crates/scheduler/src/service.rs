@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use xiebao_protocol::{Event, MembershipStatus, Task};
 use xiebao_rpc::{EventFilter, XiebaoApiClient};
 use xiebao_sdk::client::{Node, Sender, SenderOptions};
-use xiebao_types::tx::{Finalize, Initialize, Reopen};
 use xiebao_types::order::SignedOrder as _;
+use xiebao_types::tx::{Finalize, Initialize, Reopen};
 use xiebao_types::{Nrlc, SecretKey, Tag, WorkerpoolOrder, ids};
 
 use crate::api::{
@@ -244,6 +244,7 @@ impl Shared {
             }
             let now = self.now_ms();
             let actions = inner.board.add_deal(info, &tasks);
+            tracing::info!(deal = %deal_id, initializing = actions.len(), "deal loaded");
             let deals = inner.board.deal_ids();
             let chain_time = inner.chain_time;
             let more = inner.board.tick(now, chain_time);
@@ -400,11 +401,17 @@ impl PoolApiServer for Api {
         Ok(challenge)
     }
 
-    async fn subscribe_work(&self, pending: PendingSubscriptionSink, hello: Hello) -> SubscriptionResult {
+    async fn subscribe_work(
+        &self,
+        pending: PendingSubscriptionSink,
+        hello: Hello,
+    ) -> SubscriptionResult {
         let shared = &self.shared;
         let pool = shared.workerpool;
         if !shared.lock().challenges.remove(&hello.challenge) {
-            pending.reject(refuse("unknown or used challenge: ask pool_challenge first".into())).await;
+            pending
+                .reject(refuse("unknown or used challenge: ask pool_challenge first".into()))
+                .await;
             return Ok(());
         }
         let hash = hello_hash(&pool, &hello.worker, &hello.challenge);
@@ -485,7 +492,8 @@ impl PoolApiServer for Api {
             return Err(refuse("unknown session: open one with pool_subscribeWork".into()));
         };
         let Report { task, progress, .. } = report;
-        self.shared.with_board(|b, now, chain_time| b.report(worker, &task, progress, now, chain_time));
+        self.shared
+            .with_board(|b, now, chain_time| b.report(worker, &task, progress, now, chain_time));
         Ok(())
     }
 
@@ -589,7 +597,10 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
     Ok(Running { address, handle })
 }
 
-fn load_or_make_order(config: &Config, node: &Node) -> Result<Vec<WorkerpoolOrder>, SchedulerError> {
+fn load_or_make_order(
+    config: &Config,
+    node: &Node,
+) -> Result<Vec<WorkerpoolOrder>, SchedulerError> {
     let path = config.data_dir.join("orders.json");
     if let Some(orders) = std::fs::read(&path)
         .ok()

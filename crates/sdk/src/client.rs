@@ -25,12 +25,12 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use tokio::sync::{mpsc, oneshot};
+use xiebao_protocol::Event;
 use xiebao_rpc::jsonrpsee::http_client::HttpClient;
 use xiebao_rpc::{ChainStatus, TxStatus, XiebaoApiClient};
+use xiebao_types::SecretKey;
 use xiebao_types::order::Domain;
 use xiebao_types::tx::{Call, Transaction};
-use xiebao_protocol::Event;
-use xiebao_types::SecretKey;
 
 /// How often a submitted transaction's status is asked for.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);

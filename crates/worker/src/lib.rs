@@ -135,12 +135,9 @@ impl Worker {
         if path.exists() {
             return Ok(path);
         }
-        let response = self
-            .http
-            .get(&resource.multiaddr)
-            .send()
-            .await
-            .map_err(|e| format!("fetching {kind} {} from {}: {e}", resource.address, resource.multiaddr))?;
+        let response = self.http.get(&resource.multiaddr).send().await.map_err(|e| {
+            format!("fetching {kind} {} from {}: {e}", resource.address, resource.multiaddr)
+        })?;
         if !response.status().is_success() {
             return Err(format!(
                 "fetching {kind} {} from {}: HTTP {}",
@@ -166,11 +163,25 @@ impl Worker {
 
     async fn run_replicate(self: &Arc<Self>, a: Assignment) {
         let task = a.task;
+        let start = std::time::Instant::now();
         let result = self.compute(&a).await;
+        let computed = start.elapsed();
+        if result.is_ok() {
+            self.report(task, Progress::Computed).await;
+        }
         let outcome = match result {
             Ok(held) => self.finish(&a, held).await,
             Err(failure) => Err(failure),
         };
+        if outcome.is_ok() {
+            tracing::info!(
+                %task,
+                index = a.index,
+                compute_ms = computed.as_millis() as u64,
+                total_ms = start.elapsed().as_millis() as u64,
+                "replicate done"
+            );
+        }
         if let Err(Failure { stage, reason }) = outcome {
             tracing::warn!(%task, "replicate failed while {stage}: {reason}");
             self.report(task, Progress::Failed { stage: stage.into(), reason }).await;
@@ -193,7 +204,8 @@ impl Worker {
         let output = dir.join("out");
         let _ = std::fs::remove_dir_all(&dir);
         for d in [&input, &output] {
-            std::fs::create_dir_all(d).map_err(|e| fail("setting-up")(format!("{}: {e}", d.display())))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| fail("setting-up")(format!("{}: {e}", d.display())))?;
         }
         let mut env = vec![
             ("IEXEC_TASK_ID".to_owned(), a.task.to_string()),
@@ -231,7 +243,8 @@ impl Worker {
             .map_err(|e| fail("running")(e.to_string()))?;
         if outcome.exit_code != 0 {
             let stderr = String::from_utf8_lossy(&outcome.stderr);
-            let tail: String = stderr.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String =
+                stderr.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(fail("running")(format!(
                 "the app exited with code {}: {}",
                 outcome.exit_code,
@@ -300,7 +313,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn upload(&self, task: B256, archive: &[u8], authorization: Option<&Bytes>) -> Result<String, String> {
+    async fn upload(
+        &self,
+        task: B256,
+        archive: &[u8],
+        authorization: Option<&Bytes>,
+    ) -> Result<String, String> {
         let cid = xiebao_results::cid_of(archive);
         let hash = xiebao_results::gateway::upload_hash(&task, &cid);
         let signature = self.config.key.eth_sign(&hash);
@@ -308,11 +326,16 @@ impl Worker {
         let mut request = self
             .http
             .put(&url)
-            .header(xiebao_results::gateway::SIGNATURE_HEADER, alloy_primitives::hex::encode(&signature))
+            .header(
+                xiebao_results::gateway::SIGNATURE_HEADER,
+                alloy_primitives::hex::encode(&signature),
+            )
             .body(archive.to_vec());
         if let Some(authorization) = authorization {
-            request = request
-                .header(xiebao_results::gateway::AUTHORIZATION_HEADER, alloy_primitives::hex::encode(authorization));
+            request = request.header(
+                xiebao_results::gateway::AUTHORIZATION_HEADER,
+                alloy_primitives::hex::encode(authorization),
+            );
         }
         let response = request.send().await.map_err(|e| format!("PUT {url}: {e}"))?;
         let status = response.status();
@@ -326,18 +349,24 @@ impl Worker {
     async fn reveal(self: &Arc<Self>, task: B256) {
         let digest = self.lock_held().get(&task).map(|h| h.digest);
         let Some(digest) = digest else {
-            self.report(task, Progress::Failed {
-                stage: "revealing".into(),
-                reason: "this worker no longer holds the result (restarted?)".into(),
-            })
+            self.report(
+                task,
+                Progress::Failed {
+                    stage: "revealing".into(),
+                    reason: "this worker no longer holds the result (restarted?)".into(),
+                },
+            )
             .await;
             return;
         };
         match self.sender.send(Reveal { task_id: task, result_digest: digest }.into()).await {
             Ok(_) => self.report(task, Progress::Revealed).await,
             Err(e) => {
-                self.report(task, Progress::Failed { stage: "revealing".into(), reason: e.to_string() })
-                    .await;
+                self.report(
+                    task,
+                    Progress::Failed { stage: "revealing".into(), reason: e.to_string() },
+                )
+                .await;
             }
         }
     }
@@ -391,12 +420,8 @@ impl Worker {
         let status = self.sender_pool().await?;
         let worker = self.config.key.address();
         let signature = self.config.key.eth_sign(&hello_hash(&status, &worker, &challenge));
-        let hello = Hello {
-            worker,
-            challenge,
-            signature,
-            capabilities: self.config.capabilities.clone(),
-        };
+        let hello =
+            Hello { worker, challenge, signature, capabilities: self.config.capabilities.clone() };
         let mut work: Subscription<Work> =
             client.subscribe_work(hello).await.map_err(|e| e.to_string())?;
         while let Some(item) = work.next().await {

@@ -2,6 +2,7 @@
 
 mod chain_cli;
 mod cli;
+mod devnet_cli;
 mod order_cli;
 mod result_cli;
 mod rpc_cli;

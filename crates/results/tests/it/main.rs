@@ -72,8 +72,9 @@ fn authorized_uploads_are_stored_and_everything_else_is_refused_with_the_reason(
     let stranger = SecretKey::from_label("stranger");
     let allowed = worker.address();
     // The node's rule in miniature: only `worker` contributed to `task`.
-    let authorize: Authorize =
-        Arc::new(move |t: B256, w: Address, _| Box::pin(async move { Ok(t == task && w == allowed) }));
+    let authorize: Authorize = Arc::new(move |t: B256, w: Address, _| {
+        Box::pin(async move { Ok(t == task && w == allowed) })
+    });
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

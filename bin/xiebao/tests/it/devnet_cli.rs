@@ -1,0 +1,230 @@
+//! The compute pipeline end to end through the real binaries: `xiebao devnet --demo` starts
+//! validators, a result store, a scheduler and workers as processes and runs a Bag-of-Tasks
+//! deal through them; the summary it prints is checked against PoCo's formulas.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use xiebao_scheduler::api::PoolApiClient as _;
+
+fn nrlc(value: &Value) -> u128 {
+    value
+        .as_u64()
+        .map(u128::from)
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not an amount: {value}"))
+}
+
+/// free + frozen of a named account in a balance map.
+fn total(balances: &Value, name: &str) -> u128 {
+    nrlc(&balances[name]["free"]) + nrlc(&balances[name]["frozen"])
+}
+
+fn free(balances: &Value, name: &str) -> u128 {
+    nrlc(&balances[name]["free"])
+}
+
+fn run_devnet(dir: &std::path::Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "devnet".to_owned(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+        "--demo".into(),
+        "--json".into(),
+        "--timeout".into(),
+        "400".into(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_xiebao")).args(&args).output().expect("run xiebao");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "devnet failed: {stderr}\n{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}"))
+}
+
+fn png_size(path: &str) -> (u32, u32) {
+    let bytes = std::fs::read(path).expect("the picture exists");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{path} is not a PNG");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// Sum of free + frozen over every account the summary lists.
+fn sum(balances: &Value) -> u128 {
+    balances.as_object().unwrap().keys().map(|name| total(balances, name)).sum()
+}
+
+#[test]
+fn devnet_runs_a_bag_of_100_tasks_at_trust_1_and_pays_by_the_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_devnet(dir.path(), &["--tasks", "100", "--tile-size", "16"]);
+    assert_eq!(summary["tasks"], 100);
+    assert_eq!(png_size(summary["picture"].as_str().unwrap()), (160, 160));
+
+    let (before, after) = (&summary["before"], &summary["after"]);
+    let app = nrlc(&summary["app_price"]);
+    let pool = nrlc(&summary["pool_price"]);
+    let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
+    // The requester paid every task, the app owner earned every app price.
+    assert_eq!(free(before, "requester") - free(after, "requester"), 100 * (app + pool));
+    assert_eq!(total(after, "requester"), total(before, "requester") - 100 * (app + pool));
+    assert_eq!(total(after, "app_owner") - total(before, "app_owner"), 100 * app);
+    // Each task: one contributeAndFinalize, proved.
+    let contributions = summary["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len(), 100);
+    let worker_reward = pool * (100 - ratio) / 100;
+    let workers = summary["workers"].as_array().unwrap();
+    let mut paid_workers = 0;
+    for (i, worker) in workers.iter().enumerate() {
+        let address = worker["address"].as_str().unwrap().to_lowercase();
+        let won = contributions
+            .iter()
+            .filter(|c| {
+                let c = c.as_array().unwrap();
+                c.len() == 1
+                    && c[0][0].as_str().unwrap().to_lowercase() == address
+                    && c[0][1] == true
+            })
+            .count() as u128;
+        let name = format!("worker_{i}");
+        assert_eq!(total(after, &name) - total(before, &name), won * worker_reward, "{name}");
+        paid_workers += won;
+        // Trust 1 changes no score.
+        assert_eq!(worker["score_after"], worker["score_before"]);
+    }
+    assert_eq!(paid_workers, 100, "every task was won by exactly one worker");
+    assert_eq!(
+        total(after, "pool_owner") - total(before, "pool_owner"),
+        100 * (pool - worker_reward),
+        "the scheduler's share"
+    );
+    assert_eq!(sum(after), sum(before), "money is conserved among the participants");
+}
+
+#[test]
+fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_devnet(
+        dir.path(),
+        &[
+            "--tasks",
+            "24",
+            "--tile-size",
+            "16",
+            "--trust",
+            "3",
+            "--workers",
+            "4",
+            "--lying-workers",
+            "1",
+            "--initial-score",
+            "6",
+        ],
+    );
+    let (before, after) = (&summary["before"], &summary["after"]);
+    let pool = nrlc(&summary["pool_price"]);
+    let app = nrlc(&summary["app_price"]);
+    let stake = pool * 30 / 100;
+    let workers = summary["workers"].as_array().unwrap();
+    let liar = workers.iter().position(|w| w["lying"] == true).expect("a lying worker");
+    let liar_address = workers[liar]["address"].as_str().unwrap().to_lowercase();
+    let contributions = summary["contributions"].as_array().unwrap();
+    let mut lies = 0u128;
+    for (index, task) in contributions.iter().enumerate() {
+        let task = task.as_array().unwrap();
+        let proved = task.iter().filter(|c| c[1] == true).count();
+        assert!(proved >= 1, "task {index} completed with a proved contribution: {task:?}");
+        for c in task {
+            if c[0].as_str().unwrap().to_lowercase() == liar_address {
+                assert_eq!(c[1], false, "task {index}: the lie was excluded from consensus");
+                lies += 1;
+            }
+        }
+    }
+    assert!(lies > 0, "the lying worker contributed to some tasks: {contributions:?}");
+    let name = format!("worker_{liar}");
+    assert_eq!(
+        total(before, &name) - total(after, &name),
+        lies * stake,
+        "the liar lost one contribution stake per lie"
+    );
+    assert!(
+        workers[liar]["score_after"].as_u64() < workers[liar]["score_before"].as_u64(),
+        "the liar's score fell: {:?}",
+        workers[liar]
+    );
+    for (i, worker) in workers.iter().enumerate() {
+        if i != liar {
+            assert!(
+                worker["score_after"].as_u64() > worker["score_before"].as_u64(),
+                "honest worker {i} gained score: {worker:?}"
+            );
+        }
+    }
+    assert_eq!(total(before, "requester") - total(after, "requester"), 24 * (app + pool));
+    assert_eq!(total(after, "app_owner") - total(before, "app_owner"), 24 * app);
+    assert_eq!(sum(after), sum(before), "money is conserved among the participants");
+}
+
+#[test]
+fn devnet_finishes_the_bag_when_a_worker_is_killed_mid_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path())
+        .args(["--demo", "--json", "--timeout", "400", "--tasks", "60", "--tile-size", "32"])
+        .args(["--max-iter", "20000", "--slots", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let pids_path = dir.path().join("pids.json");
+    let start = Instant::now();
+    let killed = runtime.block_on(async {
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(300), "the bag never got going");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Ok(bytes) = std::fs::read(&pids_path) else { continue };
+            let Ok(pids) = serde_json::from_slice::<Value>(&bytes) else { continue };
+            let url = pids["scheduler_url"].as_str().unwrap().replace("ws://", "http://");
+            let pool = xiebao_rpc::http_client(&url).unwrap();
+            let Ok(status) = pool.pool_status().await else { continue };
+            // Kill worker 0 once the bag is under way and it is running a replicate.
+            let layout: Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("devnet.json")).unwrap())
+                    .unwrap();
+            let victim = layout["workers"][0]["address"].as_str().unwrap().to_lowercase();
+            let busy = status
+                .workers
+                .iter()
+                .any(|w| w.worker.to_string().to_lowercase() == victim && w.busy > 0);
+            if status.completed_tasks >= 5 && busy {
+                let pid = pids["workers"][0].as_u64().unwrap();
+                let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+                assert!(killed.success());
+                return victim;
+            }
+        }
+    });
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "devnet failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["tasks"], 60);
+    // Every task completed; some task the victim held was handed to another worker.
+    let task_workers = summary["task_workers"].as_array().unwrap();
+    let reassigned = task_workers.iter().any(|workers| {
+        let workers = workers.as_array().unwrap();
+        workers.len() >= 2 && workers[0].as_str().unwrap().to_lowercase() == killed
+    });
+    assert!(reassigned, "a task of the killed worker was reassigned: {task_workers:?}");
+    let contributions = summary["contributions"].as_array().unwrap();
+    assert!(contributions.iter().all(|c| c.as_array().unwrap().iter().any(|c| c[1] == true)));
+}
