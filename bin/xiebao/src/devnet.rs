@@ -580,7 +580,8 @@ fn tiling(args: &DevnetArgs) -> anyhow::Result<Tiling> {
     if n == 0 {
         bail!("--tasks must be at least 1");
     }
-    let mut tiles_x = (1..=n).take_while(|x| x * x <= n).filter(|x| n % x == 0).last().unwrap_or(1);
+    let mut tiles_x =
+        (1..=n).take_while(|x| x * x <= n).filter(|x| n.is_multiple_of(*x)).last().unwrap_or(1);
     let mut tiles_y = n / tiles_x;
     if tiles_x < tiles_y {
         std::mem::swap(&mut tiles_x, &mut tiles_y);

@@ -124,7 +124,7 @@ pub enum Work {
         workerpool: Address,
     },
     /// Run a replicate.
-    Run(Assignment),
+    Run(Box<Assignment>),
     /// Consensus was reached on your result: reveal it.
     Reveal {
         /// The task.

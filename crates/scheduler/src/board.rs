@@ -724,7 +724,7 @@ impl Board {
                 w.busy.insert(*task_id);
             }
             free -= 1;
-            actions.push(Action::Push { worker, work: Work::Run(assignment) });
+            actions.push(Action::Push { worker, work: Work::Run(Box::new(assignment)) });
         }
         actions
     }

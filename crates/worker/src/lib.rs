@@ -390,7 +390,7 @@ impl Worker {
         match work {
             Work::Welcome { .. } => {}
             Work::Run(assignment) => {
-                tokio::spawn(async move { worker.run_replicate(assignment).await });
+                tokio::spawn(async move { worker.run_replicate(*assignment).await });
             }
             Work::Reveal { task } => {
                 tokio::spawn(async move { worker.reveal(task).await });
