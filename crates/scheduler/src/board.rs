@@ -175,9 +175,9 @@ pub struct Board {
     scores: BTreeMap<Address, u64>,
 }
 
-/// PoCo's worker weight: `max(score / 3, 3) − 1`.
+/// PoCo's worker weight: `max(score / 3, 3) − 1` (the protocol's own formula).
 pub fn weight(score: u64) -> U256 {
-    U256::from((score / 3).max(3) - 1)
+    U256::from(xiebao_protocol::worker_weight(score))
 }
 
 /// Reference §4.8: whether consensus is possible with what is contributed and pending.
@@ -712,6 +712,8 @@ impl Board {
                     Finish::Contribute
                 },
             };
+            let slow =
+                entry.replicates.iter().find(|r| r.slow && r.status.pending()).map(|r| r.worker);
             entry.replicates.push(Replicate {
                 worker,
                 status: Status::Assigned,
@@ -719,7 +721,10 @@ impl Board {
                 slow: false,
             });
             entry.waiting.clear();
-            entry.last_event = format!("handed to {worker}");
+            entry.last_event = match slow {
+                Some(slow) => format!("handed to {worker} too: {slow} is slow"),
+                None => format!("handed to {worker}"),
+            };
             if let Some(w) = self.workers.get_mut(&worker) {
                 w.busy.insert(*task_id);
             }
@@ -992,6 +997,83 @@ fn sync(entry: &mut TaskEntry, record: &Task) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xiebao_protocol::{Deal, Resource as DealResource};
+    use xiebao_types::Nrlc;
+
+    fn worker(i: u8) -> Address {
+        Address::repeat_byte(i)
+    }
+
+    fn caps(slots: u32) -> Capabilities {
+        Capabilities { slots, runtimes: vec!["WASM".into()], ..Capabilities::default() }
+    }
+
+    fn deal_info(trust: u64, bot_size: u64, tag: Tag) -> DealInfo {
+        let resource = |b: u8| DealResource {
+            pointer: Address::repeat_byte(b),
+            owner: Address::repeat_byte(b + 1),
+            price: Nrlc(10),
+        };
+        DealInfo {
+            id: B256::repeat_byte(0xde),
+            deal: Deal {
+                app: resource(0xa0),
+                dataset: DealResource::default(),
+                workerpool: resource(0xb0),
+                trust,
+                category: 0,
+                tag,
+                requester: Address::repeat_byte(0xc0),
+                beneficiary: Address::repeat_byte(0xc0),
+                callback: Address::ZERO,
+                params: "1 2 3".into(),
+                start_time: 1_000,
+                bot_first: U256::ZERO,
+                bot_size,
+                worker_stake: Nrlc(3),
+                scheduler_reward_ratio: 1,
+                request_hash: B256::ZERO,
+                time_ref_s: 300,
+                initialized: 0,
+                completed: 0,
+                failed: 0,
+                expired: false,
+            },
+            app: Resource {
+                address: Address::repeat_byte(0xa0),
+                multiaddr: "http://app".into(),
+                checksum: B256::ZERO,
+            },
+            app_type: AppType::Wasm,
+            dataset: None,
+        }
+    }
+
+    /// A board with one deal whose tasks are all initialized.
+    fn board(trust: u64, bot_size: u64, tag: Tag) -> (Board, Vec<B256>) {
+        let mut board = Board::new(SecretKey::from_label("pool owner"), Address::repeat_byte(0xb0));
+        let info = deal_info(trust, bot_size, tag);
+        let actions = board.add_deal(info.clone(), &[]);
+        assert_eq!(actions.len() as u64, bot_size, "one initialize per task");
+        let tasks: Vec<B256> =
+            (0..bot_size).map(|i| ids::task_id(&info.id, U256::from(i))).collect();
+        for task in &tasks {
+            board.initialized(task, 0);
+        }
+        (board, tasks)
+    }
+
+    fn runs(actions: &[Action]) -> Vec<(Address, B256)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Push { worker, work: Work::Run(assignment) } => {
+                    Some((*worker, assignment.task))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 
     #[test]
     fn weights_follow_poco() {
@@ -1010,10 +1092,186 @@ mod tests {
         assert!(consensus_possible(3, U256::ZERO, two * two, U256::ZERO));
         // One contributed, one pending: same.
         assert!(consensus_possible(3, two, two, U256::ZERO));
-        // One contributed against one liar: 2·2=4 pending → 4·3 > (1+4+2)·2 = 14 is false.
+        // One contributed against one liar, one pending: 4·3 > (1+4+2)·2 = 14 is false.
         assert!(!consensus_possible(3, two, two, two));
         // Trust 1: anything pending or contributed.
         assert!(consensus_possible(1, U256::ZERO, two, U256::ZERO));
         assert!(!consensus_possible(1, U256::ZERO, U256::ZERO, U256::ZERO));
+    }
+
+    #[test]
+    fn trust_1_hands_each_task_to_one_worker_and_fills_every_slot() {
+        let (mut board, tasks) = board(1, 5, Tag::NONE);
+        let first = board.connect(worker(1), B256::repeat_byte(1), caps(2), 0, 0);
+        // The authorization is the pool owner's signature for that worker and task.
+        let Some(Action::Push { work: Work::Run(assignment), .. }) = first.first() else {
+            panic!("{first:?}")
+        };
+        let hash = ids::authorization_hash(&worker(1), &assignment.task, &Address::ZERO);
+        assert_eq!(
+            xiebao_types::crypto::recover_eth_signed(&hash, &assignment.authorization),
+            Ok(SecretKey::from_label("pool owner").address())
+        );
+        assert_eq!(assignment.finish, Finish::ContributeAndFinalize);
+        let mut pushed = runs(&first);
+        pushed.extend(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0)));
+        assert_eq!(pushed.len(), 3, "three slots, three replicates: {pushed:?}");
+        let distinct: BTreeSet<B256> = pushed.iter().map(|(_, t)| *t).collect();
+        assert_eq!(distinct.len(), 3, "never two replicates of a trust-1 task");
+        assert_eq!(pushed.iter().filter(|(w, _)| *w == worker(1)).count(), 2);
+        let actions = board.tick(0, 0);
+        assert!(runs(&actions).is_empty(), "no free slot, nothing more handed out");
+        let view = board.task_view(&tasks[4]).unwrap();
+        assert_eq!(
+            view.state,
+            TaskState::WaitingForWorker { why: "every worker is busy (3/3 slots)".into() }
+        );
+    }
+
+    #[test]
+    fn trust_3_asks_for_replicates_until_consensus_is_possible() {
+        let (mut board, tasks) = board(3, 1, Tag::NONE);
+        let task = tasks[0];
+        let mut pushed = Vec::new();
+        for i in 1..=4 {
+            pushed.extend(runs(&board.connect(worker(i), B256::repeat_byte(i), caps(1), 0, 0)));
+        }
+        // Fresh workers weigh 2: two agreeing ones are enough (4·3 > 5·2).
+        assert_eq!(pushed.len(), 2, "{pushed:?}");
+        let honest = B256::repeat_byte(0x11);
+        let lie = B256::repeat_byte(0x66);
+        let (first, second) = (pushed[0].0, pushed[1].0);
+        board.contributed(&task, first, honest, 10);
+        // One contributed, one still pending: still possible, nothing new.
+        assert!(runs(&board.tick(10, 0)).is_empty());
+        let more = runs(&board.contributed(&task, second, lie, 20));
+        assert_eq!(more.len(), 1, "a disagreement needs another replicate: {more:?}");
+        let view = board.task_view(&task).unwrap();
+        assert_eq!(view.state, TaskState::WaitingForConsensus { contributions: 2, pending: 1 });
+        let last = runs(&board.contributed(&task, more[0].0, honest, 30));
+        assert_eq!(last.len(), 1, "2 honest vs 1 liar at trust 3 needs a fourth: {last:?}");
+        // Consensus: winners reveal, one uploads, then finalize once all revealed and uploaded.
+        board.contributed(&task, last[0].0, honest, 40);
+        let actions = board.consensus(&task, honest, 2_000, 40);
+        let reveals = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Push { work: Work::Reveal { .. }, .. }))
+            .count();
+        assert_eq!(reveals, 3, "the three winners reveal, the liar does not");
+        let uploader = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Push { worker, work: Work::Upload { .. } } => Some(*worker),
+                _ => None,
+            })
+            .expect("one winner uploads");
+        assert_ne!(uploader, second);
+        for w in [first, more[0].0, last[0].0] {
+            assert!(board.revealed(&task, w, 1_500).is_empty(), "no link yet");
+        }
+        let done = board.report(
+            uploader,
+            &task,
+            Progress::Uploaded { link: "http://r/1".into() },
+            50,
+            1_500,
+        );
+        assert!(done.contains(&Action::Finalize { task, link: "http://r/1".into() }), "{done:?}");
+    }
+
+    #[test]
+    fn a_lost_worker_s_replicate_goes_to_another() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let first = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
+        assert_eq!(first, vec![(worker(1), tasks[0])]);
+        assert!(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0)).is_empty());
+        // A stale session's disconnect is ignored.
+        assert!(board.disconnect(worker(1), B256::repeat_byte(9), 5).is_empty());
+        let again = runs(&board.disconnect(worker(1), B256::repeat_byte(1), 5));
+        assert_eq!(again, vec![(worker(2), tasks[0])]);
+        assert_eq!(board.task_view(&tasks[0]).unwrap().workers, vec![worker(1), worker(2)]);
+    }
+
+    #[test]
+    fn a_slow_replicate_gets_a_twin_on_another_worker() {
+        let (mut board, tasks) = board(1, 5, Tag::NONE);
+        let a = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
+        let b = runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0));
+        assert_eq!((a.len(), b.len()), (1, 1));
+        // worker 2 finishes three tasks in 100 ms each while worker 1 hangs on its first.
+        let mut next = b[0].1;
+        for step in 1..=3u64 {
+            let pushed =
+                runs(&board.contributed(&next, worker(2), B256::repeat_byte(7), step * 100));
+            board.finalized(&next, "l".into(), step * 100);
+            next = pushed.first().map_or(next, |p| p.1);
+        }
+        // 2.1 s later (median 100 ms + 2 s margin) worker 1's task is slow: worker 2 gets it.
+        board.contributed(&next, worker(2), B256::repeat_byte(7), 400);
+        let twin = runs(&board.tick(2_500, 0));
+        assert!(twin.contains(&(worker(2), a[0].1)), "{twin:?}");
+        assert!(board.task_view(&a[0].1).unwrap().last_event.contains("slow"));
+        assert_eq!(tasks.len(), 5);
+    }
+
+    #[test]
+    fn gpu_tasks_wait_for_a_gpu_worker_and_say_so() {
+        let (mut board, tasks) = board(1, 1, Tag::bit(8));
+        assert!(runs(&board.connect(worker(1), B256::repeat_byte(1), caps(4), 0, 0)).is_empty());
+        assert_eq!(
+            board.task_view(&tasks[0]).unwrap().state,
+            TaskState::WaitingForWorker {
+                why: "no connected worker has runtime WASM and a GPU".into()
+            }
+        );
+        let gpu = Capabilities { gpu: true, ..caps(1) };
+        let pushed = runs(&board.connect(worker(2), B256::repeat_byte(2), gpu, 0, 0));
+        assert_eq!(pushed, vec![(worker(2), tasks[0])]);
+    }
+
+    #[test]
+    fn no_reveal_by_the_deadline_reopens_and_hands_the_task_out_again() {
+        let (mut board, tasks) = board(2, 1, Tag::NONE);
+        let task = tasks[0];
+        let mut pushed = Vec::new();
+        for i in 1..=3 {
+            pushed.extend(runs(&board.connect(worker(i), B256::repeat_byte(i), caps(1), 0, 0)));
+        }
+        let hash = B256::repeat_byte(0x11);
+        for (w, _) in &pushed {
+            board.contributed(&task, *w, hash, 10);
+        }
+        board.consensus(&task, hash, 2_000, 10);
+        assert!(board.tick(20, 1_999).iter().all(|a| !matches!(a, Action::Reopen { .. })));
+        assert_eq!(board.tick(30, 2_000), vec![Action::Reopen { task }]);
+        assert_eq!(board.task_view(&task).unwrap().state, TaskState::RevealTimeout);
+        board.reopened(&task, 40);
+        let view = board.task_view(&task).unwrap();
+        assert!(
+            matches!(view.state, TaskState::Running { .. } | TaskState::WaitingForWorker { .. }),
+            "{view:?}"
+        );
+    }
+
+    #[test]
+    fn repeated_failures_give_the_task_up_with_the_reason() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let task = tasks[0];
+        for i in 1..=3u8 {
+            board.connect(worker(i), B256::repeat_byte(i), caps(1), 0, 0);
+        }
+        for i in 1..=3u8 {
+            board.report(
+                worker(i),
+                &task,
+                Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
+                10,
+                0,
+            );
+        }
+        match board.task_view(&task).unwrap().state {
+            TaskState::Failed { why } => assert!(why.contains("exit code 2"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
