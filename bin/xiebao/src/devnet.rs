@@ -131,35 +131,88 @@ struct Pids {
     rpc: Vec<String>,
 }
 
-/// Child processes, stopped (SIGTERM, then waited for) when dropped.
-#[derive(Default)]
-struct Children(Vec<(String, Child)>);
+/// How a component process is started (again).
+#[derive(Clone, Debug)]
+enum Launch {
+    /// `xiebao node --config` (logs beside its config).
+    Node(PathBuf),
+    /// `xiebao ARGS…`, logging to `logs/LOG`.
+    Xiebao { args: Vec<String>, log: String },
+}
+
+/// A component and its process.
+struct Component {
+    name: String,
+    launch: Launch,
+    child: Child,
+    restarts: u32,
+}
+
+/// Most restarts of one component before the devnet gives up on it.
+const RESTARTS_MAX: u32 = 5;
+
+/// The devnet's processes: restarted when they die, stopped (SIGTERM, then waited for) when
+/// dropped.
+struct Children {
+    dir: PathBuf,
+    all: Vec<Component>,
+}
 
 impl Children {
-    fn push(&mut self, name: impl Into<String>, child: Child) -> u32 {
-        let pid = child.id();
-        self.0.push((name.into(), child));
-        pid
+    fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_owned(), all: Vec::new() }
     }
 
-    /// The first child that exited, if any.
-    fn exited(&mut self) -> Option<String> {
-        for (name, child) in &mut self.0 {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(format!("{name} exited ({status})"));
-            }
+    fn start(&mut self, name: impl Into<String>, launch: Launch) -> anyhow::Result<u32> {
+        let child = self.launch(&launch)?;
+        let pid = child.id();
+        self.all.push(Component { name: name.into(), launch, child, restarts: 0 });
+        Ok(pid)
+    }
+
+    fn launch(&self, launch: &Launch) -> anyhow::Result<Child> {
+        match launch {
+            Launch::Node(config) => spawn_node(config),
+            Launch::Xiebao { args, log } => spawn(&self.dir, log, args),
         }
-        None
+    }
+
+    fn pids(&self, prefix: &str) -> Vec<u32> {
+        self.all.iter().filter(|c| c.name.starts_with(prefix)).map(|c| c.child.id()).collect()
+    }
+
+    /// Restarts every component that exited; returns whether any was.
+    fn supervise(&mut self) -> anyhow::Result<bool> {
+        let mut restarted = false;
+        for index in 0..self.all.len() {
+            let Ok(Some(status)) = self.all[index].child.try_wait() else { continue };
+            let component = &self.all[index];
+            if component.restarts >= RESTARTS_MAX {
+                bail!(
+                    "{} exited ({status}) after {} restarts; see {}",
+                    component.name,
+                    component.restarts,
+                    self.dir.join("logs").display()
+                );
+            }
+            eprintln!("{} exited ({status}): restarting it", component.name);
+            let child = self.launch(&component.launch)?;
+            let component = &mut self.all[index];
+            component.child = child;
+            component.restarts += 1;
+            restarted = true;
+        }
+        Ok(restarted)
     }
 }
 
 impl Drop for Children {
     fn drop(&mut self) {
-        for (_, child) in self.0.iter().rev() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        for component in self.all.iter().rev() {
+            let _ = Command::new("kill").arg(component.child.id().to_string()).status();
         }
-        for (_, child) in &mut self.0 {
-            let _ = child.wait();
+        for component in &mut self.all {
+            let _ = component.child.wait();
         }
     }
 }
@@ -359,7 +412,7 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (mut layout, fresh) = create(args)?;
     std::fs::create_dir_all(dir.join("logs"))?;
-    let mut children = Children::default();
+    let mut children = Children::new(&dir);
     let started = Instant::now();
     say(
         args.json,
@@ -368,9 +421,8 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     let chain_dir = dir.join("chain");
     let localnet: crate::chain::LocalnetFile =
         serde_json::from_slice(&std::fs::read(chain_dir.join("localnet.json"))?)?;
-    let mut validator_pids = Vec::new();
     for (i, config) in localnet.configs.iter().enumerate() {
-        validator_pids.push(children.push(format!("validator {i}"), spawn_node(config)?));
+        children.start(format!("validator {i}"), Launch::Node(config.clone()))?;
     }
     let rpc = layout.rpc[0].clone();
     let (node, first) = wait_until("the chain", Duration::from_secs(300), || async {
@@ -392,12 +444,11 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     }
     let results_url = format!("http://{}", layout.results_listen);
     let scheduler_url = format!("ws://{}", layout.scheduler_listen);
-    let results_pid = children.push(
+    children.start(
         "result store",
-        spawn(
-            &dir,
+        xiebao(
             "results.log",
-            &[
+            vec![
                 "results".into(),
                 "serve".into(),
                 "--dir".into(),
@@ -407,14 +458,13 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
                 "--rpc".into(),
                 rpc.clone(),
             ],
-        )?,
-    );
-    let scheduler_pid = children.push(
+        ),
+    )?;
+    children.start(
         "scheduler",
-        spawn(
-            &dir,
+        xiebao(
             "scheduler.log",
-            &[
+            vec![
                 "scheduler".into(),
                 "--rpc".into(),
                 rpc.clone(),
@@ -429,9 +479,8 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
                 "--price".into(),
                 crate::account::format_rlc(POOL_PRICE).trim_end_matches(" RLC").to_owned(),
             ],
-        )?,
-    );
-    let mut worker_pids = Vec::new();
+        ),
+    )?;
     for (i, worker) in layout.workers.iter().enumerate() {
         let mut worker_args = vec![
             "worker".into(),
@@ -455,23 +504,10 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
         if worker.lying {
             worker_args.push("--corrupt-output".into());
         }
-        worker_pids.push(
-            children.push(
-                format!("worker {i}"),
-                spawn(&dir, &format!("worker-{i}.log"), &worker_args)?,
-            ),
-        );
+        children.start(format!("worker {i}"), xiebao(&format!("worker-{i}.log"), worker_args))?;
     }
-    let pids = Pids {
-        validators: validator_pids,
-        results: results_pid,
-        scheduler: scheduler_pid,
-        workers: worker_pids,
-        scheduler_url: scheduler_url.clone(),
-        results_url: results_url.clone(),
-        rpc: layout.rpc.clone(),
-    };
-    std::fs::write(dir.join("pids.json"), serde_json::to_vec_pretty(&pids)?)?;
+    let urls = (scheduler_url.clone(), results_url.clone(), layout.rpc.clone());
+    write_pids(&dir, &children, &urls)?;
     let pool_http = format!("http://{}", layout.scheduler_listen);
     let pool = xiebao_rpc::http_client(&pool_http)?;
     let want = layout.workers.len();
@@ -487,11 +523,11 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         ),
     );
-    if let Some(exited) = children.exited() {
-        bail!("{exited}; see {}", dir.join("logs").display());
+    if children.supervise()? {
+        write_pids(&dir, &children, &urls)?;
     }
     if args.demo {
-        let summary = demo(args, &layout, &node, &pool).await?;
+        let summary = demo(args, &layout, &node, &pool, &mut children, &urls).await?;
         if args.json {
             #[allow(clippy::print_stdout, reason = "the command's output")]
             {
@@ -509,11 +545,35 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     }
     say(args.json, "the devnet runs; stop it with Ctrl-C");
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Some(exited) = children.exited() {
-            bail!("{exited}; see {}", dir.join("logs").display());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if children.supervise()? {
+            write_pids(&dir, &children, &urls)?;
         }
     }
+}
+
+fn xiebao(log: &str, args: Vec<String>) -> Launch {
+    Launch::Xiebao { args, log: log.to_owned() }
+}
+
+/// Scheduler, result store and node URLs.
+type Urls = (String, String, Vec<String>);
+
+fn write_pids(dir: &Path, children: &Children, urls: &Urls) -> anyhow::Result<()> {
+    let pids = Pids {
+        validators: children.pids("validator"),
+        results: children.pids("result store").first().copied().unwrap_or(0),
+        scheduler: children.pids("scheduler").first().copied().unwrap_or(0),
+        workers: children.pids("worker"),
+        scheduler_url: urls.0.clone(),
+        results_url: urls.1.clone(),
+        rpc: urls.2.clone(),
+    };
+    let path = dir.join("pids.json");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&pids)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
 }
 
 /// What the demo did, for people and for tests.
@@ -599,6 +659,8 @@ async fn demo(
     layout: &Layout,
     node: &Node,
     pool: &xiebao_rpc::jsonrpsee::http_client::HttpClient,
+    children: &mut Children,
+    urls: &Urls,
 ) -> anyhow::Result<Summary> {
     let tiling = tiling(args)?;
     let app = layout.apps.get("mandelbrot").context("the mandelbrot app is not deployed")?;
@@ -711,6 +773,9 @@ async fn demo(
                 progress.done();
             }
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if children.supervise()? {
+            write_pids(&args.data_dir, children, urls)?;
         }
         if last_report.elapsed() > Duration::from_secs(2) {
             last_report = Instant::now();

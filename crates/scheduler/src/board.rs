@@ -293,6 +293,33 @@ impl Board {
         actions
     }
 
+    /// Up to `limit` unfinished tasks after `cursor` (in id order, wrapping), skipping those
+    /// whose initialization is on its way: the service re-reads them from the chain in case an
+    /// event was missed.
+    pub fn open_tasks_after(&self, cursor: &B256, limit: usize) -> Vec<B256> {
+        let open = |(id, t): (&B256, &TaskEntry)| {
+            (!matches!(t.phase, Phase::Initializing | Phase::Completed(_) | Phase::Failed(_)))
+                .then_some(*id)
+        };
+        let mut out: Vec<B256> = self
+            .tasks
+            .range((std::ops::Bound::Excluded(*cursor), std::ops::Bound::Unbounded))
+            .filter_map(open)
+            .take(limit)
+            .collect();
+        if out.len() < limit {
+            let more: Vec<B256> = self
+                .tasks
+                .range(..=*cursor)
+                .filter_map(open)
+                .take(limit - out.len())
+                .filter(|id| !out.contains(id))
+                .collect();
+            out.extend(more);
+        }
+        out
+    }
+
     /// The session a connected worker holds.
     pub fn session(&self, worker: &Address) -> Option<B256> {
         self.workers.get(worker).map(|w| w.session)

@@ -26,6 +26,10 @@ use crate::board::{Action, Board, DealInfo};
 
 /// How often timeouts, slow replicates and hand-out are looked at.
 const TICK: Duration = Duration::from_millis(100);
+/// How often unfinished tasks are re-read from the chain (a fallback for missed events)…
+const SWEEP: Duration = Duration::from_secs(5);
+/// …and how many per round.
+const SWEEP_TASKS: usize = 100;
 /// The event types the scheduler follows.
 const EVENT_TYPES: [&str; 8] = [
     "SchedulerNotice",
@@ -128,6 +132,8 @@ struct Shared {
     workerpool: Address,
     started: Instant,
     deals_file: PathBuf,
+    /// Deals to resume, loaded once the first event subscription is open.
+    resume: Mutex<Vec<B256>>,
 }
 
 impl Shared {
@@ -333,7 +339,17 @@ impl Shared {
         if let Ok(status) = self.node.rpc.chain_status().await {
             self.lock().chain_time = status.timestamp;
         }
-        if !first {
+        if first {
+            // Subscribed first, then read: nothing that happens meanwhile is missed.
+            let deals = std::mem::take(
+                &mut *self.resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for deal in deals {
+                if let Err(e) = self.load_deal(deal, false).await {
+                    tracing::error!(%deal, "cannot resume the deal: {e}");
+                }
+            }
+        } else {
             // Events may have been missed while disconnected: sync every open task.
             self.resync().await;
         }
@@ -349,6 +365,21 @@ impl Shared {
                     Some(Err(e)) => return Err(e.to_string()),
                     None => return Ok(()),
                 },
+            }
+        }
+    }
+
+    /// Re-reads a round of unfinished tasks from the chain, forever.
+    async fn sweep(self: Arc<Self>) {
+        let mut cursor = B256::ZERO;
+        loop {
+            tokio::time::sleep(SWEEP).await;
+            let tasks = self.lock().board.open_tasks_after(&cursor, SWEEP_TASKS);
+            for task in tasks {
+                cursor = task;
+                if let Ok(record) = self.node.rpc.task(task).await {
+                    self.with_board(|b, now, _| b.sync_task(&task, record.as_ref(), now));
+                }
             }
         }
     }
@@ -565,13 +596,10 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         workerpool: config.workerpool,
         started: Instant::now(),
         deals_file,
+        resume: Mutex::new(known),
     });
-    for deal in known {
-        if let Err(e) = shared.load_deal(deal, false).await {
-            tracing::error!(%deal, "cannot resume the deal: {e}");
-        }
-    }
     tokio::spawn(shared.clone().follow());
+    tokio::spawn(shared.clone().sweep());
     let ticker = shared.clone();
     tokio::spawn(async move {
         loop {

@@ -168,8 +168,12 @@ fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
     assert_eq!(sum(after), sum(before), "money is conserved among the participants");
 }
 
-#[test]
-fn devnet_finishes_the_bag_when_a_worker_is_killed_mid_task() {
+/// Runs a 60-task bag of slow tiles and SIGKILLs one component once the bag is under way
+/// (`victim` picks it from the pids file and the layout); returns the summary and the
+/// victim's address (workers) or pid.
+fn kill_mid_bag(
+    victim: fn(&Value, &Value, &xiebao_scheduler::api::PoolStatus) -> Option<(u64, String)>,
+) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .args(["devnet", "--data-dir"])
@@ -189,42 +193,63 @@ fn devnet_finishes_the_bag_when_a_worker_is_killed_mid_task() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let Ok(bytes) = std::fs::read(&pids_path) else { continue };
             let Ok(pids) = serde_json::from_slice::<Value>(&bytes) else { continue };
+            let Ok(layout) = std::fs::read(dir.path().join("devnet.json")) else { continue };
+            let layout: Value = serde_json::from_slice(&layout).unwrap();
             let url = pids["scheduler_url"].as_str().unwrap().replace("ws://", "http://");
             let pool = xiebao_rpc::http_client(&url).unwrap();
             let Ok(status) = pool.pool_status().await else { continue };
-            // Kill worker 0 once the bag is under way and it is running a replicate.
-            let layout: Value =
-                serde_json::from_slice(&std::fs::read(dir.path().join("devnet.json")).unwrap())
-                    .unwrap();
-            let victim = layout["workers"][0]["address"].as_str().unwrap().to_lowercase();
-            let busy = status
-                .workers
-                .iter()
-                .any(|w| w.worker.to_string().to_lowercase() == victim && w.busy > 0);
-            if status.completed_tasks >= 5 && busy {
-                let pid = pids["workers"][0].as_u64().unwrap();
+            if status.completed_tasks < 5 {
+                continue;
+            }
+            if let Some((pid, name)) = victim(&pids, &layout, &status) {
                 let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
                 assert!(killed.success());
-                return victim;
+                return name;
             }
         }
     });
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "devnet failed: {stderr}\n{stdout}");
     assert!(
-        output.status.success(),
-        "devnet failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
+        stderr.contains("exited") && stderr.contains("restarting it"),
+        "the devnet restarted it: {stderr}"
     );
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["tasks"], 60);
-    // Every task completed; some task the victim held was handed to another worker.
+    let contributions = summary["contributions"].as_array().unwrap();
+    assert!(
+        contributions.iter().all(|c| c.as_array().unwrap().iter().any(|c| c[1] == true)),
+        "every task completed: {contributions:?}"
+    );
+    (summary, killed)
+}
+
+#[test]
+fn devnet_finishes_the_bag_when_a_worker_is_killed_mid_task() {
+    let (summary, killed) = kill_mid_bag(|pids, layout, status| {
+        let victim = layout["workers"][0]["address"].as_str().unwrap().to_lowercase();
+        let busy = status
+            .workers
+            .iter()
+            .any(|w| w.worker.to_string().to_lowercase() == victim && w.busy > 0);
+        busy.then(|| (pids["workers"][0].as_u64().unwrap(), victim))
+    });
+    // Some task the victim held was handed to another worker.
     let task_workers = summary["task_workers"].as_array().unwrap();
     let reassigned = task_workers.iter().any(|workers| {
         let workers = workers.as_array().unwrap();
         workers.len() >= 2 && workers[0].as_str().unwrap().to_lowercase() == killed
     });
     assert!(reassigned, "a task of the killed worker was reassigned: {task_workers:?}");
-    let contributions = summary["contributions"].as_array().unwrap();
-    assert!(contributions.iter().all(|c| c.as_array().unwrap().iter().any(|c| c[1] == true)));
+}
+
+#[test]
+fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk() {
+    let (summary, _) = kill_mid_bag(|pids, _, status| {
+        (status.open_tasks > 10).then(|| (pids["scheduler"].as_u64().unwrap(), "scheduler".into()))
+    });
+    // The restarted scheduler resumed the deal from its data directory.
+    assert_eq!(summary["task_workers"].as_array().unwrap().len(), 60);
 }
