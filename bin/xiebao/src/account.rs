@@ -16,10 +16,10 @@ use xiebao_types::tx::{Transaction, Transfer};
 pub(crate) struct Endpoint {
     /// The node's RPC URL.
     #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
-    rpc: String,
+    pub(crate) rpc: String,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `xiebao account …`.

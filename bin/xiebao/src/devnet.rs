@@ -581,6 +581,7 @@ fn write_pids(dir: &Path, children: &Children, urls: &Urls) -> anyhow::Result<()
 struct Summary {
     deal: B256,
     tasks: u64,
+    task_ids: Vec<B256>,
     trust: u64,
     seconds: f64,
     first_result_seconds: f64,
@@ -857,6 +858,7 @@ async fn demo(
     Ok(Summary {
         deal,
         tasks: task_ids.len() as u64,
+        task_ids: task_ids.clone(),
         trust: args.trust,
         seconds,
         first_result_seconds: first_result.unwrap_or(seconds),

@@ -10,6 +10,7 @@ mod order;
 mod pool;
 mod result;
 mod secret;
+mod task;
 mod wallet;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,12 @@ enum Command {
     /// A whole network on this machine: validators, result store, a workerpool with its
     /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
     Devnet(devnet::DevnetArgs),
+    /// Show a deal and why its tasks wait.
+    #[command(subcommand)]
+    Deal(task::DealCommand),
+    /// Show a task: on chain, and why it is not finished yet.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
     /// Run a workerpool's scheduler (holds the pool owner's key).
     Scheduler(pool::SchedulerArgs),
     /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
@@ -79,6 +86,8 @@ fn main() -> std::process::ExitCode {
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
         Command::Devnet(args) => devnet::run(args),
+        Command::Deal(command) => task::run_deal(command),
+        Command::Task(command) => task::run_task(command),
         Command::Scheduler(args) => pool::scheduler(args),
         Command::Worker(args) => pool::worker(args),
     };

@@ -29,6 +29,9 @@ pub(crate) enum ResultCommand {
         #[arg(long = "out")]
         output: PathBuf,
     },
+    /// Fetch a finalized task's result from its link, check its content id and its digest
+    /// against the chain, and unpack it.
+    Download(crate::task::DownloadArgs),
     /// Decrypt a sealed result with the beneficiary's key.
     Open {
         /// The beneficiary's key: a V3 keystore or a hex key file.
@@ -49,6 +52,7 @@ pub(crate) enum ResultCommand {
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
 pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
     match command {
+        ResultCommand::Download(args) => crate::task::download(args)?,
         ResultCommand::Digest { dir, callback_file } => {
             let digest = match (dir, callback_file) {
                 (_, Some(file)) => {

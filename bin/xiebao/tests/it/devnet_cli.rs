@@ -253,3 +253,85 @@ fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk()
     // The restarted scheduler resumed the deal from its data directory.
     assert_eq!(summary["task_workers"].as_array().unwrap().len(), 60);
 }
+
+#[test]
+fn devnet_keeps_running_for_task_show_and_result_download_then_stops_cleanly() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--demo",
+            "--keep",
+            "--json",
+            "--tasks",
+            "4",
+            "--tile-size",
+            "16",
+            "--validators",
+            "1",
+        ])
+        .args(["--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    let summary: Value = loop {
+        let line = lines.next().expect("the summary").unwrap();
+        text.push_str(&line);
+        if let Ok(summary) = serde_json::from_str(&text) {
+            break summary;
+        }
+    };
+    let pids: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("pids.json")).unwrap()).unwrap();
+    let rpc = pids["rpc"][0].as_str().unwrap();
+    let scheduler = pids["scheduler_url"].as_str().unwrap();
+    let task = summary["task_ids"][2].as_str().unwrap();
+
+    let show =
+        crate::xiebao(&["task", "show", task, "--rpc", rpc, "--scheduler", scheduler, "--json"]);
+    assert!(show.ok, "{}", show.stderr);
+    let show: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(show["chain"]["status"], "Completed");
+    assert_eq!(show["scheduler"]["state"]["state"], "completed", "{show}");
+    assert_eq!(show["scheduler"]["index"], 2);
+
+    let out = dir.path().join("result");
+    let download =
+        crate::xiebao(&["result", "download", task, "--out", out.to_str().unwrap(), "--rpc", rpc]);
+    assert!(download.ok, "{}", download.stderr);
+    assert!(download.stdout.contains("verified"), "{}", download.stdout);
+    let tile = std::fs::read(out.join("tile.ppm")).unwrap();
+    assert!(tile.starts_with(b"P6"), "a PPM tile");
+    // Into a directory that is not empty: refused, nothing written.
+    let again =
+        crate::xiebao(&["result", "download", task, "--out", out.to_str().unwrap(), "--rpc", rpc]);
+    assert!(!again.ok);
+    assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
+
+    let deal = summary["deal"].as_str().unwrap();
+    let deal_show = crate::xiebao(&["deal", "show", deal, "--rpc", rpc, "--scheduler", scheduler]);
+    assert!(deal_show.ok, "{}", deal_show.stderr);
+    assert!(deal_show.stdout.contains("completed 4 · failed 0"), "{}", deal_show.stdout);
+
+    // SIGTERM (as Ctrl-C): every component stops and the command exits.
+    let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut all: Vec<u64> =
+        pids["validators"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+    all.extend(pids["workers"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()));
+    all.push(pids["scheduler"].as_u64().unwrap());
+    all.push(pids["results"].as_u64().unwrap());
+    for pid in all {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} still runs"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! `xiebao deal show`, `xiebao task show` and `xiebao result download`: what the chain and the
+//! pool's scheduler say about a deal or a task — and why it is not finished yet.
+
+use std::path::PathBuf;
+
+use alloy_primitives::{B256, U256};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use xiebao_rpc::XiebaoApiClient;
+use xiebao_scheduler::api::{PoolApiClient, TaskView};
+use xiebao_types::ids;
+
+/// `xiebao deal …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DealCommand {
+    /// A deal: prices, trust, and every task's state (with the scheduler's reasons).
+    Show {
+        /// The deal id.
+        deal: B256,
+        /// The pool's scheduler (`ws://` or `http://`), for why tasks wait.
+        #[arg(long, env = "XIEBAO_SCHEDULER")]
+        scheduler: Option<String>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+}
+
+/// `xiebao task …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TaskCommand {
+    /// A task: its on-chain record and, from the scheduler, why it is not finished yet.
+    Show {
+        /// The task id.
+        task: B256,
+        /// The pool's scheduler (`ws://` or `http://`), for why the task waits.
+        #[arg(long, env = "XIEBAO_SCHEDULER")]
+        scheduler: Option<String>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+}
+
+/// `xiebao result download`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DownloadArgs {
+    /// The task whose result to fetch.
+    task: B256,
+    /// Directory the result's files are written to (created).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    endpoint: crate::account::Endpoint,
+}
+
+fn scheduler_client(url: &str) -> anyhow::Result<xiebao_rpc::jsonrpsee::http_client::HttpClient> {
+    let http = url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
+    Ok(xiebao_rpc::http_client(&http)?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+async fn scheduler_view(url: Option<&str>, task: B256) -> Option<Result<TaskView, String>> {
+    let url = url?;
+    let client = match scheduler_client(url) {
+        Ok(client) => client,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    match client.task_view(task).await {
+        Ok(Some(view)) => Some(Ok(view)),
+        Ok(None) => Some(Err(format!("the scheduler at {url} does not know this task"))),
+        Err(e) => Some(Err(format!("the scheduler at {url}: {e}"))),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
+    let TaskCommand::Show { task, scheduler, endpoint } = command;
+    runtime()?.block_on(async {
+        let node = xiebao_rpc::http_client(&endpoint.rpc)?;
+        let record = node
+            .task(*task)
+            .await
+            .with_context(|| format!("asking {} for task {task}", endpoint.rpc))?;
+        let view = scheduler_view(scheduler.as_deref(), *task).await;
+        if endpoint.json {
+            let view = match &view {
+                Some(Ok(view)) => serde_json::to_value(view)?,
+                Some(Err(e)) => serde_json::json!({ "error": e }),
+                None => serde_json::Value::Null,
+            };
+            println!("{}", serde_json::json!({ "task": task, "chain": record, "scheduler": view }));
+            return Ok(());
+        }
+        println!("task {task}");
+        match &record {
+            None => println!("  chain: not initialized yet (or no such task)"),
+            Some(t) => {
+                println!("  chain: {} (deal {}, index {})", t.status, t.deal_id, t.idx);
+                println!(
+                    "  deadlines: contribution {}, reveal {}, final {}",
+                    t.contribution_deadline, t.reveal_deadline, t.final_deadline
+                );
+                println!("  contributions: {}", t.contributions.len());
+                for c in &t.contributions {
+                    println!("    {} {:?}", c.worker, c.status);
+                }
+                if !t.results.is_empty() {
+                    println!("  result: {}", String::from_utf8_lossy(&t.results));
+                }
+            }
+        }
+        match view {
+            Some(Ok(view)) => {
+                println!("  scheduler: {}", serde_json::to_string(&view.state)?);
+                println!("  last event: {}", view.last_event);
+                println!("  next deadline: {}", view.next_deadline);
+            }
+            Some(Err(e)) => println!("  scheduler: {e}"),
+            None => println!("  scheduler: not asked (give --scheduler or XIEBAO_SCHEDULER)"),
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
+    let DealCommand::Show { deal, scheduler, endpoint } = command;
+    runtime()?.block_on(async {
+        let node = xiebao_rpc::http_client(&endpoint.rpc)?;
+        let Some(record) = node
+            .deal(*deal)
+            .await
+            .with_context(|| format!("asking {} for deal {deal}", endpoint.rpc))?
+        else {
+            bail!("deal {deal} is not on chain (check the id and the --rpc endpoint)");
+        };
+        let view = match scheduler {
+            Some(url) => Some(
+                scheduler_client(url)?
+                    .deal_view(*deal)
+                    .await
+                    .with_context(|| format!("asking the scheduler at {url}"))?,
+            ),
+            None => None,
+        };
+        if endpoint.json {
+            println!("{}", serde_json::json!({ "deal": deal, "chain": record, "scheduler": view }));
+            return Ok(());
+        }
+        println!("deal {deal}");
+        println!(
+            "  app {} · workerpool {} · trust {} · {} tasks from index {}",
+            record.app.pointer,
+            record.workerpool.pointer,
+            record.trust,
+            record.bot_size,
+            record.bot_first
+        );
+        println!(
+            "  completed {} · failed {} · initialized {}{}",
+            record.completed,
+            record.failed,
+            record.initialized,
+            if record.expired { " · expired" } else { "" }
+        );
+        match view.flatten() {
+            Some(view) => {
+                for t in view.tasks.iter().filter(|t| !t.state.is_final()) {
+                    println!(
+                        "  task {} ({}): {} — {}",
+                        t.index,
+                        t.task,
+                        serde_json::to_string(&t.state)?,
+                        t.last_event
+                    );
+                }
+            }
+            None => {
+                for i in 0..record.bot_size.min(20) {
+                    let id = ids::task_id(deal, record.bot_first + U256::from(i));
+                    println!("  task {i}: {id}");
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let node = xiebao_rpc::http_client(&args.endpoint.rpc)?;
+        let Some(record) = node.task(args.task).await? else {
+            bail!("task {} is not on chain yet: it has no result", args.task);
+        };
+        if record.results.is_empty() {
+            bail!(
+                "task {} is {} and has no result yet; see `xiebao task show {}`",
+                args.task,
+                record.status,
+                args.task
+            );
+        }
+        if std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some()) {
+            bail!("{} is not empty: give a new or empty directory", args.out.display());
+        }
+        let link = String::from_utf8_lossy(&record.results).into_owned();
+        let response = reqwest::get(&link).await.with_context(|| format!("GET {link}"))?;
+        if !response.status().is_success() {
+            bail!("GET {link}: HTTP {}", response.status());
+        }
+        let bytes = response.bytes().await?;
+        let cid = link.rsplit('/').next().unwrap_or_default();
+        if xiebao_results::cid_of(&bytes) != cid {
+            bail!("the bytes at {link} do not match the content id {cid}: refusing them");
+        }
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        tar::Archive::new(bytes.as_ref())
+            .unpack(&args.out)
+            .with_context(|| format!("unpacking the result into {}", args.out.display()))?;
+        let digest = xiebao_sdk::digest::digest_dir(&args.out)?;
+        if digest != record.result_digest {
+            bail!(
+                "the result's digest {digest} differs from the one agreed on chain {}",
+                record.result_digest
+            );
+        }
+        if args.endpoint.json {
+            println!("{}", serde_json::json!({ "task": args.task, "cid": cid, "digest": digest, "out": args.out }));
+        } else {
+            println!("{} (digest {digest}, verified)", args.out.display());
+        }
+        Ok(())
+    })
+}
