@@ -31,6 +31,9 @@ enum Suite {
     Node,
     /// A 4-validator network as 4 processes: finality latency and finalized calls/s.
     Chain,
+    /// A bag of trivial wasm tasks through a whole devnet: bag time, one task's latency, the
+    /// sandbox's cold start, against the same tasks run in-process.
+    Pipeline,
     /// Every suite.
     All,
 }
@@ -53,10 +56,12 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Suite::Protocol => protocol(args.quick),
         Suite::Node => node(args.quick),
         Suite::Chain => crate::bench_chain::chain(args.quick)?,
+        Suite::Pipeline => crate::bench_pipeline::pipeline(args.quick)?,
         Suite::All => {
             let mut figures = protocol(args.quick);
             figures.extend(node(args.quick));
             figures.extend(crate::bench_chain::chain(args.quick)?);
+            figures.extend(crate::bench_pipeline::pipeline(args.quick)?);
             figures
         }
     };

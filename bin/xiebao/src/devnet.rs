@@ -637,21 +637,22 @@ fn key_address(path: &Path) -> anyhow::Result<Address> {
 }
 
 fn tiling(args: &DevnetArgs) -> anyhow::Result<Tiling> {
-    let n = args.tasks;
+    tiling_for(args.tasks, args.tile_size, args.max_iter)
+}
+
+/// The demo's picture for `n` tiles of `tile_size` px: the most square tiling, wider than tall.
+pub(crate) fn tiling_for(n: u64, tile_size: u32, max_iter: u32) -> anyhow::Result<Tiling> {
     if n == 0 {
         bail!("--tasks must be at least 1");
     }
-    let mut tiles_x =
+    let tiles_y =
         (1..=n).take_while(|x| x * x <= n).filter(|x| n.is_multiple_of(*x)).last().unwrap_or(1);
-    let mut tiles_y = n / tiles_x;
-    if tiles_x < tiles_y {
-        std::mem::swap(&mut tiles_x, &mut tiles_y);
-    }
-    let side = u64::from(args.tile_size);
+    let tiles_x = n / tiles_y;
+    let side = u64::from(tile_size);
     let (tx, ty) = (u32::try_from(tiles_x)?, u32::try_from(tiles_y)?);
     let width = u32::try_from(tiles_x * side)?;
     let height = u32::try_from(tiles_y * side)?;
-    Tiling::new(width, height, tx, ty, args.max_iter)
+    Tiling::new(width, height, tx, ty, max_iter)
         .with_context(|| format!("--tasks {n} with --tile-size {side}"))
 }
 

@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod bench_chain;
+mod bench_pipeline;
 mod chain;
 mod demo;
 mod devnet;

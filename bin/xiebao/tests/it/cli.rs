@@ -51,6 +51,11 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.calls_per_s",
         "chain.txs_per_s",
         "chain.single_call_txs_per_s",
+        "pipeline.bag_ms",
+        "pipeline.tasks_per_s",
+        "pipeline.single_task_ms",
+        "pipeline.overhead_ms_per_task",
+        "runtime.wasm_cold_start_ms",
     ] {
         let figure =
             figures.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
