@@ -877,15 +877,7 @@ async fn demo(
 
 /// Downloads a result archive and takes the tile out of it.
 async fn download_tile(http: &reqwest::Client, link: &str) -> anyhow::Result<Vec<u8>> {
-    let response = http.get(link).send().await.with_context(|| format!("GET {link}"))?;
-    if !response.status().is_success() {
-        bail!("GET {link}: HTTP {}", response.status());
-    }
-    let bytes = response.bytes().await?;
-    let cid = link.rsplit('/').next().unwrap_or_default();
-    if xiebao_results::cid_of(&bytes) != cid {
-        bail!("the result at {link} does not match its content id");
-    }
+    let bytes = crate::task::fetch_result(http, link).await?;
     let mut archive = tar::Archive::new(bytes.as_ref());
     for entry in archive.entries()? {
         let mut entry = entry?;

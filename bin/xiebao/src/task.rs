@@ -188,6 +188,23 @@ pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
     })
 }
 
+/// Fetches the result at `link` (`…/v1/results/{cid}`) and checks it against its content id.
+pub(crate) async fn fetch_result(
+    http: &reqwest::Client,
+    link: &str,
+) -> anyhow::Result<bytes::Bytes> {
+    let response = http.get(link).send().await.with_context(|| format!("GET {link}"))?;
+    if !response.status().is_success() {
+        bail!("GET {link}: HTTP {}", response.status());
+    }
+    let bytes = response.bytes().await?;
+    let cid = link.rsplit('/').next().unwrap_or_default();
+    if xiebao_results::cid_of(&bytes) != cid {
+        bail!("the bytes at {link} do not match the content id {cid}: refusing them");
+    }
+    Ok(bytes)
+}
+
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
@@ -207,15 +224,8 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
             bail!("{} is not empty: give a new or empty directory", args.out.display());
         }
         let link = String::from_utf8_lossy(&record.results).into_owned();
-        let response = reqwest::get(&link).await.with_context(|| format!("GET {link}"))?;
-        if !response.status().is_success() {
-            bail!("GET {link}: HTTP {}", response.status());
-        }
-        let bytes = response.bytes().await?;
-        let cid = link.rsplit('/').next().unwrap_or_default();
-        if xiebao_results::cid_of(&bytes) != cid {
-            bail!("the bytes at {link} do not match the content id {cid}: refusing them");
-        }
+        let bytes = fetch_result(&reqwest::Client::new(), &link).await?;
+        let cid = xiebao_results::cid_of(&bytes);
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;
         tar::Archive::new(bytes.as_ref())

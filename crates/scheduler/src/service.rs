@@ -416,6 +416,34 @@ struct Api {
     shared: Arc<Shared>,
 }
 
+/// Checks a worker's hello (signature, active membership of this pool); returns its score.
+async fn check_hello(shared: &Shared, hello: &Hello) -> Result<u64, String> {
+    let pool = shared.workerpool;
+    let hash = hello_hash(&pool, &hello.worker, &hello.challenge);
+    match xiebao_types::crypto::recover_eth_signed(&hash, &hello.signature) {
+        Ok(signer) if signer == hello.worker => {}
+        Ok(signer) => {
+            return Err(format!("hello signed by {signer}, not by the worker {}", hello.worker));
+        }
+        Err(e) => return Err(format!("hello signature: {e}")),
+    }
+    match shared.node.rpc.membership(hello.worker).await {
+        Ok(Some(m)) if m.workerpool == pool && m.status == MembershipStatus::Active => {}
+        Ok(other) => {
+            let now = match other {
+                Some(m) => format!("its membership is {:?} in {}", m.status, m.workerpool),
+                None => "it has no membership".into(),
+            };
+            return Err(format!(
+                "worker {} is not an active member of workerpool {pool} ({now}): join it by staking (JoinPool)",
+                hello.worker
+            ));
+        }
+        Err(e) => return Err(format!("cannot check the membership: {e}")),
+    }
+    Ok(shared.node.rpc.score(hello.worker).await.unwrap_or(0))
+}
+
 fn refuse(message: String) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32_020, message, None::<()>)
 }
@@ -445,45 +473,13 @@ impl PoolApiServer for Api {
                 .await;
             return Ok(());
         }
-        let hash = hello_hash(&pool, &hello.worker, &hello.challenge);
-        match xiebao_types::crypto::recover_eth_signed(&hash, &hello.signature) {
-            Ok(signer) if signer == hello.worker => {}
-            Ok(signer) => {
-                pending
-                    .reject(refuse(format!(
-                        "hello signed by {signer}, not by the worker {}",
-                        hello.worker
-                    )))
-                    .await;
+        let score = match check_hello(shared, &hello).await {
+            Ok(score) => score,
+            Err(reason) => {
+                pending.reject(refuse(reason)).await;
                 return Ok(());
             }
-            Err(e) => {
-                pending.reject(refuse(format!("hello signature: {e}"))).await;
-                return Ok(());
-            }
-        }
-        let membership = shared.node.rpc.membership(hello.worker).await;
-        match membership {
-            Ok(Some(m)) if m.workerpool == pool && m.status == MembershipStatus::Active => {}
-            Ok(other) => {
-                let now = match other {
-                    Some(m) => format!("its membership is {:?} in {}", m.status, m.workerpool),
-                    None => "it has no membership".into(),
-                };
-                pending
-                    .reject(refuse(format!(
-                        "worker {} is not an active member of workerpool {pool} ({now}): join it by staking (JoinPool)",
-                        hello.worker
-                    )))
-                    .await;
-                return Ok(());
-            }
-            Err(e) => {
-                pending.reject(refuse(format!("cannot check the membership: {e}"))).await;
-                return Ok(());
-            }
-        }
-        let score = shared.node.rpc.score(hello.worker).await.unwrap_or(0);
+        };
         let sink = pending.accept().await?;
         let session = B256::from(rand::random::<[u8; 32]>());
         let (tx, mut rx) = mpsc::unbounded_channel();

@@ -127,6 +127,21 @@ impl Worker {
         }
     }
 
+    /// Downloads `url`; a result-store URL (`…/v1/results/{cid}`) is checked against its CID.
+    async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self.http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("GET {url}: HTTP {}", response.status()));
+        }
+        let bytes = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?.to_vec();
+        if let Some((_, cid)) = url.rsplit_once("/v1/results/")
+            && xiebao_results::cid_of(&bytes) != cid
+        {
+            return Err(format!("GET {url}: the bytes do not match the content id {cid}"));
+        }
+        Ok(bytes)
+    }
+
     /// Fetches `resource` (cached by checksum) and checks its sha256.
     async fn fetch(&self, resource: &Resource, kind: &str) -> Result<PathBuf, String> {
         let dir = self.config.work_dir.join("cache");
@@ -222,10 +237,23 @@ impl Worker {
                 .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
             env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));
         }
+        let params = parse_params(&a.params).map_err(fail("setting-up"))?;
+        if !params.input_files.is_empty() {
+            env.push(("IEXEC_INPUT_FILES_NUMBER".to_owned(), params.input_files.len().to_string()));
+        }
+        for (i, url) in params.input_files.iter().enumerate() {
+            let detail = format!("fetching input file {}/{}", i + 1, params.input_files.len());
+            self.report(a.task, Progress::SettingUp { detail }).await;
+            let name = input_name(url, i);
+            let bytes = self.download(url).await.map_err(fail("setting-up"))?;
+            std::fs::write(input.join(&name), &bytes)
+                .map_err(|e| fail("setting-up")(format!("writing input {name}: {e}")))?;
+            env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name));
+        }
         let module = std::fs::read(&app).map_err(|e| fail("setting-up")(e.to_string()))?;
         self.report(a.task, Progress::Running).await;
         let job = Job {
-            args: a.params.split_whitespace().map(str::to_owned).collect(),
+            args: params.args,
             env,
             input_dir: Some(input),
             output_dir: output.clone(),
@@ -450,6 +478,59 @@ impl Worker {
     }
 }
 
+/// Longest a setting-up download may take (never counted as execution time).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A task's parameters: PoCo's request `params` is either the app's arguments or a JSON object
+/// with `iexec_args` and `iexec_input_files` (URLs fetched into `/in`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Params {
+    args: Vec<String>,
+    input_files: Vec<String>,
+}
+
+fn parse_params(params: &str) -> Result<Params, String> {
+    let trimmed = params.trim();
+    if !trimmed.starts_with('{') {
+        return Ok(Params {
+            args: trimmed.split_whitespace().map(str::to_owned).collect(),
+            input_files: Vec::new(),
+        });
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(trimmed).map_err(|e| format!("params are not valid JSON: {e}"))?;
+    let args = match value.get("iexec_args") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(args)) => {
+            args.split_whitespace().map(str::to_owned).collect()
+        }
+        Some(other) => return Err(format!("params.iexec_args must be a string, got {other}")),
+    };
+    let input_files = match value.get("iexec_input_files") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(urls)) => urls
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("params.iexec_input_files holds {u}, not a URL"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!("params.iexec_input_files must be a list of URLs, got {other}"));
+        }
+    };
+    Ok(Params { args, input_files })
+}
+
+/// The file name an input URL is saved under in `/in` (its last path segment).
+fn input_name(url: &str, index: usize) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let safe = !name.is_empty() && name != "." && name != ".." && !name.contains('\\');
+    if safe { name.to_owned() } else { format!("input-{}", index + 1) }
+}
+
 /// A deterministic tar of `dir` (entries sorted, times and owners zeroed).
 fn archive(dir: &Path) -> Result<Vec<u8>, String> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -506,7 +587,9 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
     }
     let slots = Arc::new(Semaphore::new(config.capabilities.slots.max(1) as usize));
     let worker = Arc::new(Worker {
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().map_err(|e| {
+            WorkerError::Io { path: PathBuf::from("http client"), source: std::io::Error::other(e) }
+        })?,
         runtime: Arc::new(WasmRuntime::new()?),
         sender,
         slots,
@@ -533,6 +616,30 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_are_arguments_or_iexec_json() {
+        assert_eq!(
+            parse_params(" 64 48  2 2 ").unwrap(),
+            Params {
+                args: vec!["64".into(), "48".into(), "2".into(), "2".into()],
+                input_files: vec![]
+            }
+        );
+        let json = r#"{"iexec_args":"--top 5","iexec_input_files":["http://h/v1/results/bafk1","http://h/a/b.txt?x=1"]}"#;
+        let params = parse_params(json).unwrap();
+        assert_eq!(params.args, vec!["--top", "5"]);
+        assert_eq!(params.input_files.len(), 2);
+        assert_eq!(input_name(&params.input_files[0], 0), "bafk1");
+        assert_eq!(input_name(&params.input_files[1], 1), "b.txt");
+        assert_eq!(input_name("http://h/", 2), "input-3");
+        assert_eq!(input_name("http://h/..", 0), "input-1");
+        let bad = parse_params(r#"{"iexec_args": 5}"#).unwrap_err();
+        assert!(bad.contains("iexec_args must be a string"), "{bad}");
+        let bad = parse_params(r#"{"iexec_input_files": "http://x"}"#).unwrap_err();
+        assert!(bad.contains("must be a list of URLs"), "{bad}");
+        assert!(parse_params("{oops").unwrap_err().contains("not valid JSON"));
+    }
 
     #[test]
     fn archives_are_deterministic() {
