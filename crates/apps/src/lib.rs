@@ -9,6 +9,7 @@
 //! what a worker runs can be rebuilt and checked byte for byte from this repository.
 
 pub mod mandelbrot;
+pub mod oci_wordcount;
 pub mod wordcount;
 
 /// The Mandelbrot app for wasm32-wasip1: renders one tile of a picture per task.

@@ -1,4 +1,4 @@
-//! Run task apps in sandboxes: WebAssembly (WASI) with fuel, memory, time and output limits, deterministic by construction.
+//! Run task apps in sandboxes: WebAssembly (WASI) with fuel, memory, time and output limits, deterministic by construction; OCI containers with podman ([`oci`]).
 //!
 //! A WebAssembly app sees only what the task gives it: its arguments and environment, its
 //! input directory read-only at `/in`, its output directory at `/out`, a clock fixed at the
@@ -8,6 +8,8 @@
 //! Compiled modules are cached by the sha256 of their bytes (the app's checksum).
 //!
 //! **Invariant:** nothing a guest does can reach the host beyond `/in` (read) and `/out`.
+
+pub mod oci;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +120,9 @@ pub enum RunError {
     /// The guest trapped (a crash: panic, out-of-bounds access, …).
     #[error("the app crashed: {0}")]
     Crashed(String),
+    /// The runtime is missing or broken on this host (e.g. podman not installed).
+    #[error("runtime unavailable: {0}")]
+    Unavailable(String),
     /// A host directory could not be used.
     #[error("{path}: {detail}")]
     Host {
@@ -307,7 +312,7 @@ impl WasmRuntime {
     }
 }
 
-fn dir_size(dir: &Path) -> std::io::Result<u64> {
+pub(crate) fn dir_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -5,6 +5,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod oci;
+
 use xiebao_runtime::{Job, Limits, RunError, WasmRuntime};
 
 /// The guest module's bytes, built once per test binary.

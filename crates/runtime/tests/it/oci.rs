@@ -1,0 +1,128 @@
+//! The OCI runtime with a real podman: a busybox image built locally (`FROM scratch`), run
+//! with no network, read-only inputs and each limit. Skipped with a notice when podman is not
+//! installed, unless `XIEBAO_REQUIRE_PODMAN=1` (set by CI), which makes its absence a failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use xiebao_runtime::oci::{OciLimits, OciRuntime};
+use xiebao_runtime::{Job, RunError};
+
+struct Podman {
+    runtime: OciRuntime,
+    image: String,
+    _state: tempfile::TempDir,
+}
+
+/// The runtime and a busybox image, built once per test binary; `None` to skip.
+fn podman() -> Option<&'static Podman> {
+    static PODMAN: OnceLock<Option<Podman>> = OnceLock::new();
+    PODMAN
+        .get_or_init(|| {
+            let state = tempfile::tempdir().unwrap();
+            let runtime = match OciRuntime::new(state.path()) {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    assert!(
+                        std::env::var("XIEBAO_REQUIRE_PODMAN").is_err(),
+                        "podman is required here: {e}"
+                    );
+                    eprintln!("skipping the OCI tests: {e}");
+                    return None;
+                }
+            };
+            let context = state.path().join("context");
+            std::fs::create_dir_all(&context).unwrap();
+            std::fs::copy("/bin/busybox", context.join("busybox")).expect("busybox-static");
+            std::fs::write(
+                context.join("Containerfile"),
+                "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENTRYPOINT [\"/bin/sh\", \"-c\"]\n",
+            )
+            .unwrap();
+            let archive = state.path().join("image.tar");
+            runtime.build_archive(&context, "localhost/xiebao-test-busybox:1", &archive).unwrap();
+            let checksum = [7u8; 32];
+            let image = runtime.load(&archive, checksum).unwrap();
+            assert_eq!(runtime.load(&archive, checksum).unwrap(), image, "cached by checksum");
+            Some(Podman { runtime, image, _state: state })
+        })
+        .as_ref()
+}
+
+struct Io {
+    root: tempfile::TempDir,
+}
+
+impl Io {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("in")).unwrap();
+        std::fs::create_dir_all(root.path().join("out")).unwrap();
+        std::fs::write(root.path().join("in/words.txt"), "one two three\n").unwrap();
+        Self { root }
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    fn job(&self, script: &str) -> Job {
+        Job {
+            args: vec![script.to_owned()],
+            env: vec![("IEXEC_TASK_ID".into(), "0x07".into())],
+            input_dir: Some(self.dir("in")),
+            output_dir: self.dir("out"),
+            clock_s: 0,
+            seed: [0; 32],
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn containers_read_inputs_write_outputs_and_see_no_network() {
+    let Some(podman) = podman() else { return };
+    let io = Io::new();
+    let script = "wc -w < /in/words.txt > /out/count; echo $IEXEC_TASK_ID; ls /sys/class/net > /out/net; touch /in/x 2>/out/ro || true";
+    let outcome =
+        podman.runtime.run(&podman.image, &io.job(script), &OciLimits::default()).unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", String::from_utf8_lossy(&outcome.stderr));
+    assert_eq!(read(&io.dir("out/count")).trim(), "3");
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout).trim(), "0x07");
+    assert_eq!(read(&io.dir("out/net")).split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    assert!(read(&io.dir("out/ro")).contains("Read-only"), "inputs are read-only");
+    assert!(!io.dir("in/x").exists());
+}
+
+#[test]
+fn container_limits_are_enforced_and_named() {
+    let Some(podman) = podman() else { return };
+    let io = Io::new();
+    let tight = OciLimits {
+        memory_bytes: 64 << 20,
+        wall_time: Duration::from_secs(2),
+        ..OciLimits::default()
+    };
+    let oom = podman.runtime.run(
+        &podman.image,
+        &io.job("dd if=/dev/zero of=/dev/null bs=200M count=1"),
+        &tight,
+    );
+    assert_eq!(oom, Err(RunError::OutOfMemory { limit: 64 << 20 }));
+    let slow = podman.runtime.run(&podman.image, &io.job("sleep 30"), &tight);
+    assert_eq!(slow, Err(RunError::WallTime { limit: Duration::from_secs(2) }));
+    let small = OciLimits { output_bytes: 1_000, ..OciLimits::default() };
+    let big =
+        podman.runtime.run(&podman.image, &io.job("head -c 5000 /dev/zero > /out/big"), &small);
+    assert!(matches!(big, Err(RunError::OutputTooLarge { size: 5000, limit: 1000 })), "{big:?}");
+    let failed = podman
+        .runtime
+        .run(&podman.image, &io.job("echo bad >&2; exit 3"), &OciLimits::default())
+        .unwrap();
+    assert_eq!(failed.exit_code, 3);
+    assert_eq!(String::from_utf8_lossy(&failed.stderr).trim(), "bad");
+}
