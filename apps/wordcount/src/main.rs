@@ -1,7 +1,9 @@
 //! Count the files, lines, words and bytes under /in and list the most frequent words: a data-parallel demo app for wasm32-wasip1.
 //!
 //! Reads every regular file under `/in` (recursively, in path order; symbolic links are not
-//! followed) and writes `/out/counts.json`:
+//! followed) — or, in a bag with one task per input file (`IEXEC_INPUT_FILES_NUMBER` equals
+//! `IEXEC_BOT_SIZE`), only input file `IEXEC_BOT_TASK_INDEX + 1`, the task's chunk — and
+//! writes `/out/counts.json`:
 //!
 //! ```text
 //! {"files": 2, "words": 3, "lines": 2, "bytes": 8, "top": [["a", 2], ["b", 1]]}
@@ -174,6 +176,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// In a bag with one task per input file, task `i` counts input file `i + 1` only (its chunk).
+fn own_chunk() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok();
+    let files: u64 = var("IEXEC_INPUT_FILES_NUMBER")?.parse().ok()?;
+    let bag: u64 = var("IEXEC_BOT_SIZE")?.parse().ok()?;
+    let index: u64 = var("IEXEC_BOT_TASK_INDEX")?.parse().ok()?;
+    if files != bag || index >= files {
+        return None;
+    }
+    var(&format!("IEXEC_INPUT_FILE_NAME_{}", index + 1))
+}
+
 fn count() -> Result<Counts, String> {
     let mut counts = Counts::default();
     let root = Path::new(INPUT_DIR);
@@ -184,9 +198,15 @@ fn count() -> Result<Counts, String> {
         Ok(_) => return Err(format!("{INPUT_DIR} is not a directory")),
         Err(e) => return Err(format!("cannot open {INPUT_DIR}: {e}")),
     }
-    let mut files = Vec::new();
-    walk(root, &mut files)?;
-    files.sort();
+    let files = match own_chunk() {
+        Some(file) => vec![root.join(file)],
+        None => {
+            let mut files = Vec::new();
+            walk(root, &mut files)?;
+            files.sort();
+            files
+        }
+    };
     for path in &files {
         counts.file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     }

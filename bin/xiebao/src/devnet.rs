@@ -59,7 +59,11 @@ pub(crate) struct DevnetArgs {
     /// Keep the network running after the demo (stop with Ctrl-C).
     #[arg(long)]
     keep: bool,
-    /// Tasks (picture tiles) in the demo's bag.
+    /// The demo's app: `mandelbrot` (a picture, one tile per task), `wordcount` (word counts
+    /// over input chunks, one chunk per task) or `oci-wordcount` (the same in a podman container).
+    #[arg(long, default_value = "mandelbrot")]
+    app: String,
+    /// Tasks in the demo's bag (picture tiles, or text chunks).
     #[arg(long, default_value_t = 64)]
     tasks: u64,
     /// Side of one tile, pixels.
@@ -318,13 +322,35 @@ fn pool_call(owner: &SecretKey) -> CreateWorkerpool {
     }
 }
 
-fn app_call(owner: &SecretKey, name: &str, wasm: &[u8], results_url: &str) -> CreateApp {
-    let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(wasm)));
-    let cid = xiebao_results::cid_of(wasm);
+/// Builds the OCI demo app's image archive (needs podman and a static busybox).
+fn oci_image(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let build = dir.join("oci-build");
+    let oci = xiebao_runtime::oci::OciRuntime::new(&build.join("state"))?;
+    let context = xiebao_apps::oci_wordcount::write_context(
+        &build.join("context"),
+        Path::new(xiebao_apps::oci_wordcount::BUSYBOX),
+    )
+    .context("a static busybox is needed (apt-get install busybox-static)")?;
+    let archive = build.join("oci-wordcount.tar");
+    oci.build_archive(&context, "localhost/xiebao-oci-wordcount:1", &archive)?;
+    let bytes = std::fs::read(&archive)?;
+    let _ = std::fs::remove_dir_all(&build);
+    Ok(bytes)
+}
+
+fn app_call(
+    owner: &SecretKey,
+    name: &str,
+    app_type: AppType,
+    bytes: &[u8],
+    results_url: &str,
+) -> CreateApp {
+    let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(bytes)));
+    let cid = xiebao_results::cid_of(bytes);
     CreateApp {
         owner: owner.address(),
         name: name.into(),
-        app_type: AppType::Wasm,
+        app_type,
         multiaddr: Bytes::from(format!("{results_url}/v1/results/{cid}").into_bytes()),
         checksum,
         mrenclave: Bytes::new(),
@@ -337,12 +363,18 @@ async fn deploy(layout: &mut Layout, dir: &Path, node: &Node) -> anyhow::Result<
     let store = xiebao_results::ResultStore::open(&dir.join("results"))?;
     let app_owner = xiebao_sdk::wallet::load_key(&layout.keys.app_owner, None)?;
     let pool_owner = xiebao_sdk::wallet::load_key(&layout.keys.pool_owner, None)?;
+    let mut apps: Vec<(&str, AppType, Vec<u8>)> = vec![
+        ("mandelbrot", AppType::Wasm, xiebao_apps::MANDELBROT_WASM.to_vec()),
+        ("wordcount", AppType::Wasm, xiebao_apps::WORDCOUNT_WASM.to_vec()),
+    ];
+    match oci_image(dir) {
+        Ok(archive) => apps.push(("oci-wordcount", AppType::Oci, archive)),
+        Err(e) => eprintln!("the OCI demo app is not deployed: {e:#}"),
+    }
     let mut calls = Vec::new();
-    for (name, wasm) in
-        [("mandelbrot", xiebao_apps::MANDELBROT_WASM), ("wordcount", xiebao_apps::WORDCOUNT_WASM)]
-    {
-        store.put(wasm)?;
-        let call = app_call(&app_owner, name, wasm, &results_url);
+    for (name, app_type, bytes) in apps {
+        store.put(&bytes)?;
+        let call = app_call(&app_owner, name, app_type, &bytes, &results_url);
         let address = xiebao_protocol::app_address(&call);
         let mut order = AppOrder {
             app: address,
@@ -585,7 +617,10 @@ struct Summary {
     trust: u64,
     seconds: f64,
     first_result_seconds: f64,
+    /// The demo's output: the picture, or the word counts.
     picture: PathBuf,
+    /// The counting demos' total word count (checked against the inputs).
+    words: Option<u64>,
     app_price: Nrlc,
     pool_price: Nrlc,
     scheduler_reward_ratio: u8,
@@ -664,8 +699,14 @@ async fn demo(
     children: &mut Children,
     urls: &Urls,
 ) -> anyhow::Result<Summary> {
-    let tiling = tiling(args)?;
-    let app = layout.apps.get("mandelbrot").context("the mandelbrot app is not deployed")?;
+    let job = DemoJob::new(args, layout)?;
+    let app = layout.apps.get(&args.app).with_context(|| {
+        format!(
+            "the {} app is not deployed on this devnet (deployed: {})",
+            args.app,
+            layout.apps.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
     let requester = xiebao_sdk::wallet::load_key(&layout.keys.requester, None)?;
     let workerpool_order = pool
         .orders()
@@ -682,13 +723,13 @@ async fn demo(
         workerpool: layout.workerpool,
         workerpoolmaxprice: POOL_PRICE.to_u256(),
         requester: requester.address(),
-        volume: U256::from(tiling.tasks()),
+        volume: U256::from(job.tasks()),
         tag: Tag::NONE,
         category: U256::ZERO,
         trust: U256::from(args.trust),
         beneficiary: requester.address(),
         callback: Address::ZERO,
-        params: tiling.params(),
+        params: job.params(),
         salt: B256::from(rand::random::<[u8; 32]>()),
         sign: Bytes::new(),
     };
@@ -712,18 +753,7 @@ async fn demo(
         workerpool: workerpool_order,
         request,
     };
-    say(
-        args.json,
-        &format!(
-            "requesting {} tasks of mandelbrot ({}×{} px in {}×{} tiles, trust {})",
-            tiling.tasks(),
-            tiling.width,
-            tiling.height,
-            tiling.tiles_x,
-            tiling.tiles_y,
-            args.trust
-        ),
-    );
+    say(args.json, &format!("requesting {} (trust {})", job.describe(), args.trust));
     let matched = Instant::now();
     let applied = sender.send(orders.into()).await.context("matching the orders")?;
     let deal = applied
@@ -759,7 +789,8 @@ async fn demo(
                         let link = String::from_utf8_lossy(&results).into_owned();
                         let index = index_of[&task];
                         let http = http.clone();
-                        downloads.spawn(async move { (index, download_tile(&http, &link).await) });
+                        let file = job.result_file();
+                        downloads.spawn(async move { (index, download_file(&http, &link, file).await) });
                     }
                     Event::TaskClaimed { task } if index_of.contains_key(&task) => {
                         failed.push(task);
@@ -816,11 +847,9 @@ async fn demo(
     if !failed.is_empty() {
         bail!("{} tasks failed and were refunded: {:?}", failed.len(), failed);
     }
-    let png = tiling.assemble(&tiles).context("assembling the picture")?;
     let out_dir = args.data_dir.join("demo");
     std::fs::create_dir_all(&out_dir)?;
-    let picture = out_dir.join(format!("mandelbrot-{}.png", &deal.to_string()[2..10]));
-    std::fs::write(&picture, png)?;
+    let (picture, words) = job.finish(&tiles, &out_dir, &deal)?;
     say(
         args.json,
         &format!(
@@ -864,6 +893,7 @@ async fn demo(
         seconds,
         first_result_seconds: first_result.unwrap_or(seconds),
         picture,
+        words,
         app_price: APP_PRICE,
         pool_price: POOL_PRICE,
         scheduler_reward_ratio: record.scheduler_reward_ratio,
@@ -875,19 +905,147 @@ async fn demo(
     })
 }
 
-/// Downloads a result archive and takes the tile out of it.
-async fn download_tile(http: &reqwest::Client, link: &str) -> anyhow::Result<Vec<u8>> {
+/// Downloads a result archive and takes `name` out of it.
+async fn download_file(http: &reqwest::Client, link: &str, name: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = crate::task::fetch_result(http, link).await?;
     let mut archive = tar::Archive::new(bytes.as_ref());
     for entry in archive.entries()? {
         let mut entry = entry?;
-        if entry.path()?.as_os_str() == xiebao_apps::mandelbrot::TILE_FILE {
-            let mut tile = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut tile)?;
-            return Ok(tile);
+        if entry.path()?.as_os_str() == name {
+            let mut file = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut file)?;
+            return Ok(file);
         }
     }
-    bail!("the result at {link} holds no {}", xiebao_apps::mandelbrot::TILE_FILE)
+    bail!("the result at {link} holds no {name}")
+}
+
+/// What the demo computes.
+enum DemoJob {
+    /// A Mandelbrot picture, one tile per task.
+    Picture(Tiling),
+    /// Word counts, one text chunk (an input file in the result store) per task.
+    Count {
+        /// The chunks' URLs.
+        urls: Vec<String>,
+        /// Words in all chunks, counted here.
+        expected: u64,
+    },
+}
+
+/// Vocabulary of the generated text chunks.
+const WORDS: [&str; 16] = [
+    "task", "bag", "deal", "worker", "pool", "result", "proof", "stake", "order", "chain", "block",
+    "score", "trust", "reveal", "seal", "kitty",
+];
+
+/// A deterministic text chunk of about 300 words.
+fn chunk(index: u64) -> String {
+    let mut state =
+        index.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut text = String::new();
+    for i in 0..(250 + index % 100) {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        text.push_str(WORDS[usize::try_from(state >> 60).unwrap_or(0)]);
+        text.push(if i % 12 == 11 { '\n' } else { ' ' });
+    }
+    text
+}
+
+impl DemoJob {
+    fn new(args: &DevnetArgs, layout: &Layout) -> anyhow::Result<Self> {
+        if args.app == "mandelbrot" {
+            return Ok(Self::Picture(tiling(args)?));
+        }
+        if args.tasks == 0 || args.tasks > 10_000 {
+            bail!("--tasks must be between 1 and 10000 for --app {}, got {}", args.app, args.tasks);
+        }
+        let store = xiebao_results::ResultStore::open(&args.data_dir.join("results"))?;
+        let mut urls = Vec::new();
+        let mut expected = 0;
+        for index in 0..args.tasks {
+            let text = chunk(index);
+            expected += text.split_whitespace().count() as u64;
+            let cid = store.put(text.as_bytes())?;
+            urls.push(format!("http://{}/v1/results/{cid}", layout.results_listen));
+        }
+        Ok(Self::Count { urls, expected })
+    }
+
+    fn tasks(&self) -> u64 {
+        match self {
+            Self::Picture(tiling) => tiling.tasks(),
+            Self::Count { urls, .. } => urls.len() as u64,
+        }
+    }
+
+    fn params(&self) -> String {
+        match self {
+            Self::Picture(tiling) => tiling.params(),
+            Self::Count { urls, .. } => {
+                serde_json::json!({ "iexec_input_files": urls }).to_string()
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Picture(t) => format!(
+                "{} tasks of mandelbrot ({}×{} px in {}×{} tiles)",
+                t.tasks(),
+                t.width,
+                t.height,
+                t.tiles_x,
+                t.tiles_y
+            ),
+            Self::Count { urls, expected } => {
+                format!("word counts over {} chunks ({expected} words)", urls.len())
+            }
+        }
+    }
+
+    fn result_file(&self) -> &'static str {
+        match self {
+            Self::Picture(_) => xiebao_apps::mandelbrot::TILE_FILE,
+            Self::Count { .. } => xiebao_apps::oci_wordcount::COUNTS_FILE,
+        }
+    }
+
+    /// Writes the demo's output under `dir`; returns its path and, for counts, the total.
+    fn finish(
+        &self,
+        results: &[(u64, Vec<u8>)],
+        dir: &Path,
+        deal: &B256,
+    ) -> anyhow::Result<(PathBuf, Option<u64>)> {
+        let short = &deal.to_string()[2..10];
+        match self {
+            Self::Picture(tiling) => {
+                let png = tiling.assemble(results).context("assembling the picture")?;
+                let path = dir.join(format!("mandelbrot-{short}.png"));
+                std::fs::write(&path, png)?;
+                Ok((path, None))
+            }
+            Self::Count { expected, .. } => {
+                let mut words = 0;
+                for (index, counts) in results {
+                    let counts: serde_json::Value = serde_json::from_slice(counts)
+                        .with_context(|| format!("task {index}'s counts are not JSON"))?;
+                    words += counts["words"].as_u64().with_context(|| {
+                        format!("task {index}'s counts have no words: {counts}")
+                    })?;
+                }
+                if words != *expected {
+                    bail!("the tasks counted {words} words; the chunks hold {expected}");
+                }
+                let path = dir.join(format!("wordcount-{short}.json"));
+                let json = serde_json::json!({ "tasks": results.len(), "words": words });
+                std::fs::write(&path, serde_json::to_vec_pretty(&json)?)?;
+                Ok((path, Some(words)))
+            }
+        }
+    }
 }
 
 /// The bag's progress: a bar on a terminal, a line per tenth otherwise.

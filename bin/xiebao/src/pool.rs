@@ -64,6 +64,9 @@ pub(crate) struct WorkerArgs {
     /// Announce a GPU.
     #[arg(long)]
     gpu: bool,
+    /// Do not offer the OCI (podman) runtime even when podman works here.
+    #[arg(long)]
+    no_oci: bool,
     /// Join this workerpool at start (unless already a member), bonding --stake.
     #[arg(long, requires = "stake")]
     join: Option<Address>,
@@ -137,6 +140,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
             tee: false,
         },
         fault: args.corrupt_output.then_some(xiebao_worker::Fault::CorruptOutput),
+        oci: !args.no_oci,
         join,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -21,6 +21,7 @@ use jsonrpsee::core::client::Subscription;
 use jsonrpsee::ws_client::WsClient;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
+use xiebao_runtime::oci::{OciLimits, OciRuntime};
 use xiebao_runtime::{Job, Limits, WasmRuntime};
 use xiebao_scheduler::api::{
     Assignment, Capabilities, Finish, Hello, PoolApiClient, Progress, Report, Resource, Work,
@@ -54,6 +55,8 @@ pub struct Config {
     pub capabilities: Capabilities,
     /// A deliberate misbehaviour (tests).
     pub fault: Option<Fault>,
+    /// Offer the OCI runtime when podman works on this host.
+    pub oci: bool,
     /// Join this workerpool at start, bonding this stake, unless already a member.
     pub join: Option<(Address, xiebao_types::Nrlc)>,
 }
@@ -96,6 +99,7 @@ struct Worker {
     config: Config,
     http: reqwest::Client,
     runtime: Arc<WasmRuntime>,
+    oci: Option<Arc<OciRuntime>>,
     sender: Sender,
     slots: Arc<Semaphore>,
     held: Mutex<BTreeMap<B256, Held>>,
@@ -205,11 +209,10 @@ impl Worker {
 
     async fn compute(self: &Arc<Self>, a: &Assignment) -> Result<Held, Failure> {
         let _slot = self.slots.acquire().await.map_err(|e| fail("waiting")(e.to_string()))?;
-        if a.app_type != AppType::Wasm {
+        if a.app_type == AppType::Oci && self.oci.is_none() {
             return Err(fail("setting-up")(format!(
-                "app {} is {}; this worker runs WASM apps only",
-                a.app.address,
-                a.app_type.as_str()
+                "app {} is an OCI image and this worker has no podman",
+                a.app.address
             )));
         }
         self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
@@ -250,8 +253,6 @@ impl Worker {
                 .map_err(|e| fail("setting-up")(format!("writing input {name}: {e}")))?;
             env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name));
         }
-        let module = std::fs::read(&app).map_err(|e| fail("setting-up")(e.to_string()))?;
-        self.report(a.task, Progress::Running).await;
         let job = Job {
             args: params.args,
             env,
@@ -260,15 +261,33 @@ impl Worker {
             clock_s: a.start_time,
             seed: a.task.0,
         };
-        let limits = Limits {
-            wall_time: Duration::from_secs(a.time_ref_s.clamp(1, 3_600)),
-            ..Limits::default()
-        };
-        let runtime = self.runtime.clone();
-        let outcome = tokio::task::spawn_blocking(move || runtime.run(&module, &job, &limits))
-            .await
-            .map_err(|e| fail("running")(e.to_string()))?
-            .map_err(|e| fail("running")(e.to_string()))?;
+        let wall_time = Duration::from_secs(a.time_ref_s.clamp(1, 3_600));
+        let outcome = match (a.app_type, self.oci.clone()) {
+            (AppType::Oci, Some(oci)) => {
+                self.report(a.task, Progress::SettingUp { detail: "loading the image".into() })
+                    .await;
+                let checksum = a.app.checksum.0;
+                let image = {
+                    let oci = oci.clone();
+                    tokio::task::spawn_blocking(move || oci.load(&app, checksum))
+                        .await
+                        .map_err(|e| fail("setting-up")(e.to_string()))?
+                        .map_err(|e| fail("setting-up")(e.to_string()))?
+                };
+                self.report(a.task, Progress::Running).await;
+                let limits = OciLimits { wall_time, ..OciLimits::default() };
+                tokio::task::spawn_blocking(move || oci.run(&image, &job, &limits)).await
+            }
+            _ => {
+                let module = std::fs::read(&app).map_err(|e| fail("setting-up")(e.to_string()))?;
+                self.report(a.task, Progress::Running).await;
+                let limits = Limits { wall_time, ..Limits::default() };
+                let runtime = self.runtime.clone();
+                tokio::task::spawn_blocking(move || runtime.run(&module, &job, &limits)).await
+            }
+        }
+        .map_err(|e| fail("running")(e.to_string()))?
+        .map_err(|e| fail("running")(e.to_string()))?;
         if outcome.exit_code != 0 {
             let stderr = String::from_utf8_lossy(&outcome.stderr);
             let tail: String =
@@ -586,11 +605,31 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
         }
     }
     let slots = Arc::new(Semaphore::new(config.capabilities.slots.max(1) as usize));
+    let mut config = config;
+    let oci = if config.oci {
+        match OciRuntime::new(&config.work_dir.join("oci")) {
+            Ok(oci) => Some(Arc::new(oci)),
+            Err(e) => {
+                tracing::warn!("no OCI runtime, WASM apps only: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let runtimes = &mut config.capabilities.runtimes;
+    if !runtimes.iter().any(|r| r == "WASM") {
+        runtimes.push("WASM".into());
+    }
+    if oci.is_some() && !runtimes.iter().any(|r| r == "OCI") {
+        runtimes.push("OCI".into());
+    }
     let worker = Arc::new(Worker {
         http: reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().map_err(|e| {
             WorkerError::Io { path: PathBuf::from("http client"), source: std::io::Error::other(e) }
         })?,
         runtime: Arc::new(WasmRuntime::new()?),
+        oci,
         sender,
         slots,
         held: Mutex::new(BTreeMap::new()),

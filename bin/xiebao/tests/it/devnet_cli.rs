@@ -335,3 +335,25 @@ fn devnet_keeps_running_for_task_show_and_result_download_then_stops_cleanly() {
         );
     }
 }
+
+#[test]
+fn devnet_counts_words_over_input_chunks_in_wasm_and_in_podman_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = run_devnet(dir.path(), &["--app", "wordcount", "--tasks", "5", "--validators", "1"]);
+    // The devnet checks the tasks' sum against the chunks it generated; check it is reported.
+    let words = wasm["words"].as_u64().expect("a word count");
+    assert!(words > 5 * 250, "{wasm}");
+    let output = std::fs::read_to_string(wasm["picture"].as_str().unwrap()).unwrap();
+    assert!(output.contains(&format!("\"words\": {words}")), "{output}");
+    let podman = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !podman && std::env::var("XIEBAO_REQUIRE_PODMAN").is_err() {
+        eprintln!("skipping the OCI half: podman is not installed");
+        return;
+    }
+    // Same network (resumed), the OCI app: each task runs in a podman container.
+    let oci = run_devnet(dir.path(), &["--app", "oci-wordcount", "--tasks", "5"]);
+    assert_eq!(oci["words"], wasm["words"], "both apps count the same chunks alike");
+    let layout: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("devnet.json")).unwrap()).unwrap();
+    assert!(layout["apps"]["oci-wordcount"]["address"].is_string(), "the OCI app is deployed");
+}

@@ -51,3 +51,26 @@ fn no_input_gives_zero_counts() {
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(counts(Some(empty.path())), zero);
 }
+
+#[test]
+fn in_a_bag_with_one_task_per_input_file_each_task_counts_its_own_chunk() {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("c1.txt"), "a b\n").unwrap();
+    std::fs::write(input.path().join("c2.txt"), "c d e\n").unwrap();
+    let env = [
+        ("IEXEC_INPUT_FILES_NUMBER", "2"),
+        ("IEXEC_INPUT_FILE_NAME_1", "c1.txt"),
+        ("IEXEC_INPUT_FILE_NAME_2", "c2.txt"),
+        ("IEXEC_BOT_SIZE", "2"),
+        ("IEXEC_BOT_TASK_INDEX", "1"),
+    ];
+    let run = run(WORDCOUNT_WASM, &[], &env, Some(input.path()));
+    assert_eq!(run.outcome.exit_code, 0, "{}", run.stderr());
+    let counts = String::from_utf8(run.file(COUNTS_FILE).unwrap()).unwrap();
+    assert!(counts.starts_with("{\"files\": 1, \"words\": 3,"), "task 1 counts c2.txt: {counts}");
+    // A bag of another size counts every file.
+    let env = [env[0], env[1], env[2], ("IEXEC_BOT_SIZE", "3"), ("IEXEC_BOT_TASK_INDEX", "1")];
+    let run = crate::run(WORDCOUNT_WASM, &[], &env, Some(input.path()));
+    let counts = String::from_utf8(run.file(COUNTS_FILE).unwrap()).unwrap();
+    assert!(counts.starts_with("{\"files\": 2, \"words\": 5,"), "{counts}");
+}
