@@ -78,6 +78,10 @@ pub(crate) struct DevnetArgs {
     /// Score every worker starts with (genesis; only when the network is created).
     #[arg(long, default_value_t = 0)]
     initial_score: u64,
+    /// Have the results encrypted for the requester (the beneficiary): workers seal them with
+    /// its public key, the demo opens them with its key.
+    #[arg(long)]
+    encrypt: bool,
     /// Give up on the demo after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -729,7 +733,7 @@ async fn demo(
         trust: U256::from(args.trust),
         beneficiary: requester.address(),
         callback: Address::ZERO,
-        params: job.params(),
+        params: job.params(args.encrypt.then(|| requester.public_key())),
         salt: B256::from(rand::random::<[u8; 32]>()),
         sign: Bytes::new(),
     };
@@ -746,6 +750,7 @@ async fn demo(
         ..EventFilter::default()
     };
     let mut events = ws.subscribe_events(filter).await?;
+    let opener = args.encrypt.then(|| requester.clone());
     let sender = Sender::spawn(node.clone(), requester, SenderOptions::default());
     let orders = MatchOrders {
         app: app.order.clone(),
@@ -790,7 +795,10 @@ async fn demo(
                         let index = index_of[&task];
                         let http = http.clone();
                         let file = job.result_file();
-                        downloads.spawn(async move { (index, download_file(&http, &link, file).await) });
+                        let key = opener.clone();
+                        downloads.spawn(async move {
+                            (index, download_file(&http, &link, file, key.as_ref()).await)
+                        });
                     }
                     Event::TaskClaimed { task } if index_of.contains_key(&task) => {
                         failed.push(task);
@@ -906,8 +914,18 @@ async fn demo(
 }
 
 /// Downloads a result archive and takes `name` out of it.
-async fn download_file(http: &reqwest::Client, link: &str, name: &str) -> anyhow::Result<Vec<u8>> {
-    let bytes = crate::task::fetch_result(http, link).await?;
+async fn download_file(
+    http: &reqwest::Client,
+    link: &str,
+    name: &str,
+    key: Option<&SecretKey>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = crate::task::fetch_result(http, link).await?;
+    if let Some(key) = key {
+        bytes = xiebao_results::sealed::open(key, &bytes)
+            .with_context(|| format!("opening the sealed result at {link}"))?
+            .into();
+    }
     let mut archive = tar::Archive::new(bytes.as_ref());
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -980,13 +998,20 @@ impl DemoJob {
         }
     }
 
-    fn params(&self) -> String {
-        match self {
-            Self::Picture(tiling) => tiling.params(),
-            Self::Count { urls, .. } => {
-                serde_json::json!({ "iexec_input_files": urls }).to_string()
-            }
+    /// The request's params; with `sealed_for`, results are encrypted for that public key.
+    fn params(&self, sealed_for: Option<Bytes>) -> String {
+        let mut json = match self {
+            Self::Picture(tiling) => match sealed_for {
+                None => return tiling.params(),
+                Some(_) => serde_json::json!({ "iexec_args": tiling.params() }),
+            },
+            Self::Count { urls, .. } => serde_json::json!({ "iexec_input_files": urls }),
+        };
+        if let Some(key) = sealed_for {
+            json["iexec_result_encryption"] = true.into();
+            json["result_public_key"] = alloy_primitives::hex::encode_prefixed(&key).into();
         }
+        json.to_string()
     }
 
     fn describe(&self) -> String {

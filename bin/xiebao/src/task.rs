@@ -48,6 +48,12 @@ pub(crate) struct DownloadArgs {
     /// Directory the result's files are written to (created).
     #[arg(long)]
     out: PathBuf,
+    /// The beneficiary's key (V3 keystore or hex key file), for results encrypted for them.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
     #[command(flatten)]
     endpoint: crate::account::Endpoint,
 }
@@ -226,6 +232,31 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
         let link = String::from_utf8_lossy(&record.results).into_owned();
         let bytes = fetch_result(&reqwest::Client::new(), &link).await?;
         let cid = xiebao_results::cid_of(&bytes);
+        let deal = node.deal(record.deal_id).await?.context("the task's deal is not on chain")?;
+        let sealed = xiebao_sdk::params::TaskParams::parse(&deal.params)
+            .is_ok_and(|p| p.result_key.is_some());
+        let bytes = if sealed {
+            let Some(key_file) = &args.key_file else {
+                bail!(
+                    "this result is encrypted for the beneficiary {}: give --key-file with its key",
+                    deal.beneficiary
+                );
+            };
+            let key = crate::secret::signing_key(key_file, args.password_file.as_deref())?;
+            if key.address() != deal.beneficiary {
+                bail!(
+                    "the result is encrypted for {}, and {} holds the key of {}",
+                    deal.beneficiary,
+                    key_file.display(),
+                    key.address()
+                );
+            }
+            xiebao_results::sealed::open(&key, &bytes)
+                .context("the sealed result does not open with the beneficiary's key")?
+                .into()
+        } else {
+            bytes
+        };
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;
         tar::Archive::new(bytes.as_ref())

@@ -100,6 +100,8 @@ pub struct Assignment {
     pub dataset: Option<Resource>,
     /// The request's parameters (the app's arguments).
     pub params: String,
+    /// Who reads the results (encrypted results are sealed for this account's key).
+    pub beneficiary: Address,
     /// The deal's start (the guest clock shows it).
     pub start_time: Timestamp,
     /// The category's work clock T, seconds: the execution time limit.

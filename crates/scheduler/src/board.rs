@@ -729,6 +729,7 @@ impl Board {
                 app_type: deal.app_type,
                 dataset: deal.dataset.clone(),
                 params: d.params.clone(),
+                beneficiary: d.beneficiary,
                 start_time: d.start_time,
                 time_ref_s: d.time_ref_s,
                 contribution_deadline: d.contribution_deadline(),

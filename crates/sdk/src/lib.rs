@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod digest;
+pub mod params;
 pub mod wallet;

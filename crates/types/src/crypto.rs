@@ -29,6 +29,23 @@ pub enum SignatureError {
     /// The private key bytes are not a valid secp256k1 scalar.
     #[error("private key is not a valid secp256k1 scalar (zero or ≥ the curve order)")]
     BadPrivateKey,
+    /// The bytes are not a SEC1-encoded secp256k1 public key.
+    #[error("not a secp256k1 public key (33 or 65 SEC1 bytes), got {len} bytes")]
+    BadPublicKey {
+        /// Length given.
+        len: usize,
+    },
+}
+
+/// The Ethereum address of a SEC1-encoded secp256k1 public key (compressed or not).
+///
+/// # Errors
+/// [`SignatureError::BadPublicKey`] when the bytes are not a point on the curve.
+pub fn public_key_address(sec1: &[u8]) -> Result<Address, SignatureError> {
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+        .map_err(|_| SignatureError::BadPublicKey { len: sec1.len() })?;
+    let point = key.to_encoded_point(false);
+    Ok(Address::from_raw_public_key(&point.as_bytes()[1..]))
 }
 
 /// Parses a 65-byte `(r, s, v)` or a 64-byte EIP-2098 `(r, vs)` signature.
@@ -172,6 +189,17 @@ impl fmt::Debug for SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_keys_give_their_address_compressed_or_not() {
+        let key = SecretKey::from_label("beneficiary");
+        assert_eq!(public_key_address(&key.public_key()), Ok(key.address()));
+        let compressed = k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.public_key())
+            .unwrap()
+            .to_encoded_point(true);
+        assert_eq!(public_key_address(compressed.as_bytes()), Ok(key.address()));
+        assert_eq!(public_key_address(&[4; 10]), Err(SignatureError::BadPublicKey { len: 10 }));
+    }
 
     #[test]
     fn known_key_has_known_address() {

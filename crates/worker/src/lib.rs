@@ -240,14 +240,26 @@ impl Worker {
                 .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
             env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));
         }
-        let params = parse_params(&a.params).map_err(fail("setting-up"))?;
+        let params =
+            xiebao_sdk::params::TaskParams::parse(&a.params).map_err(fail("setting-up"))?;
+        if let Some(key) = &params.result_key {
+            let owner = xiebao_types::crypto::public_key_address(key)
+                .map_err(|e| fail("setting-up")(format!("params.result_public_key: {e}")))?;
+            if owner != a.beneficiary {
+                return Err(fail("setting-up")(format!(
+                    "params.result_public_key belongs to {owner}, not to the deal's beneficiary {}",
+                    a.beneficiary
+                )));
+            }
+        }
+        let result_key = params.result_key.clone();
         if !params.input_files.is_empty() {
             env.push(("IEXEC_INPUT_FILES_NUMBER".to_owned(), params.input_files.len().to_string()));
         }
         for (i, url) in params.input_files.iter().enumerate() {
             let detail = format!("fetching input file {}/{}", i + 1, params.input_files.len());
             self.report(a.task, Progress::SettingUp { detail }).await;
-            let name = input_name(url, i);
+            let name = xiebao_sdk::params::input_name(url, i);
             let bytes = self.download(url).await.map_err(fail("setting-up"))?;
             std::fs::write(input.join(&name), &bytes)
                 .map_err(|e| fail("setting-up")(format!("writing input {name}: {e}")))?;
@@ -305,7 +317,12 @@ impl Worker {
         let out = output.clone();
         let (digest, archive) = tokio::task::spawn_blocking(move || {
             let digest = xiebao_sdk::digest::digest_dir(&out).map_err(|e| e.to_string())?;
-            let archive = archive(&out)?;
+            let mut archive = archive(&out)?;
+            if let Some(key) = result_key {
+                // The digest is the plaintext's; only the stored bytes are sealed.
+                archive =
+                    xiebao_results::sealed::seal(&key, &archive).map_err(|e| e.to_string())?;
+            }
             Ok::<_, String>((digest, archive))
         })
         .await
@@ -500,56 +517,6 @@ impl Worker {
 /// Longest a setting-up download may take (never counted as execution time).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A task's parameters: PoCo's request `params` is either the app's arguments or a JSON object
-/// with `iexec_args` and `iexec_input_files` (URLs fetched into `/in`).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Params {
-    args: Vec<String>,
-    input_files: Vec<String>,
-}
-
-fn parse_params(params: &str) -> Result<Params, String> {
-    let trimmed = params.trim();
-    if !trimmed.starts_with('{') {
-        return Ok(Params {
-            args: trimmed.split_whitespace().map(str::to_owned).collect(),
-            input_files: Vec::new(),
-        });
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(trimmed).map_err(|e| format!("params are not valid JSON: {e}"))?;
-    let args = match value.get("iexec_args") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::String(args)) => {
-            args.split_whitespace().map(str::to_owned).collect()
-        }
-        Some(other) => return Err(format!("params.iexec_args must be a string, got {other}")),
-    };
-    let input_files = match value.get("iexec_input_files") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(urls)) => urls
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("params.iexec_input_files holds {u}, not a URL"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(format!("params.iexec_input_files must be a list of URLs, got {other}"));
-        }
-    };
-    Ok(Params { args, input_files })
-}
-
-/// The file name an input URL is saved under in `/in` (its last path segment).
-fn input_name(url: &str, index: usize) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let name = path.rsplit('/').next().unwrap_or_default();
-    let safe = !name.is_empty() && name != "." && name != ".." && !name.contains('\\');
-    if safe { name.to_owned() } else { format!("input-{}", index + 1) }
-}
-
 /// A deterministic tar of `dir` (entries sorted, times and owners zeroed).
 fn archive(dir: &Path) -> Result<Vec<u8>, String> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -655,30 +622,6 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn params_are_arguments_or_iexec_json() {
-        assert_eq!(
-            parse_params(" 64 48  2 2 ").unwrap(),
-            Params {
-                args: vec!["64".into(), "48".into(), "2".into(), "2".into()],
-                input_files: vec![]
-            }
-        );
-        let json = r#"{"iexec_args":"--top 5","iexec_input_files":["http://h/v1/results/bafk1","http://h/a/b.txt?x=1"]}"#;
-        let params = parse_params(json).unwrap();
-        assert_eq!(params.args, vec!["--top", "5"]);
-        assert_eq!(params.input_files.len(), 2);
-        assert_eq!(input_name(&params.input_files[0], 0), "bafk1");
-        assert_eq!(input_name(&params.input_files[1], 1), "b.txt");
-        assert_eq!(input_name("http://h/", 2), "input-3");
-        assert_eq!(input_name("http://h/..", 0), "input-1");
-        let bad = parse_params(r#"{"iexec_args": 5}"#).unwrap_err();
-        assert!(bad.contains("iexec_args must be a string"), "{bad}");
-        let bad = parse_params(r#"{"iexec_input_files": "http://x"}"#).unwrap_err();
-        assert!(bad.contains("must be a list of URLs"), "{bad}");
-        assert!(parse_params("{oops").unwrap_err().contains("not valid JSON"));
-    }
 
     #[test]
     fn archives_are_deterministic() {

@@ -110,7 +110,7 @@ fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
         dir.path(),
         &[
             "--tasks",
-            "24",
+            "100",
             "--tile-size",
             "16",
             "--trust",
@@ -163,8 +163,8 @@ fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
             );
         }
     }
-    assert_eq!(total(before, "requester") - total(after, "requester"), 24 * (app + pool));
-    assert_eq!(total(after, "app_owner") - total(before, "app_owner"), 24 * app);
+    assert_eq!(total(before, "requester") - total(after, "requester"), 100 * (app + pool));
+    assert_eq!(total(after, "app_owner") - total(before, "app_owner"), 100 * app);
     assert_eq!(sum(after), sum(before), "money is conserved among the participants");
 }
 
@@ -254,8 +254,14 @@ fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk()
     assert_eq!(summary["task_workers"].as_array().unwrap().len(), 60);
 }
 
+/// GET `url` (blocking).
+fn runtime_get(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { reqwest::get(url).await.unwrap().bytes().await.unwrap().to_vec() })
+}
+
 #[test]
-fn devnet_keeps_running_for_task_show_and_result_download_then_stops_cleanly() {
+fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_cleanly() {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
@@ -272,7 +278,7 @@ fn devnet_keeps_running_for_task_show_and_result_download_then_stops_cleanly() {
             "--validators",
             "1",
         ])
-        .args(["--workers", "1"])
+        .args(["--workers", "1", "--encrypt"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -300,16 +306,64 @@ fn devnet_keeps_running_for_task_show_and_result_download_then_stops_cleanly() {
     assert_eq!(show["scheduler"]["state"]["state"], "completed", "{show}");
     assert_eq!(show["scheduler"]["index"], 2);
 
+    // The results are sealed for the requester: the store holds no readable archive, and
+    // downloading needs the beneficiary's key.
     let out = dir.path().join("result");
-    let download =
+    let link = show["chain"]["results"].as_str().unwrap();
+    let link = String::from_utf8(alloy_primitives::hex::decode(link).unwrap()).unwrap();
+    let sealed = runtime_get(&link);
+    assert!(sealed.len() > 262 && &sealed[257..262] != b"ustar", "not a plain tar archive");
+    let requester =
+        xiebao_sdk::wallet::load_key(&dir.path().join("keys/requester.key"), None).unwrap();
+    let opened =
+        xiebao_results::sealed::open(&requester, &sealed).expect("sealed for the requester");
+    assert_eq!(&opened[257..262], b"ustar");
+    let keyless =
         crate::xiebao(&["result", "download", task, "--out", out.to_str().unwrap(), "--rpc", rpc]);
+    assert!(!keyless.ok);
+    assert!(keyless.stderr.contains("encrypted for the beneficiary"), "{}", keyless.stderr);
+    let stranger = dir.path().join("keys/worker-0.key");
+    let wrong = crate::xiebao(&[
+        "result",
+        "download",
+        task,
+        "--out",
+        out.to_str().unwrap(),
+        "--rpc",
+        rpc,
+        "--key-file",
+        stranger.to_str().unwrap(),
+    ]);
+    assert!(!wrong.ok);
+    assert!(wrong.stderr.contains("is encrypted for"), "{}", wrong.stderr);
+    let key = dir.path().join("keys/requester.key");
+    let download = crate::xiebao(&[
+        "result",
+        "download",
+        task,
+        "--out",
+        out.to_str().unwrap(),
+        "--rpc",
+        rpc,
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
     assert!(download.ok, "{}", download.stderr);
     assert!(download.stdout.contains("verified"), "{}", download.stdout);
     let tile = std::fs::read(out.join("tile.ppm")).unwrap();
     assert!(tile.starts_with(b"P6"), "a PPM tile");
     // Into a directory that is not empty: refused, nothing written.
-    let again =
-        crate::xiebao(&["result", "download", task, "--out", out.to_str().unwrap(), "--rpc", rpc]);
+    let again = crate::xiebao(&[
+        "result",
+        "download",
+        task,
+        "--out",
+        out.to_str().unwrap(),
+        "--rpc",
+        rpc,
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
     assert!(!again.ok);
     assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 
