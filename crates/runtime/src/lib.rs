@@ -28,6 +28,44 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtx
 /// How long one epoch tick lasts; wall-clock deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The interface every runtime offers the worker: run an app (a file whose sha256 the caller
+/// checked against the registry) on a job within a wall-clock limit and the runtime's default
+/// resource limits. Each runtime caches what it prepares from an app by that checksum.
+pub trait Sandbox: Send + Sync {
+    /// The app type it runs, as in the registry (`WASM`, `OCI`).
+    fn kind(&self) -> &'static str;
+
+    /// Runs `app` on `job`.
+    ///
+    /// # Errors
+    /// [`RunError`] naming the limit or the failure; a non-zero exit code is an [`Outcome`].
+    fn run_app(
+        &self,
+        app: &Path,
+        checksum: [u8; 32],
+        job: &Job,
+        wall_time: Duration,
+    ) -> Result<Outcome, RunError>;
+}
+
+impl Sandbox for WasmRuntime {
+    fn kind(&self) -> &'static str {
+        "WASM"
+    }
+
+    fn run_app(
+        &self,
+        app: &Path,
+        _checksum: [u8; 32],
+        job: &Job,
+        wall_time: Duration,
+    ) -> Result<Outcome, RunError> {
+        let module = std::fs::read(app)
+            .map_err(|e| RunError::Host { path: app.to_owned(), detail: e.to_string() })?;
+        self.run(&module, job, &Limits { wall_time, ..Limits::default() })
+    }
+}
+
 /// Resource limits of one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{Job, Outcome, RunError, dir_size};
+use crate::{Job, Outcome, RunError, Sandbox, dir_size};
 
 /// The engine settings every podman call uses: runc (crun fails on hybrid cgroups) and ulimits
 /// at or below the host's hard limits (raising them needs a capability the host may lack).
@@ -236,6 +236,23 @@ impl OciRuntime {
             return Err(RunError::OutputTooLarge { size, limit: limits.output_bytes });
         }
         Ok(Outcome { exit_code, fuel_used: 0, stdout, stderr })
+    }
+}
+
+impl Sandbox for OciRuntime {
+    fn kind(&self) -> &'static str {
+        "OCI"
+    }
+
+    fn run_app(
+        &self,
+        app: &Path,
+        checksum: [u8; 32],
+        job: &Job,
+        wall_time: Duration,
+    ) -> Result<Outcome, RunError> {
+        let image = self.load(app, checksum)?;
+        self.run(&image, job, &OciLimits { wall_time, ..OciLimits::default() })
     }
 }
 

@@ -777,7 +777,14 @@ impl Board {
                     _ => None,
                 });
                 let count = u32::try_from(pending.len()).unwrap_or(u32::MAX);
-                if contributions > 0 {
+                if contributions > 0 && pending.is_empty() && !entry.waiting.is_empty() {
+                    TaskState::WaitingForWorker {
+                        why: format!(
+                            "{contributions} contributions are not enough for consensus and {}",
+                            entry.waiting
+                        ),
+                    }
+                } else if contributions > 0 {
                     TaskState::WaitingForConsensus { contributions, pending: count }
                 } else if pending.is_empty() {
                     TaskState::WaitingForWorker {
@@ -948,6 +955,11 @@ fn needs_replicate(entry: &TaskEntry, trust: u64, scores: &BTreeMap<Address, u64
     if trust <= 1 {
         // One replicate at a time; a contribution finishes the task.
         return entry.contributions.is_empty() && pending.is_zero();
+    }
+    if pending.is_zero() {
+        // Nothing is pending and the chain has not reached consensus (the task is active):
+        // whatever the scores here say, the contributions so far are not enough.
+        return true;
     }
     !consensus_possible(trust, best, pending, others)
 }
@@ -1205,6 +1217,20 @@ mod tests {
             1_500,
         );
         assert!(done.contains(&Action::Finalize { task, link: "http://r/1".into() }), "{done:?}");
+    }
+
+    #[test]
+    fn contributions_without_consensus_on_chain_always_get_another_replicate() {
+        let (mut board, tasks) = board(3, 1, Tag::NONE);
+        let task = tasks[0];
+        // A high score predicts that one replicate is enough (weight 19: 57 > 40) …
+        let first = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 60, 0));
+        assert_eq!(first.len(), 1);
+        assert!(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0)).is_empty());
+        // … but the chain weighed the contribution with the score it had then and reached no
+        // consensus: the scheduler must not wait for one that will not come.
+        let more = runs(&board.contributed(&task, worker(1), B256::repeat_byte(0x11), 10));
+        assert_eq!(more, vec![(worker(2), task)]);
     }
 
     #[test]

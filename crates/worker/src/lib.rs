@@ -21,8 +21,8 @@ use jsonrpsee::core::client::Subscription;
 use jsonrpsee::ws_client::WsClient;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
-use xiebao_runtime::oci::{OciLimits, OciRuntime};
-use xiebao_runtime::{Job, Limits, WasmRuntime};
+use xiebao_runtime::oci::OciRuntime;
+use xiebao_runtime::{Job, Sandbox, WasmRuntime};
 use xiebao_scheduler::api::{
     Assignment, Capabilities, Finish, Hello, PoolApiClient, Progress, Report, Resource, Work,
     hello_hash,
@@ -98,8 +98,8 @@ struct Held {
 struct Worker {
     config: Config,
     http: reqwest::Client,
-    runtime: Arc<WasmRuntime>,
-    oci: Option<Arc<OciRuntime>>,
+    /// The runtimes, by app type.
+    sandboxes: BTreeMap<&'static str, Arc<dyn Sandbox>>,
     sender: Sender,
     slots: Arc<Semaphore>,
     held: Mutex<BTreeMap<B256, Held>>,
@@ -209,10 +209,12 @@ impl Worker {
 
     async fn compute(self: &Arc<Self>, a: &Assignment) -> Result<Held, Failure> {
         let _slot = self.slots.acquire().await.map_err(|e| fail("waiting")(e.to_string()))?;
-        if a.app_type == AppType::Oci && self.oci.is_none() {
+        if !self.sandboxes.contains_key(a.app_type.as_str()) {
             return Err(fail("setting-up")(format!(
-                "app {} is an OCI image and this worker has no podman",
-                a.app.address
+                "app {} is {} and this worker has no such runtime (it runs {})",
+                a.app.address,
+                a.app_type.as_str(),
+                self.sandboxes.keys().copied().collect::<Vec<_>>().join(", ")
             )));
         }
         self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
@@ -274,32 +276,22 @@ impl Worker {
             seed: a.task.0,
         };
         let wall_time = Duration::from_secs(a.time_ref_s.clamp(1, 3_600));
-        let outcome = match (a.app_type, self.oci.clone()) {
-            (AppType::Oci, Some(oci)) => {
-                self.report(a.task, Progress::SettingUp { detail: "loading the image".into() })
-                    .await;
-                let checksum = a.app.checksum.0;
-                let image = {
-                    let oci = oci.clone();
-                    tokio::task::spawn_blocking(move || oci.load(&app, checksum))
-                        .await
-                        .map_err(|e| fail("setting-up")(e.to_string()))?
-                        .map_err(|e| fail("setting-up")(e.to_string()))?
-                };
-                self.report(a.task, Progress::Running).await;
-                let limits = OciLimits { wall_time, ..OciLimits::default() };
-                tokio::task::spawn_blocking(move || oci.run(&image, &job, &limits)).await
-            }
-            _ => {
-                let module = std::fs::read(&app).map_err(|e| fail("setting-up")(e.to_string()))?;
-                self.report(a.task, Progress::Running).await;
-                let limits = Limits { wall_time, ..Limits::default() };
-                let runtime = self.runtime.clone();
-                tokio::task::spawn_blocking(move || runtime.run(&module, &job, &limits)).await
-            }
+        let sandbox = self
+            .sandboxes
+            .get(a.app_type.as_str())
+            .cloned()
+            .ok_or_else(|| fail("setting-up")(format!("no {} runtime", a.app_type.as_str())))?;
+        if a.app_type == AppType::Oci {
+            // Loading an image is setting up; it is cached, so the run below finds it.
+            self.report(a.task, Progress::SettingUp { detail: "loading the image".into() }).await;
         }
-        .map_err(|e| fail("running")(e.to_string()))?
-        .map_err(|e| fail("running")(e.to_string()))?;
+        self.report(a.task, Progress::Running).await;
+        let checksum = a.app.checksum.0;
+        let outcome =
+            tokio::task::spawn_blocking(move || sandbox.run_app(&app, checksum, &job, wall_time))
+                .await
+                .map_err(|e| fail("running")(e.to_string()))?
+                .map_err(|e| fail("running")(e.to_string()))?;
         if outcome.exit_code != 0 {
             let stderr = String::from_utf8_lossy(&outcome.stderr);
             let tail: String =
@@ -573,30 +565,24 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
     }
     let slots = Arc::new(Semaphore::new(config.capabilities.slots.max(1) as usize));
     let mut config = config;
-    let oci = if config.oci {
+    let mut sandboxes: BTreeMap<&'static str, Arc<dyn Sandbox>> = BTreeMap::new();
+    let wasm: Arc<dyn Sandbox> = Arc::new(WasmRuntime::new()?);
+    sandboxes.insert(wasm.kind(), wasm);
+    if config.oci {
         match OciRuntime::new(&config.work_dir.join("oci")) {
-            Ok(oci) => Some(Arc::new(oci)),
-            Err(e) => {
-                tracing::warn!("no OCI runtime, WASM apps only: {e}");
-                None
+            Ok(oci) => {
+                let oci: Arc<dyn Sandbox> = Arc::new(oci);
+                sandboxes.insert(oci.kind(), oci);
             }
+            Err(e) => tracing::warn!("no OCI runtime, WASM apps only: {e}"),
         }
-    } else {
-        None
-    };
-    let runtimes = &mut config.capabilities.runtimes;
-    if !runtimes.iter().any(|r| r == "WASM") {
-        runtimes.push("WASM".into());
     }
-    if oci.is_some() && !runtimes.iter().any(|r| r == "OCI") {
-        runtimes.push("OCI".into());
-    }
+    config.capabilities.runtimes = sandboxes.keys().map(|k| (*k).to_owned()).collect();
     let worker = Arc::new(Worker {
         http: reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().map_err(|e| {
             WorkerError::Io { path: PathBuf::from("http client"), source: std::io::Error::other(e) }
         })?,
-        runtime: Arc::new(WasmRuntime::new()?),
-        oci,
+        sandboxes,
         sender,
         slots,
         held: Mutex::new(BTreeMap::new()),
