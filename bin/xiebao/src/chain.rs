@@ -201,14 +201,13 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
     let base = GenesisBase::Fresh { chain_id: args.chain_id, funds, scores: Vec::new() };
     let genesis = create_network(&args.out, args.validators, base)?;
     let (peers, listen) = if args.p2p.is_empty() {
-        let ports =
-            (0..args.validators).map(|_| free_port()).collect::<anyhow::Result<Vec<_>>>()?;
+        let ports = free_ports(args.validators)?;
         (ports.clone(), ports)
     } else {
         let listen = args.p2p.iter().map(|a| SocketAddr::from(([0, 0, 0, 0], a.port()))).collect();
         (args.p2p.clone(), listen)
     };
-    let rpc = (0..args.validators).map(|_| free_port()).collect::<anyhow::Result<Vec<_>>>()?;
+    let rpc = free_ports(args.validators)?;
     let configs = write_configs(&args.out, &genesis, &peers, &listen, &rpc, None)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
@@ -242,9 +241,35 @@ fn init_logs() {
         .try_init();
 }
 
-pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener.local_addr()?)
+/// `count` distinct free loopback ports for services started later, chosen below the kernel's
+/// ephemeral range (`ip_local_port_range`) so that no outgoing connection made meanwhile (the
+/// validators dial each other as they start) can take one first. All are held while choosing,
+/// so none repeats. Falls back to port 0 (any free port) when that range is full.
+pub(crate) fn free_ports(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let mut held = Vec::with_capacity(count);
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut attempts = 0;
+    while held.len() < count {
+        attempts += 1;
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let port = if attempts < 10_000 {
+            low + u16::try_from((seed >> 33) % u64::from(high - low)).unwrap_or(0)
+        } else {
+            0
+        };
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    held.iter().map(|l| l.local_addr().context("finding a free loopback port")).collect()
 }
 
 /// What `localnet` writes for scripts: every validator's RPC URL and config.
@@ -275,10 +300,11 @@ pub(crate) fn localnet_configs(
     let mut p2p = Vec::new();
     let mut rpc = Vec::new();
     let mut metrics = Vec::new();
-    for _ in 0..validators {
-        p2p.push(free_port()?);
-        rpc.push(free_port()?);
-        metrics.push(free_port()?);
+    let ports = free_ports(3 * validators)?;
+    for chunk in ports.chunks(3) {
+        p2p.push(chunk[0]);
+        rpc.push(chunk[1]);
+        metrics.push(chunk[2]);
     }
     let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics))?;
     let file = LocalnetFile {

@@ -27,7 +27,7 @@ use xiebao_types::order::SignedOrder as _;
 use xiebao_types::tx::{AppType, CreateApp, CreateWorkerpool, MatchOrders, PoolPolicy};
 use xiebao_types::{AppOrder, DatasetOrder, Nrlc, RequestOrder, SecretKey, Tag, ids};
 
-use crate::chain::{GenesisBase, free_port, localnet_configs, spawn_node};
+use crate::chain::{GenesisBase, free_ports, localnet_configs, spawn_node};
 
 /// App price of the demo apps, nRLC per task.
 const APP_PRICE: Nrlc = Nrlc(10_000_000);
@@ -301,10 +301,11 @@ fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
     )?;
     let pool_owner = xiebao_sdk::wallet::load_key(&keys.pool_owner, None)?;
     let pool = pool_call(&pool_owner);
+    let ports = free_ports(2)?;
     let layout = Layout {
         rpc: chain.rpc,
-        results_listen: free_port()?.to_string(),
-        scheduler_listen: free_port()?.to_string(),
+        results_listen: ports[0].to_string(),
+        scheduler_listen: ports[1].to_string(),
         workerpool: xiebao_protocol::workerpool_address(&pool),
         apps: BTreeMap::new(),
         keys,
@@ -404,7 +405,13 @@ async fn deploy(layout: &mut Layout, dir: &Path, node: &Node) -> anyhow::Result<
     Ok(())
 }
 
-async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+/// Waits until `probe` gives a value, restarting components that die meanwhile.
+async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    children: &mut Children,
+    mut probe: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -414,10 +421,12 @@ where
         if let Some(value) = probe().await {
             return Ok(value);
         }
+        children.supervise()?;
         if start.elapsed() > timeout {
             bail!(
-                "{what}: still not ready after {} s (see the logs under the data directory)",
-                timeout.as_secs()
+                "{what}: still not ready after {} s (see the logs under {})",
+                timeout.as_secs(),
+                children.dir.join("logs").display()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -461,14 +470,15 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
         children.start(format!("validator {i}"), Launch::Node(config.clone()))?;
     }
     let rpc = layout.rpc[0].clone();
-    let (node, first) = wait_until("the chain", Duration::from_secs(300), || async {
-        let node = Node::connect(&rpc).await.ok()?;
-        let status = node.rpc.chain_status().await.ok()?;
-        Some((node, status.height))
-    })
-    .await?;
+    let (node, first) =
+        wait_until("the chain", Duration::from_secs(120), &mut children, || async {
+            let node = Node::connect(&rpc).await.ok()?;
+            let status = node.rpc.chain_status().await.ok()?;
+            Some((node, status.height))
+        })
+        .await?;
     // Live once it finalizes new blocks (restarted validators first agree on a view).
-    wait_until("the chain's first blocks", Duration::from_secs(300), || async {
+    wait_until("the chain's first blocks", Duration::from_secs(120), &mut children, || async {
         let status = node.rpc.chain_status().await.ok()?;
         (status.height >= first + 2).then_some(())
     })
@@ -547,11 +557,12 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     let pool_http = format!("http://{}", layout.scheduler_listen);
     let pool = xiebao_rpc::http_client(&pool_http)?;
     let want = layout.workers.len();
-    wait_until("the workers", Duration::from_secs(300), || async {
+    wait_until("the workers", Duration::from_secs(120), &mut children, || async {
         let status = pool.pool_status().await.ok()?;
         (status.workers.len() >= want).then_some(())
     })
     .await?;
+    write_pids(&dir, &children, &urls)?;
     say(
         args.json,
         &format!(
@@ -841,12 +852,24 @@ async fn demo(
                         .collect()
                 })
                 .unwrap_or_default();
+            let mut nodes = Vec::new();
+            for url in &layout.rpc {
+                let line = match xiebao_rpc::http_client(url)?.chain_status().await {
+                    Ok(s) => format!(
+                        "  node {url}: height {}, finalized tip {}, mempool {}",
+                        s.height, s.finalized_tip, s.mempool_txs
+                    ),
+                    Err(e) => format!("  node {url}: {e}"),
+                };
+                nodes.push(line);
+            }
             bail!(
-                "the demo did not finish in {} s: {} of {} tasks done; unfinished:\n{}",
+                "the demo did not finish in {} s: {} of {} tasks done; unfinished:\n{}\nnodes:\n{}",
                 args.timeout,
                 tiles.len(),
                 task_ids.len(),
-                stuck.join("\n")
+                stuck.join("\n"),
+                nodes.join("\n")
             );
         }
     }

@@ -33,15 +33,42 @@ fn run_devnet(dir: &std::path::Path, extra: &[&str]) -> Value {
         "--demo".into(),
         "--json".into(),
         "--timeout".into(),
-        "400".into(),
+        "200".into(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let output =
         Command::new(env!("CARGO_BIN_EXE_xiebao")).args(&args).output().expect("run xiebao");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "devnet failed: {stderr}\n{stdout}");
+    assert!(output.status.success(), "devnet failed: {stderr}\n{stdout}\n{}", logs(dir));
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}"))
+}
+
+/// The last lines of every component's log, for failure messages.
+fn logs(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    paths.extend(
+        std::fs::read_dir(dir.join("chain"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("node.log"))
+            .filter(|p| p.exists()),
+    );
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        out.push_str(&format!("--- {}\n{tail}\n", path.display()));
+    }
+    out
 }
 
 fn png_size(path: &str) -> (u32, u32) {
@@ -178,7 +205,7 @@ fn kill_mid_bag(
     let child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .args(["devnet", "--data-dir"])
         .arg(dir.path())
-        .args(["--demo", "--json", "--timeout", "400", "--tasks", "60", "--tile-size", "32"])
+        .args(["--demo", "--json", "--timeout", "200", "--tasks", "60", "--tile-size", "32"])
         .args(["--max-iter", "20000", "--slots", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
