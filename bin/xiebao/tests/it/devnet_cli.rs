@@ -345,52 +345,26 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
     let opened =
         xiebao_results::sealed::open(&requester, &sealed).expect("sealed for the requester");
     assert_eq!(&opened[257..262], b"ustar");
+    let download_with = |key: &std::path::Path| {
+        let (out, key) = (out.to_str().unwrap(), key.to_str().unwrap());
+        crate::xiebao(&["result", "download", task, "--out", out, "--rpc", rpc, "--key-file", key])
+    };
     let keyless =
         crate::xiebao(&["result", "download", task, "--out", out.to_str().unwrap(), "--rpc", rpc]);
     assert!(!keyless.ok);
     assert!(keyless.stderr.contains("encrypted for the beneficiary"), "{}", keyless.stderr);
     let stranger = dir.path().join("keys/worker-0.key");
-    let wrong = crate::xiebao(&[
-        "result",
-        "download",
-        task,
-        "--out",
-        out.to_str().unwrap(),
-        "--rpc",
-        rpc,
-        "--key-file",
-        stranger.to_str().unwrap(),
-    ]);
+    let wrong = download_with(&stranger);
     assert!(!wrong.ok);
     assert!(wrong.stderr.contains("is encrypted for"), "{}", wrong.stderr);
     let key = dir.path().join("keys/requester.key");
-    let download = crate::xiebao(&[
-        "result",
-        "download",
-        task,
-        "--out",
-        out.to_str().unwrap(),
-        "--rpc",
-        rpc,
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let download = download_with(&key);
     assert!(download.ok, "{}", download.stderr);
     assert!(download.stdout.contains("verified"), "{}", download.stdout);
     let tile = std::fs::read(out.join("tile.ppm")).unwrap();
     assert!(tile.starts_with(b"P6"), "a PPM tile");
     // Into a directory that is not empty: refused, nothing written.
-    let again = crate::xiebao(&[
-        "result",
-        "download",
-        task,
-        "--out",
-        out.to_str().unwrap(),
-        "--rpc",
-        rpc,
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let again = download_with(&key);
     assert!(!again.ok);
     assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 
