@@ -9,6 +9,7 @@ mod demo;
 mod devnet;
 mod order;
 mod pool;
+mod registry;
 mod result;
 mod secret;
 mod task;
@@ -59,6 +60,18 @@ enum Command {
     /// A whole network on this machine: validators, result store, a workerpool with its
     /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
     Devnet(devnet::DevnetArgs),
+    /// Apps: show a registered app.
+    #[command(subcommand)]
+    App(registry::EntryCommand),
+    /// Datasets: show a registered dataset.
+    #[command(subcommand)]
+    Dataset(registry::EntryCommand),
+    /// Workerpools: show a registered pool and its policies.
+    #[command(subcommand)]
+    Workerpool(registry::EntryCommand),
+    /// Categories: the work clocks deadlines follow.
+    #[command(subcommand)]
+    Category(registry::CategoryCommand),
     /// Show a deal and why its tasks wait.
     #[command(subcommand)]
     Deal(task::DealCommand),
@@ -87,6 +100,10 @@ fn main() -> std::process::ExitCode {
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
         Command::Devnet(args) => devnet::run(args),
+        Command::App(command) => registry::show(registry::Registry::App, command),
+        Command::Dataset(command) => registry::show(registry::Registry::Dataset, command),
+        Command::Workerpool(command) => registry::show(registry::Registry::Workerpool, command),
+        Command::Category(command) => registry::categories(command),
         Command::Deal(command) => task::run_deal(command),
         Command::Task(command) => task::run_task(command),
         Command::Scheduler(args) => pool::scheduler(args),

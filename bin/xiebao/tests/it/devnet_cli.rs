@@ -373,6 +373,37 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
     assert!(deal_show.ok, "{}", deal_show.stderr);
     assert!(deal_show.stdout.contains("completed 4 · failed 0"), "{}", deal_show.stdout);
 
+    // The registries, as a user reads them.
+    let layout: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("devnet.json")).unwrap()).unwrap();
+    let app = layout["apps"]["mandelbrot"]["address"].as_str().unwrap();
+    let shown = crate::xiebao(&["app", "show", app, "--rpc", rpc]);
+    assert!(shown.ok, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("mandelbrot") && shown.stdout.contains("WASM"),
+        "{}",
+        shown.stdout
+    );
+    let pool = layout["workerpool"].as_str().unwrap();
+    let shown = crate::xiebao(&["workerpool", "show", pool, "--rpc", rpc]);
+    assert!(shown.stdout.contains("worker stake 30 %"), "{}", shown.stdout);
+    let missing = crate::xiebao(&["dataset", "show", app, "--rpc", rpc]);
+    assert!(!missing.ok);
+    assert!(
+        missing
+            .stderr
+            .to_lowercase()
+            .contains(&format!("no dataset is registered at {}", app.to_lowercase())),
+        "{}",
+        missing.stderr
+    );
+    let categories = crate::xiebao(&["category", "list", "--rpc", rpc]);
+    assert!(
+        categories.stdout.contains("| 0 | XS | 300 | 2100 s | 3000 s |"),
+        "{}",
+        categories.stdout
+    );
+
     // SIGTERM (as Ctrl-C): every component stops and the command exits.
     let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
     assert!(term.success());
