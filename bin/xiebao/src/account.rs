@@ -100,14 +100,10 @@ pub(crate) fn format_rlc(amount: Nrlc) -> String {
     format!("{whole}.{} RLC", fraction.trim_end_matches('0'))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
-}
-
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
     match command {
-        AccountCommand::Show { address, endpoint } => runtime()?.block_on(async {
+        AccountCommand::Show { address, endpoint } => crate::client_runtime()?.block_on(async {
             let client = xiebao_rpc::http_client(&endpoint.rpc)?;
             let account = client
                 .account(*address)
@@ -126,7 +122,7 @@ pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Transfer { to, amount, key_file, password_file, no_wait, endpoint } => {
             let amount = parse_rlc(amount)?;
             let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
-            runtime()?.block_on(async {
+            crate::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
                 let from = key.address();
                 let status = client
@@ -202,7 +198,7 @@ fn report(json: bool, hash: B256, status: Option<&TxStatus>) {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_tx(command: &TxCommand) -> anyhow::Result<()> {
     match command {
-        TxCommand::Show { hash, endpoint } => runtime()?.block_on(async {
+        TxCommand::Show { hash, endpoint } => crate::client_runtime()?.block_on(async {
             let client = xiebao_rpc::http_client(&endpoint.rpc)?;
             let status = client
                 .transaction(*hash)

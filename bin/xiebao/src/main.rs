@@ -84,6 +84,11 @@ enum Command {
     Worker(pool::WorkerArgs),
 }
 
+/// The single-threaded runtime the client commands (RPC queries, payments) run on.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {

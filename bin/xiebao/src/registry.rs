@@ -39,14 +39,10 @@ pub(crate) enum Registry {
     Workerpool,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
-}
-
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn show(registry: Registry, command: &EntryCommand) -> anyhow::Result<()> {
     let EntryCommand::Show { address, endpoint } = command;
-    runtime()?.block_on(async {
+    crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let asking = || format!("asking {} for {address}", endpoint.rpc);
         let (json, lines): (serde_json::Value, Vec<String>) = match registry {
@@ -108,7 +104,7 @@ pub(crate) fn show(registry: Registry, command: &EntryCommand) -> anyhow::Result
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn categories(command: &CategoryCommand) -> anyhow::Result<()> {
     let CategoryCommand::List { endpoint } = command;
-    runtime()?.block_on(async {
+    crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let categories = node
             .categories()

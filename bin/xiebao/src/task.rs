@@ -63,10 +63,6 @@ fn scheduler_client(url: &str) -> anyhow::Result<xiebao_rpc::jsonrpsee::http_cli
     Ok(xiebao_rpc::http_client(&http)?)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
-}
-
 async fn scheduler_view(url: Option<&str>, task: B256) -> Option<Result<TaskView, String>> {
     let url = url?;
     let client = match scheduler_client(url) {
@@ -83,7 +79,7 @@ async fn scheduler_view(url: Option<&str>, task: B256) -> Option<Result<TaskView
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
     let TaskCommand::Show { task, scheduler, endpoint } = command;
-    runtime()?.block_on(async {
+    crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let record = node
             .task(*task)
@@ -133,7 +129,7 @@ pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
     let DealCommand::Show { deal, scheduler, endpoint } = command;
-    runtime()?.block_on(async {
+    crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let Some(record) = node
             .deal(*deal)
@@ -213,7 +209,7 @@ pub(crate) async fn fetch_result(
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
-    runtime()?.block_on(async {
+    crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&args.endpoint.rpc)?;
         let Some(record) = node.task(args.task).await? else {
             bail!("task {} is not on chain yet: it has no result", args.task);

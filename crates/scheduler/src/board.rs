@@ -463,14 +463,6 @@ impl Board {
     pub fn finalized(&mut self, task: &B256, link: String, now_ms: u64) -> Vec<Action> {
         let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
         let mut actions = Vec::new();
-        if entry.phase != Phase::Revealing && entry.phase != Phase::Finalizing {
-            // contributeAndFinalize: the winning replicate's time counts for the bag.
-            if let Some(replicate) = entry.replicates.iter().find(|r| r.status.pending())
-                && let Some(deal) = self.deals.get_mut(&entry.deal)
-            {
-                deal.durations.push(now_ms.saturating_sub(replicate.assigned_ms));
-            }
-        }
         entry.phase = Phase::Completed(link);
         entry.last_event = "finalized".into();
         for replicate in &mut entry.replicates {

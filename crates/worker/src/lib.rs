@@ -97,6 +97,7 @@ struct Held {
 
 struct Worker {
     config: Config,
+    node: Node,
     http: reqwest::Client,
     /// The runtimes, by app type.
     sandboxes: BTreeMap<&'static str, Arc<dyn Sandbox>>,
@@ -473,7 +474,7 @@ impl Worker {
             .map_err(|e| format!("connecting to {}: {e}", self.config.scheduler))?;
         let client = Arc::new(client);
         let challenge = client.challenge().await.map_err(|e| e.to_string())?;
-        let status = self.sender_pool().await?;
+        let status = self.membership_pool().await?;
         let worker = self.config.key.address();
         let signature = self.config.key.eth_sign(&hello_hash(&status, &worker, &challenge));
         let hello =
@@ -493,14 +494,13 @@ impl Worker {
     }
 
     /// The pool this worker is a member of (read from the chain).
-    async fn sender_pool(&self) -> Result<Address, String> {
+    async fn membership_pool(&self) -> Result<Address, String> {
         use xiebao_rpc::XiebaoApiClient as _;
-        let node = xiebao_rpc::http_client(&self.config.rpc).map_err(|e| e.to_string())?;
-        match node.membership(self.config.key.address()).await.map_err(|e| e.to_string())? {
+        let worker = self.config.key.address();
+        match self.node.rpc.membership(worker).await.map_err(|e| e.to_string())? {
             Some(m) => Ok(m.workerpool),
             None => Err(format!(
-                "worker {} is not a member of any workerpool: join one by staking first",
-                self.config.key.address()
+                "worker {worker} is not a member of any workerpool: join one by staking first"
             )),
         }
     }
@@ -583,6 +583,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
             WorkerError::Io { path: PathBuf::from("http client"), source: std::io::Error::other(e) }
         })?,
         sandboxes,
+        node,
         sender,
         slots,
         held: Mutex::new(BTreeMap::new()),
