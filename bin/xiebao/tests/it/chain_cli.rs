@@ -258,11 +258,21 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     assert!(run.ok, "{}", run.stderr);
     assert!(run.stdout.contains("final in block"), "{}", run.stdout);
     let hash = run.stdout.split_whitespace().next().unwrap().to_owned();
-    let run = crate::xiebao(&["account", "show", to, "--rpc", &net.rpc[1]]);
-    assert!(run.ok && run.stdout.contains("free    1.5 RLC"), "{}{}", run.stdout, run.stderr);
-    let run = crate::xiebao(&["tx", "show", &hash, "--rpc", &net.rpc[2]]);
-    assert!(run.ok && run.stdout.contains("final in block"), "{}", run.stdout);
+    // Final on validator 0; another validator may be a block behind, so wait for it there.
+    let mut last = None;
+    wait_for("validator 2 to finalize the transfer", async || {
+        let run = crate::xiebao(&["tx", "show", &hash, "--rpc", &net.rpc[2]]);
+        assert!(run.ok, "{}", run.stderr);
+        let done = run.stdout.contains("final in block");
+        last = Some(run);
+        done.then_some(())
+    })
+    .await;
+    let run = last.expect("ran");
+    assert!(run.stdout.contains("final in block"), "{}", run.stdout);
     assert!(run.stdout.contains("Transfer"), "{}", run.stdout);
+    let run = crate::xiebao(&["account", "show", to, "--rpc", &net.rpc[2]]);
+    assert!(run.ok && run.stdout.contains("free    1.5 RLC"), "{}{}", run.stdout, run.stderr);
     // Paying without funds names what is missing and how to get it, and sends nothing.
     let poor_file = dir.path().join("poor.key");
     std::fs::write(&poor_file, SecretKey::from_label("poor").to_bytes().to_string()).unwrap();
