@@ -129,6 +129,79 @@ pub enum ProtocolError {
         /// The address.
         address: Address,
     },
+    /// A bridge call before the authority set the bridge.
+    #[error("the bridge is not set on this chain (the authority sets it with SetBridge)")]
+    BridgeNotSet,
+    /// A validator-only call by another account.
+    #[error("only validators may {action}; {sender} is not one")]
+    NotValidator {
+        /// The sender.
+        sender: Address,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A bridge transfer above the per-transfer limit.
+    #[error("{amount} nRLC is over the bridge's per-transfer limit of {max} nRLC")]
+    OverTransferLimit {
+        /// Amount asked.
+        amount: Nrlc,
+        /// The limit.
+        max: Nrlc,
+    },
+    /// A validator attested a deposit twice.
+    #[error("validator {validator} already attested deposit {id}")]
+    AlreadyAttested {
+        /// The deposit id.
+        id: u64,
+        /// The validator.
+        validator: Address,
+    },
+    /// A deposit attested with another recipient or amount than the one minted.
+    #[error(
+        "deposit {id} was minted as {minted_amount} nRLC to {minted_recipient}; the attestation says {amount} nRLC to {recipient}"
+    )]
+    ConflictingDeposit {
+        /// The deposit id.
+        id: u64,
+        /// Recipient minted.
+        minted_recipient: Address,
+        /// Amount minted.
+        minted_amount: Nrlc,
+        /// Recipient attested.
+        recipient: Address,
+        /// Amount attested.
+        amount: Nrlc,
+    },
+    /// No such withdrawal.
+    #[error("withdrawal {id} does not exist ({count} withdrawals so far)")]
+    UnknownWithdrawal {
+        /// The id.
+        id: u64,
+        /// How many exist.
+        count: u64,
+    },
+    /// A release signature that is not the sender's signature of the withdrawal's digest.
+    #[error(
+        "the signature of withdrawal {id}'s release digest {digest} is not {validator}'s: {reason}"
+    )]
+    BadReleaseSignature {
+        /// The withdrawal id.
+        id: u64,
+        /// The digest that must be signed.
+        digest: B256,
+        /// The validator that sent it.
+        validator: Address,
+        /// What recovery found.
+        reason: String,
+    },
+    /// A validator signed a withdrawal twice.
+    #[error("validator {validator} already signed withdrawal {id}")]
+    AlreadySigned {
+        /// The id.
+        id: u64,
+        /// The validator.
+        validator: Address,
+    },
     /// A value outside its allowed range.
     #[error("{rule}: got {value}")]
     InvalidValue {

@@ -247,4 +247,57 @@ pub enum Event {
         /// New consumed total.
         consumed: U256,
     },
+    /// The authority set the bridge.
+    BridgeSet {
+        /// The mainchain's chain id.
+        mainchain_id: u64,
+        /// The bridge contract.
+        contract: Address,
+        /// Attestations needed to mint.
+        threshold: u64,
+        /// Largest transfer, nRLC.
+        max_per_transfer: Nrlc,
+    },
+    /// A validator attested a mainchain deposit.
+    DepositAttested {
+        /// The contract's deposit id.
+        id: u64,
+        /// The validator.
+        validator: Address,
+        /// Recipient attested.
+        recipient: Address,
+        /// Amount attested.
+        amount: Nrlc,
+        /// Validators that attested this recipient and amount so far.
+        attestations: u64,
+    },
+    /// A deposit reached the threshold and its RLC was minted.
+    DepositMinted {
+        /// The contract's deposit id.
+        id: u64,
+        /// Recipient.
+        recipient: Address,
+        /// Amount minted.
+        amount: Nrlc,
+    },
+    /// RLC was burned to be released on the mainchain.
+    WithdrawalRequested {
+        /// The withdrawal id.
+        id: u64,
+        /// The account that burned it.
+        account: Address,
+        /// The mainchain recipient.
+        recipient: Address,
+        /// Amount burned.
+        amount: Nrlc,
+    },
+    /// A validator signed a withdrawal's release.
+    WithdrawalSigned {
+        /// The withdrawal id.
+        id: u64,
+        /// The validator.
+        validator: Address,
+        /// Signatures collected so far.
+        signatures: u64,
+    },
 }

@@ -9,7 +9,7 @@ use crate::event::{EscrowRef, Event};
 use crate::model::Timer;
 use crate::state::State;
 use crate::verify::{CallSigners, VerifiedTx};
-use crate::{BlockContext, market, pool, registry, task};
+use crate::{BlockContext, bridge, market, pool, registry, task};
 
 /// What a call handler sees: the state, the block, the sender and the events so far.
 pub(crate) struct Ctx<'a> {
@@ -111,7 +111,7 @@ impl Ctx<'_> {
 }
 
 /// `free − amount`, or the error that says how much is missing and what for.
-fn debit(
+pub(crate) fn debit(
     account: Address,
     free: Nrlc,
     amount: Nrlc,
@@ -194,6 +194,10 @@ fn dispatch(ctx: &mut Ctx<'_>, call: &Call, signers: &CallSigners) -> Result<(),
         Call::ContributeAndFinalize(c) => task::contribute_and_finalize(ctx, c, signers),
         Call::JoinPool(c) => pool::join(ctx, c),
         Call::LeavePool(c) => pool::leave(ctx, c),
+        Call::SetBridge(c) => bridge::set_bridge(ctx, c),
+        Call::AttestDeposit(c) => bridge::attest_deposit(ctx, c),
+        Call::Withdraw(c) => bridge::withdraw(ctx, c),
+        Call::SignWithdrawal(c) => bridge::sign_withdrawal(ctx, c),
     }
 }
 

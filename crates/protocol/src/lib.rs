@@ -9,6 +9,7 @@
 //! back). **Invariant:** Σ free + Σ frozen = minted − burned after every transaction.
 #![deny(clippy::float_arithmetic)]
 
+mod bridge;
 mod consensus;
 mod error;
 mod event;

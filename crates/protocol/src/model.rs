@@ -395,3 +395,82 @@ pub struct Globals {
     /// Number of categories.
     pub category_count: u64,
 }
+
+/// The bridge to the mainchain, as the authority set it, and its running totals.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    RlpEncodable,
+    RlpDecodable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Bridge {
+    /// The mainchain's chain id.
+    pub mainchain_id: u64,
+    /// The bridge contract on the mainchain.
+    pub contract: Address,
+    /// Validators that must attest a deposit before it is minted.
+    pub threshold: u64,
+    /// Largest deposit or withdrawal, nRLC.
+    pub max_per_transfer: Nrlc,
+    /// The id the next withdrawal gets.
+    pub next_withdrawal: u64,
+    /// Number of deposits minted.
+    pub deposits_minted: u64,
+    /// All RLC minted by the bridge, nRLC.
+    pub minted: Nrlc,
+    /// All RLC burned by withdrawals, nRLC.
+    pub burned: Nrlc,
+}
+
+/// One version of a mainchain deposit, with the validators that attested it.
+///
+/// Validators normally agree; a faulty one attesting another recipient or amount for the same
+/// id makes a second claim, which never reaches the threshold alone.
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
+pub struct DepositClaim {
+    /// Who receives the RLC on this chain.
+    pub recipient: Address,
+    /// Amount, nRLC.
+    pub amount: Nrlc,
+    /// The mainchain transaction named by the first attestation.
+    pub mainchain_tx: B256,
+    /// Validators that attested this version, in attestation order.
+    pub attesters: Vec<Address>,
+    /// Whether this version was minted.
+    pub minted: bool,
+}
+
+/// A validator's signature of a withdrawal's release message.
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
+pub struct ReleaseSignature {
+    /// The validator.
+    pub validator: Address,
+    /// Its raw 65-byte signature of the release digest.
+    pub signature: Bytes,
+}
+
+/// RLC burned on this chain, to be released on the mainchain.
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
+pub struct Withdrawal {
+    /// The account that burned it.
+    pub account: Address,
+    /// Who receives it on the mainchain.
+    pub recipient: Address,
+    /// Amount, nRLC.
+    pub amount: Nrlc,
+    /// The block time it was burned.
+    pub burned_at: Timestamp,
+    /// Validators' signatures of its release, in arrival order.
+    pub signatures: Vec<ReleaseSignature>,
+}

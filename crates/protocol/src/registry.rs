@@ -210,7 +210,10 @@ pub(crate) fn change_pool_policy(
     Ok(())
 }
 
-fn check_authority(ctx: &Ctx<'_>, action: &'static str) -> Result<Globals, ProtocolError> {
+pub(crate) fn check_authority(
+    ctx: &Ctx<'_>,
+    action: &'static str,
+) -> Result<Globals, ProtocolError> {
     let globals = ctx.state.globals().clone();
     if ctx.sender != globals.authority {
         return Err(ProtocolError::NotAuthority {

@@ -8,8 +8,8 @@ use alloy_rlp::Encodable;
 use xiebao_types::{Nrlc, Timestamp};
 
 use crate::model::{
-    Account, App, Category, Dataset, Deal, Globals, Group, Membership, Task, Timer, Validator,
-    Workerpool,
+    Account, App, Bridge, Category, Dataset, Deal, DepositClaim, Globals, Group, Membership, Task,
+    Timer, Validator, Withdrawal, Workerpool,
 };
 
 /// A key's canonical bytes (order-preserving for fixed-size keys), for the digest and stores.
@@ -103,8 +103,23 @@ macro_rules! rlp_values {
     )*};
 }
 rlp_values!(
-    Account, App, Dataset, Workerpool, Group, Category, Address, U256, Deal, Task, u64, Membership,
-    Validator, Globals
+    Account,
+    App,
+    Dataset,
+    Workerpool,
+    Group,
+    Category,
+    Address,
+    U256,
+    Deal,
+    Task,
+    u64,
+    Membership,
+    Validator,
+    Globals,
+    Bridge,
+    DepositClaim,
+    Withdrawal
 );
 impl ValueBytes for () {
     fn value_bytes(&self, _out: &mut Vec<u8>) {}
@@ -366,6 +381,12 @@ tables! {
     timers: (Timestamp, Timer) => (), Timer, put_timer, remove_timer;
     /// Validators by Ethereum address.
     validators: Address => Validator, Validator, put_validator, remove_validator;
+    /// The bridge settings and totals (one entry, key 0, once the authority set it).
+    bridge: u64 => Bridge, Bridge, put_bridge, remove_bridge;
+    /// Attested mainchain deposits: (deposit id, keccak of recipient ‖ amount) → the claim.
+    deposit_claims: (u64, B256) => DepositClaim, DepositClaim, put_deposit_claim, remove_deposit_claim;
+    /// Withdrawals by id.
+    withdrawals: u64 => Withdrawal, Withdrawal, put_withdrawal, remove_withdrawal;
 }
 
 impl State {
@@ -430,6 +451,6 @@ impl State {
                 ));
             }
         }
-        Ok(())
+        crate::bridge::check_totals(self)
     }
 }

@@ -5,6 +5,7 @@
 //! parts of the system can never disagree on the bytes behind a hash.
 
 pub mod amount;
+pub mod bridge;
 pub mod crypto;
 pub mod digest;
 pub mod ids;

@@ -523,6 +523,45 @@ calls! {
         /// The workerpool left.
         workerpool: Address,
     }
+    /// Set the bridge to the mainchain (authority only): where its contract is, how many
+    /// validators must agree, and the largest transfer.
+    SetBridge = 27 {
+        /// The mainchain's chain id (1 for Ethereum).
+        mainchain_id: u64,
+        /// The bridge contract on the mainchain.
+        contract: Address,
+        /// Validators that must attest a deposit before it is minted (M of N).
+        threshold: u64,
+        /// Largest deposit or withdrawal, nRLC (the contract's per-transfer limit).
+        max_per_transfer: Nrlc,
+    }
+    /// A validator attests a confirmed mainchain deposit; the RLC is minted to the recipient
+    /// when `threshold` validators attested the same recipient and amount.
+    AttestDeposit = 28 {
+        /// The contract's deposit id.
+        id: u64,
+        /// Who receives the RLC on this chain.
+        recipient: Address,
+        /// Amount, nRLC.
+        amount: Nrlc,
+        /// The mainchain transaction that made the deposit (for display).
+        mainchain_tx: B256,
+    }
+    /// Burn free RLC to withdraw it to the mainchain; validators then sign its release.
+    Withdraw = 29 {
+        /// Who receives the RLC on the mainchain.
+        recipient: Address,
+        /// Amount, nRLC.
+        amount: Nrlc,
+    }
+    /// A validator's signature of a withdrawal's release message (see
+    /// [`crate::bridge::release_digest`]), collected on chain for anyone to submit.
+    SignWithdrawal = 30 {
+        /// The withdrawal id.
+        id: u64,
+        /// The raw 65-byte signature of the release digest.
+        signature: Bytes,
+    }
 }
 
 #[cfg(test)]

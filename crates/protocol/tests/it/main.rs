@@ -4,6 +4,7 @@
     reason = "rejections carry the values they name; they are the cold path"
 )]
 
+mod bridge;
 mod lifecycle;
 mod matching;
 mod properties;
