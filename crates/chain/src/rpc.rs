@@ -9,8 +9,9 @@ use jsonrpsee::server::{PendingSubscriptionSink, Server, ServerConfig, ServerHan
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 use xiebao_rpc::{
-    Account, App, BlockView, Category, ChainStatus, Contribution, Dataset, Deal, EventFilter,
-    Membership, Task, TxStatus, ValidatorView, Workerpool, XiebaoApiServer, codes, error,
+    Account, App, BlockView, Bridge, Category, ChainStatus, Contribution, Dataset, Deal,
+    DepositClaim, EventFilter, Membership, Task, TxStatus, ValidatorView, WithdrawalView,
+    Workerpool, XiebaoApiServer, codes, error,
 };
 
 use crate::app::{Chain, SubmitError, block_view, decode_receipt};
@@ -154,6 +155,30 @@ impl XiebaoApiServer for Rpc {
             .iter()
             .map(|(id, c)| (*id, c.clone()))
             .collect())
+    }
+
+    async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.bridge_settings().cloned())
+    }
+
+    async fn deposit(&self, id: u64) -> Result<Vec<DepositClaim>, ErrorObjectOwned> {
+        Ok(self.chain.committed().state.deposit(id).cloned().collect())
+    }
+
+    async fn withdrawal(&self, id: u64) -> Result<Option<WithdrawalView>, ErrorObjectOwned> {
+        let committed = self.chain.committed();
+        let state = &committed.state;
+        let (Some(withdrawal), Some(digest), Some(bridge)) =
+            (state.withdrawals().get(&id), state.release_digest(id), state.bridge_settings())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(WithdrawalView {
+            id,
+            withdrawal: withdrawal.clone(),
+            digest,
+            threshold: bridge.threshold,
+        }))
     }
 
     async fn subscribe_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

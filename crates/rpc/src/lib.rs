@@ -20,7 +20,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 use xiebao_protocol::Event;
 pub use xiebao_protocol::{
-    Account, App, Category, Contribution, Dataset, Deal, Membership, Task, Workerpool,
+    Account, App, Bridge, Category, Contribution, Dataset, Deal, DepositClaim, Membership,
+    ReleaseSignature, Task, Withdrawal, Workerpool,
 };
 use xiebao_types::Timestamp;
 
@@ -227,6 +228,19 @@ pub trait XiebaoApi {
     #[method(name = "getCategories")]
     async fn categories(&self) -> Result<Vec<(u64, Category)>, ErrorObjectOwned>;
 
+    /// The bridge settings and totals (`None` until the authority sets the bridge).
+    #[method(name = "getBridge")]
+    async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned>;
+
+    /// Every version validators attested of mainchain deposit `id` (normally one; empty when
+    /// no validator attested it yet).
+    #[method(name = "getDeposit")]
+    async fn deposit(&self, id: u64) -> Result<Vec<DepositClaim>, ErrorObjectOwned>;
+
+    /// A withdrawal with its release digest and the signatures collected so far.
+    #[method(name = "getWithdrawal")]
+    async fn withdrawal(&self, id: u64) -> Result<Option<WithdrawalView>, ErrorObjectOwned>;
+
     /// Every finalized block from now on.
     #[subscription(name = "subscribeHeads" => "head", unsubscribe = "unsubscribeHeads", item = BlockView)]
     async fn subscribe_heads(&self) -> SubscriptionResult;
@@ -234,6 +248,19 @@ pub trait XiebaoApi {
     /// Every event matching `filter` from now on.
     #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventView)]
     async fn subscribe_events(&self, filter: EventFilter) -> SubscriptionResult;
+}
+
+/// A withdrawal as `getWithdrawal` returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawalView {
+    /// The id.
+    pub id: u64,
+    /// The withdrawal and its signatures.
+    pub withdrawal: Withdrawal,
+    /// The digest the validators sign and the mainchain contract checks.
+    pub digest: B256,
+    /// Signatures the contract needs (the chain's threshold).
+    pub threshold: u64,
 }
 
 /// An HTTP client for the node at `url`.
