@@ -127,7 +127,7 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let (world, init_txs, settle_txs) = crate::bench::trust1_batches(volume, batch);
     let mut genesis = xiebao_chain::config::GenesisFile::from_protocol(&world.genesis, 0);
     genesis.balances.extend(funds);
-    let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis))?;
+    let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis), None)?;
     let mut network = Network { children: Vec::new(), dir };
     for config in &file.configs {
         network.children.push(spawn_node(config)?);

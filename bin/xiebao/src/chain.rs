@@ -8,7 +8,9 @@ use alloy_primitives::{Address, B256};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use rand::RngCore;
-use xiebao_chain::config::{GenesisFile, GenesisValidator, NodeConfig, PeerConfig, Timing};
+use xiebao_chain::config::{
+    GenesisFile, GenesisValidator, NodeConfig, OracleSettings, PeerConfig, Timing,
+};
 use xiebao_rpc::XiebaoApiClient;
 use xiebao_types::Nrlc;
 use xiebao_types::crypto::SecretKey;
@@ -60,6 +62,13 @@ pub(crate) struct LocalnetArgs {
     /// categories, scores; its validators are replaced by the localnet's).
     #[arg(long)]
     genesis_template: Option<PathBuf>,
+    /// Run every validator's bridge oracle against this mainchain JSON-RPC URL (a new
+    /// network only; the authority then deploys and sets the bridge: `xiebao bridge deploy`).
+    #[arg(long, value_name = "URL")]
+    ethereum: Option<String>,
+    /// Confirmations a mainchain deposit needs before the oracles attest it.
+    #[arg(long, default_value_t = 2, requires = "ethereum")]
+    confirmations: u64,
 }
 
 /// `xiebao chain …`.
@@ -208,7 +217,7 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
         (args.p2p.clone(), listen)
     };
     let rpc = free_ports(args.validators)?;
-    let configs = write_configs(&args.out, &genesis, &peers, &listen, &rpc, None)?;
+    let configs = write_configs(&args.out, &genesis, &peers, &listen, &rpc, None, None)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
@@ -226,7 +235,32 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
     let config = NodeConfig::load(&args.config)?;
     init_logs();
+    if let Some(bridge) = &config.bridge {
+        start_oracle(bridge, config.rpc_listen)?;
+    }
     xiebao_chain::run(config)?;
+    Ok(())
+}
+
+/// Starts the validator's bridge oracle on its own thread, talking to this node's RPC.
+fn start_oracle(settings: &OracleSettings, rpc: SocketAddr) -> anyhow::Result<()> {
+    let key = xiebao_sdk::wallet::load_key(&settings.signer_key_file, None).with_context(|| {
+        format!("the bridge oracle's key {}", settings.signer_key_file.display())
+    })?;
+    let host =
+        if rpc.ip().is_unspecified() { "127.0.0.1".to_owned() } else { rpc.ip().to_string() };
+    let url = format!("http://{host}:{}", rpc.port());
+    let config = xiebao_bridge::oracle::OracleConfig {
+        ethereum_rpc: settings.ethereum_rpc.clone(),
+        confirmations: settings.confirmations,
+        from_block: settings.from_block,
+        poll: std::time::Duration::from_millis(settings.poll_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new()
+        .name("bridge-oracle".into())
+        .spawn(move || runtime.block_on(xiebao_bridge::oracle::run(config, url, key)))
+        .context("starting the bridge oracle")?;
     Ok(())
 }
 
@@ -289,6 +323,7 @@ pub(crate) fn localnet_configs(
     data_dir: &Path,
     validators: usize,
     base: GenesisBase,
+    bridge: Option<&OracleSettings>,
 ) -> anyhow::Result<LocalnetFile> {
     let index_path = data_dir.join("localnet.json");
     if index_path.exists() {
@@ -306,7 +341,7 @@ pub(crate) fn localnet_configs(
         rpc.push(chunk[1]);
         metrics.push(chunk[2]);
     }
-    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics))?;
+    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics), bridge)?;
     let file = LocalnetFile {
         rpc: rpc.iter().map(|a| format!("http://{a}")).collect(),
         metrics: metrics.iter().map(|a| format!("http://{a}/metrics")).collect(),
@@ -326,6 +361,7 @@ fn write_configs(
     listen: &[SocketAddr],
     rpc: &[SocketAddr],
     metrics: Option<&[SocketAddr]>,
+    bridge: Option<&OracleSettings>,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let peer_list: Vec<PeerConfig> = genesis
         .validators
@@ -344,6 +380,7 @@ fn write_configs(
             metrics_listen: metrics.map(|m| m[index]),
             peers: peer_list.clone(),
             timing: Timing::default(),
+            bridge: bridge.cloned(),
         };
         let path = dir.join(format!("validator-{index}")).join("config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
@@ -379,7 +416,14 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
             GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new(), scores: Vec::new() }
         }
     };
-    let file = localnet_configs(&args.data_dir, args.validators, base)?;
+    let bridge = args.ethereum.as_ref().map(|url| OracleSettings {
+        ethereum_rpc: url.clone(),
+        confirmations: args.confirmations,
+        from_block: 0,
+        signer_key_file: PathBuf::from("signer.key"),
+        poll_ms: 200,
+    });
+    let file = localnet_configs(&args.data_dir, args.validators, base, bridge.as_ref())?;
     let mut children = Vec::new();
     for config in &file.configs {
         children.push(spawn_node(config)?);

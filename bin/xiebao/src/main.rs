@@ -4,6 +4,7 @@ mod account;
 mod bench;
 mod bench_chain;
 mod bench_pipeline;
+mod bridge;
 mod chain;
 mod demo;
 mod devnet;
@@ -78,6 +79,9 @@ enum Command {
     /// Show a task: on chain, and why it is not finished yet.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Move RLC between the mainchain (Ethereum) and the chain, and follow each transfer.
+    #[command(subcommand)]
+    Bridge(bridge::BridgeCommand),
     /// Run a workerpool's scheduler (holds the pool owner's key).
     Scheduler(pool::SchedulerArgs),
     /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
@@ -96,6 +100,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Order(command) => order::run(command),
         Command::Wallet(args) => wallet::run(args),
+        Command::Bridge(command) => bridge::run(command),
         Command::Result(command) => result::run(command),
         Command::Results(command) => result::serve(command),
         Command::Genesis(args) => chain::genesis(args),

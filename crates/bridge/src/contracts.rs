@@ -21,6 +21,7 @@ alloy::sol! {
         event Approval(address indexed owner, address indexed spender, uint256 value);
         error InsufficientBalance(address account, uint256 balance, uint256 needed);
         error InsufficientAllowance(address owner, address spender, uint256 allowance, uint256 needed);
+        error ZeroAddressRecipient();
         function totalSupply() external view returns (uint256);
         function decimals() external view returns (uint8);
         function balanceOf(address account) external view returns (uint256);
@@ -134,6 +135,14 @@ pub fn provider(url: &str) -> Result<DynProvider, BridgeError> {
     Ok(ProviderBuilder::new().connect_http(url).erased())
 }
 
+/// The mainchain's chain id.
+///
+/// # Errors
+/// [`BridgeError::Mainchain`] when the node does not answer.
+pub async fn chain_id(provider: &DynProvider) -> Result<u64, BridgeError> {
+    provider.get_chain_id().await.map_err(|e| BridgeError::Mainchain(e.to_string()))
+}
+
 /// Deploys `code ‖ constructor` and returns the new contract's address.
 async fn deploy(
     provider: &DynProvider,
@@ -235,6 +244,9 @@ pub fn explain(error: &dyn std::fmt::Display) -> String {
                     "{} allowed {} to take {} nRLC, {} nRLC needed",
                     e.owner, e.spender, e.allowance, e.needed
                 ),
+                Rlc::RlcErrors::ZeroAddressRecipient(_) => {
+                    "the token refuses transfers to the zero address".into()
+                }
             };
         }
     }

@@ -13,6 +13,8 @@ pub mod oracle;
 
 use std::path::PathBuf;
 
+pub use alloy::providers::DynProvider;
+
 /// Something on the way between the two chains failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {

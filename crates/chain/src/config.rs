@@ -160,6 +160,43 @@ pub struct NodeConfig {
     /// Timing.
     #[serde(default)]
     pub timing: Timing,
+    /// The bridge oracle this validator runs, if it takes part in the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<OracleSettings>,
+}
+
+/// Where a validator's bridge oracle watches the mainchain, and the key it signs with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleSettings {
+    /// The mainchain's JSON-RPC URL.
+    pub ethereum_rpc: String,
+    /// Confirmations a deposit's block needs before it is attested (the block counts as one).
+    #[serde(default = "OracleSettings::default_confirmations")]
+    pub confirmations: u64,
+    /// The first mainchain block scanned for deposits (the contract's deployment block).
+    #[serde(default)]
+    pub from_block: u64,
+    /// The validator's secp256k1 key (its genesis address), hex; relative to the config file.
+    #[serde(default = "OracleSettings::default_key_file")]
+    pub signer_key_file: PathBuf,
+    /// How often both chains are polled, milliseconds.
+    #[serde(default = "OracleSettings::default_poll_ms")]
+    pub poll_ms: u64,
+}
+
+impl OracleSettings {
+    /// Ethereum's usual safety margin.
+    pub fn default_confirmations() -> u64 {
+        12
+    }
+
+    fn default_key_file() -> PathBuf {
+        PathBuf::from("signer.key")
+    }
+
+    fn default_poll_ms() -> u64 {
+        500
+    }
 }
 
 impl NodeConfig {
@@ -170,7 +207,11 @@ impl NodeConfig {
     pub fn load(path: &Path) -> Result<Self, ChainError> {
         let mut config: Self = read_json(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.genesis, &mut config.data_dir, &mut config.consensus_key_file] {
+        let oracle_key = config.bridge.as_mut().map(|b| &mut b.signer_key_file);
+        for p in [&mut config.genesis, &mut config.data_dir, &mut config.consensus_key_file]
+            .into_iter()
+            .chain(oracle_key)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
