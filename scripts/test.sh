@@ -20,6 +20,11 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+step "contracts"
+# The mainchain contracts' own tests (forge with the pinned solcjs); the bridge's end-to-end
+# test on anvil runs with the other tests above.
+scripts/test-contracts.sh
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 

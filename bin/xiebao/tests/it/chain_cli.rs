@@ -18,29 +18,47 @@ const CHAIN_ID: u64 = 65_535;
 /// Bound on every wait for the network (polling, never a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(300);
 
-/// Processes killed when the test ends, however it ends.
-struct Processes(Vec<Child>);
+/// Processes stopped when the test ends, however it ends: SIGTERM first (a localnet then
+/// stops its validators), SIGKILL for whatever is still running after 5 s.
+pub(crate) struct Processes(pub(crate) Vec<Child>);
 
 impl Drop for Processes {
     fn drop(&mut self) {
         for child in &mut self.0 {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        }
+        for child in &mut self.0 {
+            let start = std::time::Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 }
 
-struct Localnet {
-    rpc: Vec<String>,
-    pids: Vec<u32>,
-    configs: Vec<PathBuf>,
-    metrics: Vec<String>,
+pub(crate) struct Localnet {
+    pub(crate) rpc: Vec<String>,
+    pub(crate) pids: Vec<u32>,
+    pub(crate) configs: Vec<PathBuf>,
+    pub(crate) metrics: Vec<String>,
 }
 
 fn start_localnet(dir: &Path, processes: &mut Processes) -> Localnet {
+    start_localnet_with(dir, processes, &[])
+}
+
+/// Starts `xiebao localnet --validators 4 --data-dir DIR EXTRA…` and reads what it prints.
+pub(crate) fn start_localnet_with(
+    dir: &Path,
+    processes: &mut Processes,
+    extra: &[&str],
+) -> Localnet {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .args(["localnet", "--validators", "4", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -81,7 +99,7 @@ fn transfer(key: &SecretKey, nonce: u64, to: Address, amount: u128) -> SignedTra
     .sign(key)
 }
 
-async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let start = std::time::Instant::now();
     loop {
         if let Some(value) = check().await {
