@@ -403,6 +403,13 @@ async fn deploy(layout: &mut Layout, dir: &Path, node: &Node) -> anyhow::Result<
     }
     let pool_sender = Sender::spawn(node.clone(), pool_owner.clone(), SenderOptions::default());
     pool_sender.send(pool_call(&pool_owner).into()).await.context("registering the workerpool")?;
+    // In the market, so `xiebao run` finds them.
+    for app in layout.apps.values() {
+        let json = serde_json::to_value(&app.order)?;
+        xiebao_rpc::MarketApiClient::publish(&node.rpc, json, None)
+            .await
+            .context("publishing a demo app order in the market")?;
+    }
     Ok(())
 }
 
@@ -1098,14 +1105,14 @@ impl DemoJob {
 }
 
 /// The bag's progress: a bar on a terminal, a line per tenth otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: indicatif::ProgressBar,
     total: u64,
     quiet: bool,
 }
 
 impl Progress {
-    fn new(quiet: bool, total: u64) -> Self {
+    pub(crate) fn new(quiet: bool, total: u64) -> Self {
         let bar = if quiet {
             indicatif::ProgressBar::hidden()
         } else {
@@ -1120,7 +1127,7 @@ impl Progress {
         Self { bar, total, quiet }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         self.bar.inc(1);
         let done = self.bar.position();
         if !self.quiet
@@ -1131,11 +1138,11 @@ impl Progress {
         }
     }
 
-    fn failed(&self) {
+    pub(crate) fn failed(&self) {
         self.bar.set_message("(some failed)");
     }
 
-    fn waiting(&self, tasks: &[xiebao_scheduler::api::TaskView]) {
+    pub(crate) fn waiting(&self, tasks: &[xiebao_scheduler::api::TaskView]) {
         let waiting = tasks
             .iter()
             .find_map(|t| match &t.state {
@@ -1147,7 +1154,7 @@ impl Progress {
         self.bar.set_message(format!("{running} running {waiting}"));
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

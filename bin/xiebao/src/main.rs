@@ -12,6 +12,7 @@ mod order;
 mod pool;
 mod registry;
 mod result;
+mod run;
 mod secret;
 mod task;
 mod wallet;
@@ -82,6 +83,8 @@ enum Command {
     /// Move RLC between the mainchain (Ethereum) and the chain, and follow each transfer.
     #[command(subcommand)]
     Bridge(bridge::BridgeCommand),
+    /// Run an app on the market's cheapest compatible workerpool and download the results.
+    Run(run::RunArgs),
     /// Run a workerpool's scheduler (holds the pool owner's key).
     Scheduler(pool::SchedulerArgs),
     /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Order(command) => order::run(command),
         Command::Wallet(args) => wallet::run(args),
         Command::Bridge(command) => bridge::run(command),
+        Command::Run(args) => run::run(args),
         Command::Result(command) => result::run(command),
         Command::Results(command) => result::serve(command),
         Command::Genesis(args) => chain::genesis(args),

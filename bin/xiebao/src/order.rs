@@ -16,6 +16,57 @@ pub(crate) enum OrderCommand {
     Sign(SignArgs),
     /// Check that a signed order was signed by --signer (exit 0) or say why not (exit 1).
     Verify(VerifyArgs),
+    /// Publish a signed order in a node's market (checked against the chain first).
+    Publish {
+        /// The signed order JSON; `-` reads standard input.
+        order: PathBuf,
+        /// Where requesters reach the workerpool's scheduler (workerpool orders).
+        #[arg(long)]
+        scheduler: Option<String>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+    /// Remove one of your orders from the market (signs its close operation; the order stays
+    /// valid on chain until cancelled there).
+    Unpublish {
+        /// The order hash.
+        hash: xiebao_types::B256,
+        /// The order signer's key.
+        #[arg(long)]
+        key_file: PathBuf,
+        /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+    /// List the market's orders, cheapest first.
+    List {
+        /// app, dataset, workerpool or request.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<OrderKind>,
+        /// Only orders for this app.
+        #[arg(long)]
+        app: Option<Address>,
+        /// Only orders for this dataset.
+        #[arg(long)]
+        dataset: Option<Address>,
+        /// Only orders for this workerpool.
+        #[arg(long)]
+        workerpool: Option<Address>,
+        /// Only orders signed by this account.
+        #[arg(long)]
+        signer: Option<Address>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+    /// One order of the market by hash, with what is left of it on chain.
+    Show {
+        /// The order hash.
+        hash: xiebao_types::B256,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
 }
 
 /// The order file and its EIP-712 domain.
@@ -67,20 +118,54 @@ pub(crate) struct VerifyArgs {
     signer: Address,
 }
 
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the order from stdin")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading order file {}", path.display()))
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the command's result is its output")]
+fn print_entries(entries: &[xiebao_rpc::BookEntry], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no orders");
+    }
+    for e in entries {
+        let price = e
+            .price
+            .parse::<u128>()
+            .map_or(e.price.clone(), |p| crate::account::format_rlc(xiebao_types::Nrlc(p)));
+        let target = ["app", "dataset", "workerpool", "requester"]
+            .iter()
+            .find_map(|k| e.order.get(*k).and_then(|v| v.as_str()).map(|v| format!("{k} {v}")))
+            .unwrap_or_default();
+        println!(
+            "{} {:<10} {target} price {price} left {} signer {}{}",
+            e.hash,
+            e.kind,
+            e.remaining,
+            e.signer,
+            e.scheduler.as_ref().map(|s| format!(" scheduler {s}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 fn parse_kind(text: &str) -> Result<OrderKind, String> {
     text.parse()
 }
 
 impl OrderInput {
     fn read(&self) -> anyhow::Result<(AnyOrder, Domain)> {
-        let text = if self.order == Path::new("-") {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading the order from stdin")?;
-            text
-        } else {
-            std::fs::read_to_string(&self.order)
-                .with_context(|| format!("reading order file {}", self.order.display()))?
-        };
+        let text = read_text(&self.order)?;
         let order = AnyOrder::from_json(&text, self.kind)
             .with_context(|| format!("order {}", self.order.display()))?;
         Ok((order, Domain::new(self.chain_id, self.verifying_contract)))
@@ -89,7 +174,75 @@ impl OrderInput {
 
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
 pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
+    use xiebao_rpc::MarketApiClient as _;
     match command {
+        OrderCommand::Publish { order, scheduler, endpoint } => {
+            let text = read_text(order)?;
+            let parsed = AnyOrder::from_json(&text, None)
+                .with_context(|| format!("order {}", order.display()))?;
+            crate::client_runtime()?.block_on(async {
+                let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+                let hash = client
+                    .publish(parsed.to_json(), scheduler.clone())
+                    .await
+                    .context("the market refused the order")?;
+                if endpoint.json {
+                    println!("{}", serde_json::json!({ "hash": hash }));
+                } else {
+                    println!("{hash} published");
+                }
+                anyhow::Ok(())
+            })?;
+        }
+        OrderCommand::Unpublish { hash, key_file, password_file, endpoint } => {
+            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
+            crate::client_runtime()?.block_on(async {
+                let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
+                let entry = node.rpc.order(*hash).await?.with_context(|| {
+                    format!("order {hash} is not in the market at {}", endpoint.rpc)
+                })?;
+                let order = AnyOrder::from_json(&entry.order.to_string(), None)?;
+                let operation =
+                    order.operation_hash(&node.domain, xiebao_types::OrderOperation::Close);
+                let removed = node.rpc.unpublish(*hash, key.sign_hash(&operation)).await?;
+                if endpoint.json {
+                    println!("{}", serde_json::json!({ "hash": hash, "removed": removed }));
+                } else {
+                    println!("{hash} unpublished");
+                }
+                anyhow::Ok(())
+            })?;
+        }
+        OrderCommand::List { kind, app, dataset, workerpool, signer, endpoint } => {
+            crate::client_runtime()?.block_on(async {
+                let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+                let query = xiebao_rpc::OrderQuery {
+                    kind: *kind,
+                    app: *app,
+                    dataset: *dataset,
+                    workerpool: *workerpool,
+                    signer: *signer,
+                    ..Default::default()
+                };
+                let entries = client.orders(query).await?;
+                print_entries(&entries, endpoint.json)
+            })?;
+        }
+        OrderCommand::Show { hash, endpoint } => {
+            crate::client_runtime()?.block_on(async {
+                let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+                let entry = client.order(*hash).await?.with_context(|| {
+                    format!("order {hash} is not in the market at {}", endpoint.rpc)
+                })?;
+                if endpoint.json {
+                    println!("{}", serde_json::to_string(&entry)?);
+                } else {
+                    print_entries(std::slice::from_ref(&entry), false)?;
+                    println!("{}", serde_json::to_string_pretty(&entry.order)?);
+                }
+                anyhow::Ok(())
+            })?;
+        }
         OrderCommand::Hash(args) => {
             let (order, domain) = args.input.read()?;
             let hash = order.hash(&domain);

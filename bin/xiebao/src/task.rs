@@ -58,7 +58,9 @@ pub(crate) struct DownloadArgs {
     endpoint: crate::account::Endpoint,
 }
 
-fn scheduler_client(url: &str) -> anyhow::Result<xiebao_rpc::jsonrpsee::http_client::HttpClient> {
+pub(crate) fn scheduler_client(
+    url: &str,
+) -> anyhow::Result<xiebao_rpc::jsonrpsee::http_client::HttpClient> {
     let http = url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
     Ok(xiebao_rpc::http_client(&http)?)
 }
@@ -225,46 +227,13 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
         if std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some()) {
             bail!("{} is not empty: give a new or empty directory", args.out.display());
         }
-        let link = String::from_utf8_lossy(&record.results).into_owned();
-        let bytes = fetch_result(&reqwest::Client::new(), &link).await?;
-        let cid = xiebao_results::cid_of(&bytes);
         let deal = node.deal(record.deal_id).await?.context("the task's deal is not on chain")?;
-        let sealed = xiebao_sdk::params::TaskParams::parse(&deal.params)
-            .is_ok_and(|p| p.result_key.is_some());
-        let bytes = if sealed {
-            let Some(key_file) = &args.key_file else {
-                bail!(
-                    "this result is encrypted for the beneficiary {}: give --key-file with its key",
-                    deal.beneficiary
-                );
-            };
-            let key = crate::secret::signing_key(key_file, args.password_file.as_deref())?;
-            if key.address() != deal.beneficiary {
-                bail!(
-                    "the result is encrypted for {}, and {} holds the key of {}",
-                    deal.beneficiary,
-                    key_file.display(),
-                    key.address()
-                );
-            }
-            xiebao_results::sealed::open(&key, &bytes)
-                .context("the sealed result does not open with the beneficiary's key")?
-                .into()
-        } else {
-            bytes
+        let key = match &args.key_file {
+            Some(key_file) => Some(crate::secret::signing_key(key_file, args.password_file.as_deref())?),
+            None => None,
         };
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))?;
-        tar::Archive::new(bytes.as_ref())
-            .unpack(&args.out)
-            .with_context(|| format!("unpacking the result into {}", args.out.display()))?;
-        let digest = xiebao_sdk::digest::digest_dir(&args.out)?;
-        if digest != record.result_digest {
-            bail!(
-                "the result's digest {digest} differs from the one agreed on chain {}",
-                record.result_digest
-            );
-        }
+        let (cid, digest) =
+            save_result(&reqwest::Client::new(), &record, &deal, key.as_ref(), &args.out).await?;
         if args.endpoint.json {
             println!("{}", serde_json::json!({ "task": args.task, "cid": cid, "digest": digest, "out": args.out }));
         } else {
@@ -272,4 +241,53 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Downloads task `record`'s result, checks its content id, opens it when sealed for the
+/// beneficiary (`key` must be theirs), unpacks it into `out` and checks the digest agreed on
+/// chain. Returns the content id and the digest.
+pub(crate) async fn save_result(
+    http: &reqwest::Client,
+    record: &xiebao_rpc::Task,
+    deal: &xiebao_rpc::Deal,
+    key: Option<&xiebao_types::SecretKey>,
+    out: &std::path::Path,
+) -> anyhow::Result<(String, alloy_primitives::B256)> {
+    let link = String::from_utf8_lossy(&record.results).into_owned();
+    let bytes = fetch_result(http, &link).await?;
+    let cid = xiebao_results::cid_of(&bytes);
+    let sealed =
+        xiebao_sdk::params::TaskParams::parse(&deal.params).is_ok_and(|p| p.result_key.is_some());
+    let bytes = if sealed {
+        let Some(key) = key else {
+            bail!(
+                "this result is encrypted for the beneficiary {}: give --key-file with its key",
+                deal.beneficiary
+            );
+        };
+        if key.address() != deal.beneficiary {
+            bail!(
+                "the result is encrypted for {}, and the key given is {}'s",
+                deal.beneficiary,
+                key.address()
+            );
+        }
+        xiebao_results::sealed::open(key, &bytes)
+            .context("the sealed result does not open with the beneficiary's key")?
+            .into()
+    } else {
+        bytes
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    tar::Archive::new(bytes.as_ref())
+        .unpack(out)
+        .with_context(|| format!("unpacking the result into {}", out.display()))?;
+    let digest = xiebao_sdk::digest::digest_dir(out)?;
+    if digest != record.result_digest {
+        bail!(
+            "the result's digest {digest} differs from the one agreed on chain {}",
+            record.result_digest
+        );
+    }
+    Ok((cid, digest))
 }

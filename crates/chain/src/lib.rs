@@ -9,6 +9,7 @@
 pub mod app;
 pub mod block;
 pub mod config;
+mod market;
 pub mod rpc;
 mod run;
 

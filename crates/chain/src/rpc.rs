@@ -233,6 +233,7 @@ async fn forward<T: Clone + serde::Serialize>(
 pub async fn serve(
     chain: Arc<Chain>,
     listen: SocketAddr,
+    market_file: std::path::PathBuf,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_connections(CONNECTIONS_MAX)
@@ -244,6 +245,11 @@ pub async fn serve(
         .build();
     let server = Server::builder().set_config(config).build(listen).await?;
     let address = server.local_addr()?;
-    let handle = server.start(Rpc { chain }.into_rpc());
+    let market = crate::market::Market::open(chain.clone(), market_file);
+    let mut module = Rpc { chain }.into_rpc();
+    module
+        .merge(xiebao_rpc::MarketApiServer::into_rpc(market))
+        .expect("the xiebao_ and market_ namespaces do not overlap");
+    let handle = server.start(module);
     Ok((address, handle))
 }

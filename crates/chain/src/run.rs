@@ -154,9 +154,13 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         )
         .await;
 
-        let (rpc_address, _handle) = crate::rpc::serve(chain.clone(), config.rpc_listen)
-            .await
-            .expect("the RPC address can be bound");
+        let (rpc_address, _handle) = crate::rpc::serve(
+            chain.clone(),
+            config.rpc_listen,
+            config.data_dir.join("market.json"),
+        )
+        .await
+        .expect("the RPC address can be bound");
         tracing::info!(%rpc_address, p2p = %config.p2p_listen, "validator running");
         futures::future::pending::<()>().await;
     });

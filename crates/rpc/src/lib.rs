@@ -27,6 +27,9 @@ use xiebao_types::Timestamp;
 
 pub use jsonrpsee;
 
+pub mod market;
+pub use market::{BookEntry, MarketApiClient, MarketApiServer, OrderQuery};
+
 /// Error codes the node answers with (JSON-RPC "server error" range).
 pub mod codes {
     /// The transaction's bytes do not decode (size, canonical encoding, call count).

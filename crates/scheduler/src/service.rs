@@ -617,8 +617,44 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         .await
         .map_err(io(format!("listening on {}", config.listen)))?;
     let address = server.local_addr().map_err(io("reading the bound address"))?;
+    tokio::spawn(publish_orders(shared.clone(), address));
     let handle = server.start(Api { shared }.into_rpc());
     Ok(Running { address, handle })
+}
+
+/// Publishes the pool's orders in the node's market, with where requesters reach this
+/// scheduler; retried until the node takes them.
+async fn publish_orders(shared: Arc<Shared>, address: SocketAddr) {
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    let url = format!("ws://{host}:{}", address.port());
+    let orders = shared.lock().orders.clone();
+    for order in orders {
+        let json = serde_json::to_value(&order).unwrap_or_default();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match xiebao_rpc::MarketApiClient::publish(
+                &shared.node.rpc,
+                json.clone(),
+                Some(url.clone()),
+            )
+            .await
+            {
+                Ok(hash) => {
+                    tracing::info!(%hash, "workerpool order published in the market");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("publishing the workerpool order in the market: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
 }
 
 fn load_or_make_order(
