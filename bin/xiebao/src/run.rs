@@ -76,6 +76,11 @@ pub(crate) struct RunArgs {
     endpoint: Endpoint,
 }
 
+/// `(gpu,tee)`, or `(none)`.
+fn tag_text(tag: Tag) -> String {
+    if tag == Tag::NONE { "(none)".to_owned() } else { format!("({})", tag.names().join(",")) }
+}
+
 fn price(entry: &BookEntry) -> U256 {
     entry.price.parse().unwrap_or(U256::MAX)
 }
@@ -125,7 +130,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
             &node,
             OrderQuery { kind: Some(OrderKind::App), app: Some(args.app), ..base.clone() },
             "app",
-            || format!("app {} for {volume} tasks, tag {tag}, open to {me}", args.app),
+            || format!("app {} for {volume} task(s), tag {}, open to {me}", args.app, tag_text(tag)),
         )
         .await?;
         let AnyOrder::App(app_order) = app_order else { bail!("the market mixed up kinds") };
@@ -163,9 +168,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
             || {
                 let pool = args.workerpool.map(|p| format!("workerpool {p}, ")).unwrap_or_default();
                 format!(
-                    "{pool}category {}, trust ≥ {trust}, tag ⊇ {tag} ({}), {volume} tasks left",
+                    "{pool}category {}, trust ≥ {trust}, tag ⊇ {}, {volume} task(s) left",
                     args.category,
-                    if tag == Tag::NONE { "no feature".to_owned() } else { tag.names().join(",") }
+                    tag_text(tag)
                 )
             },
         )

@@ -404,6 +404,8 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
         categories.stdout
     );
 
+    run_through_the_market(dir.path(), rpc, app, pool);
+
     // SIGTERM (as Ctrl-C): every component stops and the command exits.
     let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
     assert!(term.success());
@@ -442,4 +444,117 @@ fn devnet_counts_words_over_input_chunks_in_wasm_and_in_podman_containers() {
     let layout: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("devnet.json")).unwrap()).unwrap();
     assert!(layout["apps"]["oci-wordcount"]["address"].is_string(), "the OCI app is deployed");
+}
+
+/// `xiebao run` and the market on a kept devnet: the app and workerpool orders are in the
+/// book, a run picks them, prints every task id, downloads and verifies every result; bad
+/// requests say what is missing and change nothing.
+fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &str) {
+    let listed = crate::xiebao(&["order", "list", "--rpc", rpc, "--json"]);
+    assert!(listed.ok, "{}", listed.stderr);
+    let book: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    let pool_entry = book.iter().find(|e| e["kind"] == "workerpool").expect("the pool's order");
+    assert_eq!(
+        pool_entry["order"]["workerpool"].as_str().unwrap().to_lowercase(),
+        pool.to_lowercase()
+    );
+    assert!(pool_entry["scheduler"].as_str().unwrap().starts_with("ws://"), "{pool_entry}");
+    assert!(book.iter().any(|e| e["kind"] == "app" && e["order"]["app"] == app), "{book:?}");
+
+    let requester = dir.join("keys/requester.key");
+    let requester = requester.to_str().unwrap();
+    let out = dir.join("run-out");
+    let out_text = out.to_str().unwrap();
+    let run = crate::xiebao(&[
+        "run",
+        app,
+        "--volume",
+        "3",
+        "--args",
+        "48 16 3 1 20",
+        "--key-file",
+        requester,
+        "--out",
+        out_text,
+        "--rpc",
+        rpc,
+    ]);
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(": 3 tasks on workerpool"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("  task ").count(), 3, "{}", run.stdout);
+    assert!(run.stdout.contains("3 results verified and saved"), "{}", run.stdout);
+    for index in 0..3 {
+        let tile = std::fs::read(out.join(format!("{index:05}/tile.ppm"))).unwrap();
+        assert!(tile.starts_with(b"P6\n16 16\n255\n"), "tile {index}");
+    }
+
+    // No funds: the missing amount and how to get it; nothing matched.
+    let poor = dir.join("poor.key");
+    std::fs::write(&poor, xiebao_types::SecretKey::from_label("poor").to_bytes().to_string())
+        .unwrap();
+    let broke = crate::xiebao(&[
+        "run",
+        app,
+        "--volume",
+        "2",
+        "--key-file",
+        poor.to_str().unwrap(),
+        "--rpc",
+        rpc,
+    ]);
+    assert!(!broke.ok);
+    assert!(
+        broke
+            .stderr
+            .contains("has 0 RLC free; 2 tasks at 0.03 RLC each need 0.06 RLC (missing 0.06 RLC)"),
+        "{}",
+        broke.stderr
+    );
+    assert!(
+        broke.stderr.contains("xiebao bridge deposit")
+            && broke.stderr.contains("xiebao account transfer"),
+        "{}",
+        broke.stderr
+    );
+    // A requirement no workerpool meets is named.
+    let gpu = crate::xiebao(&["run", app, "--tag", "gpu", "--key-file", requester, "--rpc", rpc]);
+    assert!(!gpu.ok);
+    assert!(
+        gpu.stderr.contains("no workerpool order") && gpu.stderr.contains("(gpu)"),
+        "{}",
+        gpu.stderr
+    );
+    let trust =
+        crate::xiebao(&["run", app, "--trust", "500", "--key-file", requester, "--rpc", rpc]);
+    assert!(!trust.ok && trust.stderr.contains("trust ≥ 500"), "{}", trust.stderr);
+
+    // Only an owner publishes, and only its signer unpublishes.
+    let app_order = book.iter().find(|e| e["kind"] == "app").unwrap();
+    let forged = dir.join("forged.json");
+    let mut order = app_order["order"].clone();
+    order["appprice"] = "1".into();
+    std::fs::write(&forged, order.to_string()).unwrap();
+    let refused = crate::xiebao(&["order", "publish", forged.to_str().unwrap(), "--rpc", rpc]);
+    assert!(
+        !refused.ok && refused.stderr.contains("only its owner may publish"),
+        "{}",
+        refused.stderr
+    );
+    let hash = app_order["hash"].as_str().unwrap();
+    let stranger =
+        crate::xiebao(&["order", "unpublish", hash, "--key-file", requester, "--rpc", rpc]);
+    assert!(!stranger.ok && stranger.stderr.contains("may unpublish it"), "{}", stranger.stderr);
+    let owner = dir.join("keys/app-owner.key");
+    let removed = crate::xiebao(&[
+        "order",
+        "unpublish",
+        hash,
+        "--key-file",
+        owner.to_str().unwrap(),
+        "--rpc",
+        rpc,
+    ]);
+    assert!(removed.ok, "{}", removed.stderr);
+    let gone = crate::xiebao(&["order", "show", hash, "--rpc", rpc]);
+    assert!(!gone.ok && gone.stderr.contains("is not in the market"), "{}", gone.stderr);
 }
