@@ -134,11 +134,19 @@ struct Shared {
     deals_file: PathBuf,
     /// Deals to resume, loaded once the first event subscription is open.
     resume: Mutex<Vec<B256>>,
+    /// Calls on their way to the chain, by task and kind: the board may decide the same call
+    /// again (a sync or a tick) while one is queued, and two finalizes of one task in one
+    /// batch would make the whole batch fail, again and again.
+    in_flight: Mutex<BTreeSet<(B256, &'static str)>>,
 }
 
 impl Shared {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<(B256, &'static str)>> {
+        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -183,11 +191,17 @@ impl Shared {
         }
     }
 
-    /// Sends a call; when it fails, the task is synced from the chain.
+    /// Sends a call (unless the same call for that task is already on its way); when it
+    /// fails, the task is synced from the chain.
     fn call(self: &Arc<Self>, task: B256, what: &'static str, call: xiebao_types::tx::Call) {
+        if !self.in_flight().insert((task, what)) {
+            return;
+        }
         let shared = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = shared.sender.send(call).await {
+            let result = shared.sender.send(call).await;
+            shared.in_flight().remove(&(task, what));
+            if let Err(e) = result {
                 tracing::warn!(%task, "{what} failed: {e}");
                 shared.lock().board.call_failed(&task, what, &e.to_string());
                 let record = shared.node.rpc.task(task).await.ok().flatten();
@@ -593,6 +607,7 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         started: Instant::now(),
         deals_file,
         resume: Mutex::new(known),
+        in_flight: Mutex::new(BTreeSet::new()),
     });
     tokio::spawn(shared.clone().follow());
     tokio::spawn(shared.clone().sweep());
