@@ -36,10 +36,10 @@ pub(crate) struct Endpoints {
 pub(crate) struct KeyArgs {
     /// The key: a V3 keystore or a hex key file.
     #[arg(long)]
-    key_file: PathBuf,
+    pub(crate) key_file: PathBuf,
     /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
     #[arg(long)]
-    password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
 }
 
 /// `xiebao bridge …`.

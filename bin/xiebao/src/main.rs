@@ -62,13 +62,13 @@ enum Command {
     /// A whole network on this machine: validators, result store, a workerpool with its
     /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
     Devnet(devnet::DevnetArgs),
-    /// Apps: show a registered app.
+    /// Apps: deploy, show, transfer.
     #[command(subcommand)]
     App(registry::EntryCommand),
-    /// Datasets: show a registered dataset.
+    /// Datasets: deploy, show, transfer.
     #[command(subcommand)]
     Dataset(registry::EntryCommand),
-    /// Workerpools: show a registered pool and its policies.
+    /// Workerpools: deploy, show (with policies), transfer.
     #[command(subcommand)]
     Workerpool(registry::EntryCommand),
     /// Categories: the work clocks deadlines follow.
@@ -114,9 +114,9 @@ fn main() -> std::process::ExitCode {
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
         Command::Devnet(args) => devnet::run(args),
-        Command::App(command) => registry::show(registry::Registry::App, command),
-        Command::Dataset(command) => registry::show(registry::Registry::Dataset, command),
-        Command::Workerpool(command) => registry::show(registry::Registry::Workerpool, command),
+        Command::App(command) => registry::run(registry::Registry::App, command),
+        Command::Dataset(command) => registry::run(registry::Registry::Dataset, command),
+        Command::Workerpool(command) => registry::run(registry::Registry::Workerpool, command),
         Command::Category(command) => registry::categories(command),
         Command::Deal(command) => task::run_deal(command),
         Command::Task(command) => task::run_task(command),

@@ -1,14 +1,27 @@
-//! `xiebao app|dataset|workerpool show` and `xiebao category list`: registry entries as the
-//! chain holds them.
+//! `xiebao app|dataset|workerpool deploy|show|transfer` and `xiebao category list`: registry
+//! entries as the chain holds them, and the calls that change them.
 
-use alloy_primitives::Address;
+use std::path::PathBuf;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use sha2::{Digest as _, Sha256};
 use xiebao_rpc::XiebaoApiClient;
+use xiebao_sdk::client::{Node, Sender, SenderOptions};
+use xiebao_types::Tag;
+use xiebao_types::order::{AppOrder, DatasetOrder, SignedOrder as _, WorkerpoolOrder};
+use xiebao_types::tx::{
+    AppType, Call, CreateApp, CreateDataset, CreateWorkerpool, PoolPolicy, TransferAsset,
+};
 
 /// `xiebao app|dataset|workerpool …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum EntryCommand {
+    /// Register an entry owned by --key-file (and, with --price, publish its order in the
+    /// market): an app or dataset from a file whose sha256 workers check, a workerpool from a
+    /// description and its policies.
+    Deploy(DeployArgs),
     /// A registry entry: owner, name, where its bytes are and their checksum (or pool policies).
     Show {
         /// The entry's address.
@@ -16,6 +29,49 @@ pub(crate) enum EntryCommand {
         #[command(flatten)]
         endpoint: crate::account::Endpoint,
     },
+    /// Give an entry to another owner (its current owner's key).
+    Transfer {
+        /// The entry's address.
+        address: Address,
+        /// The new owner.
+        #[arg(long)]
+        to: Address,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+}
+
+/// `xiebao app|dataset|workerpool deploy`.
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// The app or dataset name, or the workerpool's description.
+    #[arg(long)]
+    name: String,
+    /// The app's code or the dataset's file (its sha256 goes on chain); not for workerpools.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Where workers download the file (http://…); with --devnet, stored in the devnet's
+    /// result store instead.
+    #[arg(long, conflicts_with = "devnet")]
+    url: Option<String>,
+    /// A devnet's data directory: the file goes into its result store.
+    #[arg(long)]
+    devnet: Option<PathBuf>,
+    /// How workers run the app: wasm or oci.
+    #[arg(long, default_value = "wasm")]
+    r#type: AppType,
+    /// Publish an order at this price per task (RLC) in the node's market.
+    #[arg(long)]
+    price: Option<String>,
+    /// Tasks the published order sells.
+    #[arg(long, default_value_t = 1_000_000)]
+    volume: u64,
+    #[command(flatten)]
+    key: crate::bridge::KeyArgs,
+    #[command(flatten)]
+    endpoint: crate::account::Endpoint,
 }
 
 /// `xiebao category …`.
@@ -39,9 +95,187 @@ pub(crate) enum Registry {
     Workerpool,
 }
 
+/// Runs an `EntryCommand` on `registry`.
+pub(crate) fn run(registry: Registry, command: &EntryCommand) -> anyhow::Result<()> {
+    match command {
+        EntryCommand::Deploy(args) => deploy(registry, args),
+        EntryCommand::Show { address, endpoint } => show(registry, *address, endpoint),
+        EntryCommand::Transfer { address, to, key, endpoint } => {
+            transfer(*address, *to, key, endpoint)
+        }
+    }
+}
+
+/// Where the file's bytes will be fetched from: `--url`, or stored in a devnet's result store.
+fn file_location(args: &DeployArgs, bytes: &[u8]) -> anyhow::Result<String> {
+    if let Some(url) = &args.url {
+        return Ok(url.clone());
+    }
+    let Some(devnet) = &args.devnet else {
+        bail!(
+            "say where workers download the file: --url http://… (or --devnet DIR for a devnet's result store)"
+        );
+    };
+    let layout: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(devnet.join("devnet.json"))
+            .with_context(|| format!("{} is not a devnet data directory", devnet.display()))?,
+    )?;
+    let listen = layout["results_listen"].as_str().context("devnet.json names no result store")?;
+    let store = xiebao_results::ResultStore::open(&devnet.join("results"))?;
+    let cid = store.put(bytes)?;
+    Ok(format!("http://{listen}/v1/results/{cid}"))
+}
+
 #[allow(clippy::print_stdout, reason = "the command's output")]
-pub(crate) fn show(registry: Registry, command: &EntryCommand) -> anyhow::Result<()> {
-    let EntryCommand::Show { address, endpoint } = command;
+fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
+    let key = crate::secret::signing_key(&args.key.key_file, args.key.password_file.as_deref())?;
+    let owner = key.address();
+    let price = args.price.as_deref().map(crate::account::parse_rlc).transpose()?;
+    let (call, address, kind): (Call, Address, &str) = match registry {
+        Registry::App | Registry::Dataset => {
+            let file = args
+                .file
+                .as_ref()
+                .context("--file is needed: the app's code or the dataset's file")?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+            let multiaddr = Bytes::from(file_location(args, &bytes)?.into_bytes());
+            if matches!(registry, Registry::App) {
+                let call = CreateApp {
+                    owner,
+                    name: args.name.clone(),
+                    app_type: args.r#type,
+                    multiaddr,
+                    checksum,
+                    mrenclave: Bytes::new(),
+                };
+                let address = xiebao_protocol::app_address(&call);
+                (call.into(), address, "app")
+            } else {
+                let call = CreateDataset { owner, name: args.name.clone(), multiaddr, checksum };
+                let address = xiebao_protocol::dataset_address(&call);
+                (call.into(), address, "dataset")
+            }
+        }
+        Registry::Workerpool => {
+            let call = CreateWorkerpool {
+                owner,
+                description: args.name.clone(),
+                policy: PoolPolicy::default(),
+            };
+            let address = xiebao_protocol::workerpool_address(&call);
+            (call.into(), address, "workerpool")
+        }
+    };
+    crate::client_runtime()?.block_on(async {
+        let node = Node::connect(&args.endpoint.rpc).await?;
+        let sender = Sender::spawn(node.clone(), key.clone(), SenderOptions::default());
+        let applied = sender.send(call).await.with_context(|| format!("registering the {kind}"))?;
+        let mut order_hash = None;
+        if let Some(price) = price {
+            let salt = B256::from(rand::random::<[u8; 32]>());
+            let volume = U256::from(args.volume);
+            let json = match registry {
+                Registry::App => {
+                    let mut o = AppOrder {
+                        app: address,
+                        appprice: price.to_u256(),
+                        volume,
+                        tag: Tag::NONE,
+                        datasetrestrict: Address::ZERO,
+                        workerpoolrestrict: Address::ZERO,
+                        requesterrestrict: Address::ZERO,
+                        salt,
+                        sign: Bytes::new(),
+                    };
+                    o.sign_with(&node.domain, &key);
+                    serde_json::to_value(&o)?
+                }
+                Registry::Dataset => {
+                    let mut o = DatasetOrder {
+                        dataset: address,
+                        datasetprice: price.to_u256(),
+                        volume,
+                        tag: Tag::NONE,
+                        apprestrict: Address::ZERO,
+                        workerpoolrestrict: Address::ZERO,
+                        requesterrestrict: Address::ZERO,
+                        salt,
+                        sign: Bytes::new(),
+                    };
+                    o.sign_with(&node.domain, &key);
+                    serde_json::to_value(&o)?
+                }
+                Registry::Workerpool => {
+                    let mut o = WorkerpoolOrder {
+                        workerpool: address,
+                        workerpoolprice: price.to_u256(),
+                        volume,
+                        tag: Tag::NONE,
+                        category: U256::ZERO,
+                        trust: U256::from(100),
+                        apprestrict: Address::ZERO,
+                        datasetrestrict: Address::ZERO,
+                        requesterrestrict: Address::ZERO,
+                        salt,
+                        sign: Bytes::new(),
+                    };
+                    o.sign_with(&node.domain, &key);
+                    serde_json::to_value(&o)?
+                }
+            };
+            let hash = xiebao_rpc::MarketApiClient::publish(&node.rpc, json, None)
+                .await
+                .context("publishing the order in the market")?;
+            order_hash = Some(hash);
+        }
+        if args.endpoint.json {
+            println!("{}", serde_json::json!({ "address": address, "block": applied.height, "order": order_hash }));
+        } else {
+            println!("{kind} {address} registered in block {}", applied.height);
+            if let (Some(hash), Some(price)) = (order_hash, price) {
+                println!("order {hash} published: {} per task, {} tasks", crate::account::format_rlc(price), args.volume);
+            }
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn transfer(
+    address: Address,
+    to: Address,
+    key: &crate::bridge::KeyArgs,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::client_runtime()?.block_on(async {
+        let node = Node::connect(&endpoint.rpc).await?;
+        let sender = Sender::spawn(node, key, SenderOptions::default());
+        let applied = sender
+            .send(TransferAsset { asset: address, to }.into())
+            .await
+            .context("the chain refused the transfer")?;
+        if endpoint.json {
+            println!(
+                "{}",
+                serde_json::json!({ "asset": address, "owner": to, "block": applied.height })
+            );
+        } else {
+            println!("{address} now belongs to {to} (block {})", applied.height);
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn show(
+    registry: Registry,
+    address: Address,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    let address = &address;
     crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let asking = || format!("asking {} for {address}", endpoint.rpc);

@@ -528,6 +528,77 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         crate::xiebao(&["run", app, "--trust", "500", "--key-file", requester, "--rpc", rpc]);
     assert!(!trust.ok && trust.stderr.contains("trust ≥ 500"), "{}", trust.stderr);
 
+    // Deploy your own app (into the devnet's result store), sell it, run it, give it away.
+    let wasm = dir.join("my-app.wasm");
+    std::fs::write(&wasm, xiebao_apps::MANDELBROT_WASM).unwrap();
+    let deployed = crate::xiebao(&[
+        "app",
+        "deploy",
+        "--name",
+        "my-mandelbrot",
+        "--file",
+        wasm.to_str().unwrap(),
+        "--devnet",
+        dir.to_str().unwrap(),
+        "--price",
+        "0.005",
+        "--key-file",
+        requester,
+        "--rpc",
+        rpc,
+        "--json",
+    ]);
+    assert!(deployed.ok, "{}", deployed.stderr);
+    let deployed: Value = serde_json::from_str(&deployed.stdout).unwrap();
+    let mine = deployed["address"].as_str().unwrap();
+    assert!(deployed["order"].is_string(), "{deployed}");
+    let own_out = dir.join("own-out");
+    let own = crate::xiebao(&[
+        "run",
+        mine,
+        "--args",
+        "16 16 1 1 10",
+        "--key-file",
+        requester,
+        "--out",
+        own_out.to_str().unwrap(),
+        "--rpc",
+        rpc,
+    ]);
+    assert!(own.ok, "{}\n{}", own.stdout, own.stderr);
+    assert!(std::fs::read(own_out.join("00000/tile.ppm")).unwrap().starts_with(b"P6\n16 16\n"));
+    let new_owner = "0x00000000000000000000000000000000000000b0";
+    let given = crate::xiebao(&[
+        "app",
+        "transfer",
+        mine,
+        "--to",
+        new_owner,
+        "--key-file",
+        requester,
+        "--rpc",
+        rpc,
+    ]);
+    assert!(given.ok, "{}", given.stderr);
+    let shown = crate::xiebao(&["app", "show", mine, "--rpc", rpc]);
+    assert!(
+        shown.stdout.to_lowercase().contains(&format!("owner    {new_owner}")),
+        "{}",
+        shown.stdout
+    );
+    let again = crate::xiebao(&[
+        "app",
+        "transfer",
+        mine,
+        "--to",
+        new_owner,
+        "--key-file",
+        requester,
+        "--rpc",
+        rpc,
+    ]);
+    assert!(!again.ok && again.stderr.contains("only the owner"), "{}", again.stderr);
+
     // Only an owner publishes, and only its signer unpublishes.
     let app_order = book.iter().find(|e| e["kind"] == "app").unwrap();
     let forged = dir.join("forged.json");
