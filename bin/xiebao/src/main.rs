@@ -10,6 +10,7 @@ mod demo;
 mod devnet;
 mod order;
 mod pool;
+mod reference;
 mod registry;
 mod result;
 mod run;
@@ -83,6 +84,13 @@ enum Command {
     /// Move RLC between the mainchain (Ethereum) and the chain, and follow each transfer.
     #[command(subcommand)]
     Bridge(bridge::BridgeCommand),
+    /// Print the command reference (Markdown, as in the README).
+    Reference,
+    /// Print a shell completion script: `xiebao completions bash > /etc/bash_completion.d/xiebao`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Run an app on the market's cheapest compatible workerpool and download the results.
     Run(run::RunArgs),
     /// Run a workerpool's scheduler (holds the pool owner's key).
@@ -105,6 +113,18 @@ fn main() -> std::process::ExitCode {
         Command::Wallet(args) => wallet::run(args),
         Command::Bridge(command) => bridge::run(command),
         Command::Run(args) => run::run(args),
+        Command::Reference => {
+            reference::print();
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "xiebao", &mut script);
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
         Command::Result(command) => result::run(command),
         Command::Results(command) => result::serve(command),
         Command::Genesis(args) => chain::genesis(args),

@@ -63,3 +63,38 @@ fn bench_all_quick_smoke_prints_every_figure() {
         assert!(figure["unit"].is_string());
     }
 }
+
+/// The README's command reference is the CLI's own (`xiebao reference`), so it cannot rot.
+#[test]
+fn readme_command_reference_is_generated_from_the_cli() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let start = readme.find("<!-- reference:start -->\n").expect("start marker") + 25;
+    let end = readme.find("<!-- reference:end -->").expect("end marker");
+    let generated = crate::xiebao(&["reference"]);
+    assert!(generated.ok, "{}", generated.stderr);
+    // `Run::stdout` is trimmed; the README block ends with a newline.
+    assert_eq!(
+        readme[start..end].trim_end(),
+        generated.stdout,
+        "README.md's command reference is stale: regenerate it with `cargo run -p xiebao -- reference`"
+    );
+    for command in
+        ["`xiebao run`", "`xiebao bridge deposit`", "`xiebao order publish`", "`xiebao app deploy`"]
+    {
+        assert!(generated.stdout.contains(command), "{command} missing");
+    }
+}
+
+/// Completion scripts come from the same command tree.
+#[test]
+fn shell_completions_know_every_command() {
+    let bash = crate::xiebao(&["completions", "bash"]);
+    assert!(bash.ok, "{}", bash.stderr);
+    assert!(bash.stdout.contains("_xiebao()"), "not a bash completion script");
+    for word in ["run", "bridge", "devnet", "deposit", "--input-file"] {
+        assert!(bash.stdout.contains(word), "{word} missing from the bash completions");
+    }
+    let bad = crate::xiebao(&["completions", "tcsh"]);
+    assert!(!bad.ok && bad.stderr.contains("invalid value 'tcsh'"), "{}", bad.stderr);
+}
