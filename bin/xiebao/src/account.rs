@@ -52,6 +52,38 @@ pub(crate) enum AccountCommand {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Bond or release stake in a workerpool.
+    #[command(flatten)]
+    Stake(StakeCommand),
+}
+
+/// `xiebao account stake|unstake`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StakeCommand {
+    /// Join a workerpool (or add to your stake there) by bonding free RLC; workers must be
+    /// members to contribute.
+    Stake {
+        /// The workerpool.
+        #[arg(long)]
+        workerpool: Address,
+        /// Amount bonded, RLC.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Leave your workerpool: the stake comes back after the pool's unbonding delay.
+    Unstake {
+        /// The workerpool.
+        #[arg(long)]
+        workerpool: Address,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
 }
 
 /// `xiebao tx …`.
@@ -101,8 +133,49 @@ pub(crate) fn format_rlc(amount: Nrlc) -> String {
 }
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
+fn stake(command: &StakeCommand) -> anyhow::Result<()> {
+    let (key, endpoint, call, what) = match command {
+        StakeCommand::Stake { workerpool, amount, key, endpoint } => {
+            let stake = parse_rlc(amount)?;
+            let call = xiebao_types::tx::JoinPool { workerpool: *workerpool, stake };
+            (key, endpoint, call.into(), format!("{} bonded in {workerpool}", format_rlc(stake)))
+        }
+        StakeCommand::Unstake { workerpool, key, endpoint } => {
+            let call = xiebao_types::tx::LeavePool { workerpool: *workerpool };
+            (key, endpoint, call.into(), format!("leaving {workerpool}"))
+        }
+    };
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::client_runtime()?.block_on(async {
+        let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
+        let address = key.address();
+        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
+        let applied = sender.send(call).await.context("the chain refused it")?;
+        let membership = node.rpc.membership(address).await?;
+        if endpoint.json {
+            println!(
+                "{}",
+                serde_json::json!({ "block": applied.height, "membership": membership })
+            );
+        } else {
+            println!("{what} (block {})", applied.height);
+            if let Some(m) = membership {
+                println!(
+                    "  membership: {:?}, bonded {}, in contributions {}",
+                    m.status,
+                    format_rlc(m.bonded),
+                    format_rlc(m.in_contributions)
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
     match command {
+        AccountCommand::Stake(command) => stake(command),
         AccountCommand::Show { address, endpoint } => crate::client_runtime()?.block_on(async {
             let client = xiebao_rpc::http_client(&endpoint.rpc)?;
             let account = client

@@ -38,6 +38,16 @@ pub(crate) enum TaskCommand {
         #[command(flatten)]
         endpoint: crate::account::Endpoint,
     },
+    /// Claim a task that missed its final deadline: it fails and its escrow goes back to the
+    /// requester (anyone may claim; the chain also does it by itself at the deadline).
+    Claim {
+        /// The task id.
+        task: B256,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
 }
 
 /// `xiebao result download`.
@@ -80,7 +90,10 @@ async fn scheduler_view(url: Option<&str>, task: B256) -> Option<Result<TaskView
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
-    let TaskCommand::Show { task, scheduler, endpoint } = command;
+    let (task, scheduler, endpoint) = match command {
+        TaskCommand::Show { task, scheduler, endpoint } => (task, scheduler, endpoint),
+        TaskCommand::Claim { task, key, endpoint } => return claim(*task, key, endpoint),
+    };
     crate::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let record = node
@@ -290,4 +303,27 @@ pub(crate) async fn save_result(
         );
     }
     Ok((cid, digest))
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn claim(
+    task: B256,
+    key: &crate::bridge::KeyArgs,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::client_runtime()?.block_on(async {
+        let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
+        let sender = xiebao_sdk::client::Sender::spawn(node, key, Default::default());
+        let applied = sender
+            .send(xiebao_types::tx::Claim { task_id: task }.into())
+            .await
+            .context("the chain refused the claim")?;
+        if endpoint.json {
+            println!("{}", serde_json::json!({ "task": task, "block": applied.height }));
+        } else {
+            println!("task {task} claimed in block {}: failed and refunded", applied.height);
+        }
+        Ok(())
+    })
 }

@@ -483,6 +483,12 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
     assert!(run.stdout.contains(": 3 tasks on workerpool"), "{}", run.stdout);
     assert_eq!(run.stdout.matches("  task ").count(), 3, "{}", run.stdout);
     assert!(run.stdout.contains("3 results verified and saved"), "{}", run.stdout);
+    let run_task = run
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("task 0: "))
+        .expect("task 0's id")
+        .to_owned();
     for index in 0..3 {
         let tile = std::fs::read(out.join(format!("{index:05}/tile.ppm"))).unwrap();
         assert!(tile.starts_with(b"P6\n16 16\n255\n"), "tile {index}");
@@ -598,6 +604,38 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         rpc,
     ]);
     assert!(!again.ok && again.stderr.contains("only the owner"), "{}", again.stderr);
+
+    // Stake in the pool and leave it; claiming a completed task is refused with the reason.
+    let staked = crate::xiebao(&[
+        "account",
+        "stake",
+        "--workerpool",
+        pool,
+        "--amount",
+        "2",
+        "--key-file",
+        requester,
+        "--rpc",
+        rpc,
+        "--json",
+    ]);
+    assert!(staked.ok, "{}", staked.stderr);
+    let staked: Value = serde_json::from_str(&staked.stdout).unwrap();
+    assert_eq!(staked["membership"]["bonded"], serde_json::json!(2_000_000_000u64), "{staked}");
+    let left = crate::xiebao(&[
+        "account",
+        "unstake",
+        "--workerpool",
+        pool,
+        "--key-file",
+        requester,
+        "--rpc",
+        rpc,
+    ]);
+    assert!(left.ok && left.stdout.contains("leaving"), "{}{}", left.stdout, left.stderr);
+    let claimed =
+        crate::xiebao(&["task", "claim", &run_task, "--key-file", requester, "--rpc", rpc]);
+    assert!(!claimed.ok && claimed.stderr.contains("cannot claim"), "{}", claimed.stderr);
 
     // Only an owner publishes, and only its signer unpublishes.
     let app_order = book.iter().find(|e| e["kind"] == "app").unwrap();
