@@ -667,3 +667,109 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
     let gone = crate::xiebao(&["order", "show", hash, "--rpc", rpc]);
     assert!(!gone.ok && gone.stderr.contains("is not in the market"), "{}", gone.stderr);
 }
+
+/// The README's tour, command by command, as written (placeholders filled from what the
+/// earlier commands printed, `/tmp/…` paths moved into a temporary folder).
+#[test]
+fn readme_tour_runs_as_written() {
+    use std::io::BufRead as _;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let tour = readme.split("## A tour").nth(1).expect("the tour section");
+    let block =
+        tour.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("its sh block");
+    let mut lines: Vec<String> = Vec::new();
+    let mut pending = String::new();
+    for line in block.lines() {
+        let code = line.split("  #").next().unwrap_or(line).trim_end();
+        if let Some(head) = code.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(code);
+        lines.push(std::mem::take(&mut pending).trim().to_owned());
+    }
+    let commands: Vec<&String> = lines.iter().filter(|l| l.starts_with("$X ")).collect();
+    assert!(commands.len() >= 7, "the tour lost its commands: {lines:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_owned();
+    let wasm = dir.path().join("mandelbrot.wasm");
+    std::fs::write(&wasm, xiebao_apps::MANDELBROT_WASM).unwrap();
+    let words = |line: &str, vars: &[(&str, String)]| -> Vec<String> {
+        let mut line = line
+            .replace("/tmp/", &format!("{root}/"))
+            .replace("target/apps/mandelbrot.wasm", wasm.to_str().unwrap());
+        for (name, value) in vars {
+            line = line
+                .split(' ')
+                .map(|w| if w == *name { value.clone() } else { w.to_owned() })
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        // Split on spaces, keeping "quoted words" together.
+        let mut out = Vec::new();
+        let mut quoted = false;
+        let mut word = String::new();
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            out.push(word);
+        }
+        out.remove(0); // $X
+        out
+    };
+
+    // The first command starts the devnet and keeps it running.
+    let first = words(commands[0], &[]);
+    assert_eq!(first[0], "devnet", "the tour starts with the devnet");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(&first)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    let summary: Value = loop {
+        text.push_str(&out.next().expect("the summary").unwrap());
+        if let Ok(summary) = serde_json::from_str(&text) {
+            break summary;
+        }
+    };
+    let data = dir.path().join("xd");
+    let pids: Value =
+        serde_json::from_slice(&std::fs::read(data.join("pids.json")).unwrap()).unwrap();
+    let mut vars = vec![
+        ("RPC", pids["rpc"][0].as_str().unwrap().to_owned()),
+        ("SCHEDULER", pids["scheduler_url"].as_str().unwrap().to_owned()),
+        ("DEAL", summary["deal"].as_str().unwrap().to_owned()),
+        ("TASK", summary["task_ids"][0].as_str().unwrap().to_owned()),
+    ];
+    for line in &commands[1..] {
+        let args = words(line, &vars);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = crate::xiebao(&refs);
+        assert!(run.ok, "`{line}` failed:\n{}\n{}", run.stdout, run.stderr);
+        if args[0] == "app" && args[1] == "deploy" {
+            let app =
+                run.stdout.split_whitespace().nth(1).expect("app ADDRESS registered").to_owned();
+            vars.push(("APP", app));
+        }
+    }
+    let tiles = std::fs::read_dir(dir.path().join("tiles")).expect("the run's results").count();
+    assert_eq!(tiles, 4, "4 result folders");
+    let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+}
