@@ -279,7 +279,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         let opener = args.encrypt.then(|| key.clone());
         let mut downloads = tokio::task::JoinSet::new();
         let mut done = 0usize;
-        let mut failed: Vec<(usize, B256)> = Vec::new();
+        let mut failed: Vec<(usize, B256, String)> = Vec::new();
         let mut saved: Vec<(usize, PathBuf)> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(args.timeout);
         let mut last_view = Instant::now();
@@ -303,8 +303,10 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                                 anyhow::Ok((index, dir))
                             });
                         }
-                        Event::TaskClaimed { task } if index_of.contains_key(&task) => {
-                            failed.push((index_of[&task], task));
+                        Event::TaskClaimed { task }
+                            if index_of.contains_key(&task) && !failed.iter().any(|(_, t, _)| *t == task) =>
+                        {
+                            failed.push((index_of[&task], task, "failed on chain and refunded".to_owned()));
                             progress.failed();
                         }
                         _ => {}
@@ -324,6 +326,16 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                 last_view = Instant::now();
                 if let Ok(Some(view)) = client.deal_view(deal).await {
                     progress.waiting(&view.tasks);
+                    // The scheduler gave these up (the chain refunds them at the deadline).
+                    for t in &view.tasks {
+                        if let xiebao_scheduler::api::TaskState::Failed { why } = &t.state
+                            && index_of.contains_key(&t.task)
+                            && !failed.iter().any(|(_, task, _)| *task == t.task)
+                        {
+                            failed.push((index_of[&t.task], t.task, why.clone()));
+                            progress.failed();
+                        }
+                    }
                 }
             }
             if Instant::now() > deadline {
@@ -337,13 +349,13 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         progress.finish();
         saved.sort();
         if args.endpoint.json {
-            println!("{}", serde_json::json!({ "deal": deal, "done": done, "failed": failed.iter().map(|(_, t)| t).collect::<Vec<_>>(), "out": out }));
+            println!("{}", serde_json::json!({ "deal": deal, "done": done, "failed": failed.iter().map(|(i, t, why)| serde_json::json!({ "index": i, "task": t, "why": why })).collect::<Vec<_>>(), "out": out }));
         } else {
             if !args.no_download {
                 println!("{done} results verified and saved under {}", out.display());
             }
-            for (index, task) in &failed {
-                println!("task {index} ({task}) failed and was refunded; see `xiebao task show {task}`");
+            for (index, task, why) in &failed {
+                println!("task {index} ({task}) failed: {why}");
             }
         }
         if !failed.is_empty() {

@@ -594,9 +594,23 @@ impl Board {
                     .iter()
                     .filter(|r| matches!(r.status, Status::Failed(_)))
                     .count();
-                if failures >= MAX_FAILED_REPLICATES && entry.phase == Phase::Active {
+                // An app that fails when it runs fails the same way everywhere: once every
+                // connected capable worker has failed it and none is still at it, say so now
+                // instead of waiting for workers that may never come.
+                let tried: BTreeSet<Address> = entry.replicates.iter().map(|r| r.worker).collect();
+                let pending = entry.replicates.iter().any(|r| r.status.pending());
+                let untried = self.deals.get(&entry.deal).is_some_and(|deal| {
+                    self.workers.iter().any(|(address, w)| {
+                        !tried.contains(address)
+                            && capable(&w.capabilities, deal.info.deal.tag, deal.info.app_type)
+                    })
+                });
+                let everyone_failed = stage == "running" && !pending && !untried;
+                if entry.phase == Phase::Active
+                    && (failures >= MAX_FAILED_REPLICATES || everyone_failed)
+                {
                     entry.phase = Phase::Failed(format!(
-                        "{failures} replicates failed, the last while {stage}: {reason}; the chain refunds it at the final deadline"
+                        "{failures} replicate(s) failed and no other capable worker is connected, the last while {stage}: {reason}; the chain refunds it at the final deadline"
                     ));
                 }
             }
@@ -1319,5 +1333,62 @@ mod tests {
             TaskState::Failed { why } => assert!(why.contains("exit code 2"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_app_failing_on_every_connected_worker_fails_the_task_at_once() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let task = tasks[0];
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        // A set-up failure may be passing: the task waits for another try.
+        board.report(
+            worker(1),
+            &task,
+            Progress::Failed { stage: "setting up".into(), reason: "timeout".into() },
+            10,
+            0,
+        );
+        assert!(!matches!(board.task_view(&task).unwrap().state, TaskState::Failed { .. }));
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 20, 0);
+        board.report(
+            worker(2),
+            &task,
+            Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
+            30,
+            0,
+        );
+        // Both connected workers tried it and the last failure is the app's own.
+        match board.task_view(&task).unwrap().state {
+            TaskState::Failed { why } => {
+                assert!(
+                    why.contains("no other capable worker") && why.contains("exit code 2"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_app_failure_is_retried_while_an_untried_worker_is_connected() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let task = tasks[0];
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
+        let first = board.task_view(&task).unwrap().workers[0];
+        let actions = board.report(
+            first,
+            &task,
+            Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
+            10,
+            0,
+        );
+        assert!(!matches!(board.task_view(&task).unwrap().state, TaskState::Failed { .. }));
+        assert!(
+            actions.iter().any(
+                |a| matches!(a, Action::Push { worker, work: Work::Run(_) } if *worker != first)
+            ),
+            "handed to the other worker: {actions:?}"
+        );
     }
 }

@@ -494,6 +494,27 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         assert!(tile.starts_with(b"P6\n16 16\n255\n"), "tile {index}");
     }
 
+    // An app that fails on every worker: the run ends with the app's own error, not a hang.
+    let broken = crate::xiebao(&[
+        "run",
+        app,
+        "--args",
+        "32 32 3 1 20",
+        "--key-file",
+        requester,
+        "--out",
+        dir.join("broken").to_str().unwrap(),
+        "--rpc",
+        rpc,
+    ]);
+    assert!(!broken.ok, "{}", broken.stdout);
+    assert!(
+        broken.stdout.contains("task 0") && broken.stdout.contains("not divisible"),
+        "{}",
+        broken.stdout
+    );
+    assert!(broken.stderr.contains("1 of 1 tasks failed"), "{}", broken.stderr);
+
     // No funds: the missing amount and how to get it; nothing matched.
     let poor = dir.join("poor.key");
     std::fs::write(&poor, xiebao_types::SecretKey::from_label("poor").to_bytes().to_string())
