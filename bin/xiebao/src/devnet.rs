@@ -779,20 +779,7 @@ async fn demo(
     };
     say(args.json, &format!("requesting {} (trust {})", job.describe(), args.trust));
     let matched = Instant::now();
-    let applied = sender.send(orders.into()).await.context("matching the orders")?;
-    let deal = applied
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::OrdersMatched { deal, .. } => Some(*deal),
-            _ => None,
-        })
-        .context("the match emitted no deal")?;
-    let record =
-        XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
-    let task_ids: Vec<B256> = (0..record.bot_size)
-        .map(|i| ids::task_id(&deal, record.bot_first + U256::from(i)))
-        .collect();
+    let (deal, record, task_ids) = crate::run::match_deal(node, &sender, orders).await?;
     let index_of: BTreeMap<B256, u64> =
         task_ids.iter().enumerate().map(|(i, t)| (*t, i as u64)).collect();
     say(args.json, &format!("deal {deal}: {} tasks", task_ids.len()));

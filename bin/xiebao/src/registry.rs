@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use xiebao_rpc::XiebaoApiClient;
 use xiebao_sdk::client::{Node, Sender, SenderOptions};
 use xiebao_types::Tag;
-use xiebao_types::order::{AppOrder, DatasetOrder, SignedOrder as _, WorkerpoolOrder};
+use xiebao_types::order::{AnyOrder, AppOrder, DatasetOrder, WorkerpoolOrder};
 use xiebao_types::tx::{
     AppType, Call, CreateApp, CreateDataset, CreateWorkerpool, PoolPolicy, TransferAsset,
 };
@@ -176,55 +176,47 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
         if let Some(price) = price {
             let salt = B256::from(rand::random::<[u8; 32]>());
             let volume = U256::from(args.volume);
-            let json = match registry {
-                Registry::App => {
-                    let mut o = AppOrder {
-                        app: address,
-                        appprice: price.to_u256(),
-                        volume,
-                        tag: Tag::NONE,
-                        datasetrestrict: Address::ZERO,
-                        workerpoolrestrict: Address::ZERO,
-                        requesterrestrict: Address::ZERO,
-                        salt,
-                        sign: Bytes::new(),
-                    };
-                    o.sign_with(&node.domain, &key);
-                    serde_json::to_value(&o)?
-                }
-                Registry::Dataset => {
-                    let mut o = DatasetOrder {
-                        dataset: address,
-                        datasetprice: price.to_u256(),
-                        volume,
-                        tag: Tag::NONE,
-                        apprestrict: Address::ZERO,
-                        workerpoolrestrict: Address::ZERO,
-                        requesterrestrict: Address::ZERO,
-                        salt,
-                        sign: Bytes::new(),
-                    };
-                    o.sign_with(&node.domain, &key);
-                    serde_json::to_value(&o)?
-                }
-                Registry::Workerpool => {
-                    let mut o = WorkerpoolOrder {
-                        workerpool: address,
-                        workerpoolprice: price.to_u256(),
-                        volume,
-                        tag: Tag::NONE,
-                        category: U256::ZERO,
-                        trust: U256::from(100),
-                        apprestrict: Address::ZERO,
-                        datasetrestrict: Address::ZERO,
-                        requesterrestrict: Address::ZERO,
-                        salt,
-                        sign: Bytes::new(),
-                    };
-                    o.sign_with(&node.domain, &key);
-                    serde_json::to_value(&o)?
-                }
+            let price = price.to_u256();
+            let none = Address::ZERO;
+            let mut order = match registry {
+                Registry::App => AnyOrder::App(AppOrder {
+                    app: address,
+                    appprice: price,
+                    volume,
+                    tag: Tag::NONE,
+                    datasetrestrict: none,
+                    workerpoolrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign: Bytes::new(),
+                }),
+                Registry::Dataset => AnyOrder::Dataset(DatasetOrder {
+                    dataset: address,
+                    datasetprice: price,
+                    volume,
+                    tag: Tag::NONE,
+                    apprestrict: none,
+                    workerpoolrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign: Bytes::new(),
+                }),
+                Registry::Workerpool => AnyOrder::Workerpool(WorkerpoolOrder {
+                    workerpool: address,
+                    workerpoolprice: price,
+                    volume,
+                    tag: Tag::NONE,
+                    category: U256::ZERO,
+                    trust: U256::from(100),
+                    apprestrict: none,
+                    datasetrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign: Bytes::new(),
+                }),
             };
+            order.sign_with(&node.domain, &key);
+            let json = order.to_json();
             let hash = xiebao_rpc::MarketApiClient::publish(&node.rpc, json, None)
                 .await
                 .context("publishing the order in the market")?;

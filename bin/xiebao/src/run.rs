@@ -81,6 +81,29 @@ fn tag_text(tag: Tag) -> String {
     if tag == Tag::NONE { "(none)".to_owned() } else { format!("({})", tag.names().join(",")) }
 }
 
+/// Sends the match and reads back the deal it made and every task id of it.
+pub(crate) async fn match_deal(
+    node: &Node,
+    sender: &Sender,
+    orders: MatchOrders,
+) -> anyhow::Result<(B256, xiebao_rpc::Deal, Vec<B256>)> {
+    let applied = sender.send(orders.into()).await.context("matching the orders")?;
+    let deal = applied
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrdersMatched { deal, .. } => Some(*deal),
+            _ => None,
+        })
+        .context("the match emitted no deal")?;
+    let record =
+        XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
+    let tasks = (0..record.bot_size)
+        .map(|i| ids::task_id(&deal, record.bot_first + U256::from(i)))
+        .collect();
+    Ok((deal, record, tasks))
+}
+
 fn price(entry: &BookEntry) -> U256 {
     entry.price.parse().unwrap_or(U256::MAX)
 }
@@ -239,19 +262,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
             workerpool: pool_order.clone(),
             request,
         };
-        let applied = sender.send(orders.into()).await.context("matching the orders")?;
-        let deal = applied
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::OrdersMatched { deal, .. } => Some(*deal),
-                _ => None,
-            })
-            .context("the match emitted no deal")?;
-        let record = XiebaoApiClient::deal(&node.rpc, deal).await?.context("the deal is not on chain")?;
-        let tasks: Vec<B256> = (0..record.bot_size)
-            .map(|i| ids::task_id(&deal, record.bot_first + U256::from(i)))
-            .collect();
+        let (deal, record, tasks) = match_deal(&node, &sender, orders).await?;
         if args.endpoint.json {
             println!("{}", serde_json::json!({ "deal": deal, "tasks": tasks, "price": total_nrlc, "workerpool": pool_order.workerpool }));
         } else {

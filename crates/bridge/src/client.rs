@@ -13,6 +13,24 @@ fn mainchain(e: impl std::fmt::Display) -> BridgeError {
     BridgeError::Mainchain(explain(&e))
 }
 
+/// Waits for a sent mainchain transaction's receipt; a revert is an error naming `what`.
+async fn mined(
+    sent: Result<
+        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        alloy::contract::Error,
+    >,
+    what: &str,
+) -> Result<alloy::rpc::types::TransactionReceipt, BridgeError> {
+    let receipt = sent.map_err(mainchain)?.get_receipt().await.map_err(mainchain)?;
+    if !receipt.status() {
+        return Err(BridgeError::Mainchain(format!(
+            "{what} {} reverted",
+            receipt.transaction_hash
+        )));
+    }
+    Ok(receipt)
+}
+
 fn node(e: impl std::fmt::Display) -> BridgeError {
     BridgeError::Node(e.to_string())
 }
@@ -119,35 +137,11 @@ pub async fn deposit(
     }
     let allowance = token.allowance(from, bridge).call().await.map_err(mainchain)?;
     if allowance < amount {
-        let receipt = token
-            .approve(bridge, amount)
-            .send()
-            .await
-            .map_err(mainchain)?
-            .get_receipt()
-            .await
-            .map_err(mainchain)?;
-        if !receipt.status() {
-            return Err(BridgeError::Mainchain(format!(
-                "approve {} reverted",
-                receipt.transaction_hash
-            )));
-        }
+        mined(token.approve(bridge, amount).send().await, "approve").await?;
     }
-    let receipt = Bridge::new(bridge, provider)
-        .deposit(amount, recipient)
-        .send()
-        .await
-        .map_err(mainchain)?
-        .get_receipt()
-        .await
-        .map_err(mainchain)?;
-    if !receipt.status() {
-        return Err(BridgeError::Mainchain(format!(
-            "deposit {} reverted",
-            receipt.transaction_hash
-        )));
-    }
+    let receipt =
+        mined(Bridge::new(bridge, provider).deposit(amount, recipient).send().await, "deposit")
+            .await?;
     let id = receipt
         .inner
         .logs()
@@ -303,24 +297,12 @@ pub async fn release(
     }
     let limits = limits(provider, bridge).await?;
     let signatures = release_signatures(view, &limits)?;
-    let receipt = contract
-        .release(
-            U256::from(view.id),
-            view.withdrawal.recipient,
-            U256::from(view.withdrawal.amount.0),
-            signatures,
-        )
-        .send()
-        .await
-        .map_err(mainchain)?
-        .get_receipt()
-        .await
-        .map_err(mainchain)?;
-    if !receipt.status() {
-        return Err(BridgeError::Mainchain(format!(
-            "release {} reverted",
-            receipt.transaction_hash
-        )));
-    }
+    let release = contract.release(
+        U256::from(view.id),
+        view.withdrawal.recipient,
+        U256::from(view.withdrawal.amount.0),
+        signatures,
+    );
+    let receipt = mined(release.send().await, "release").await?;
     Ok(receipt.transaction_hash)
 }

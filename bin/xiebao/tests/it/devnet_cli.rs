@@ -595,17 +595,20 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
     assert!(own.ok, "{}\n{}", own.stdout, own.stderr);
     assert!(std::fs::read(own_out.join("00000/tile.ppm")).unwrap().starts_with(b"P6\n16 16\n"));
     let new_owner = "0x00000000000000000000000000000000000000b0";
-    let given = crate::xiebao(&[
-        "app",
-        "transfer",
-        mine,
-        "--to",
-        new_owner,
-        "--key-file",
-        requester,
-        "--rpc",
-        rpc,
-    ]);
+    let give = || {
+        crate::xiebao(&[
+            "app",
+            "transfer",
+            mine,
+            "--to",
+            new_owner,
+            "--key-file",
+            requester,
+            "--rpc",
+            rpc,
+        ])
+    };
+    let given = give();
     assert!(given.ok, "{}", given.stderr);
     let shown = crate::xiebao(&["app", "show", mine, "--rpc", rpc]);
     assert!(
@@ -613,17 +616,7 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         "{}",
         shown.stdout
     );
-    let again = crate::xiebao(&[
-        "app",
-        "transfer",
-        mine,
-        "--to",
-        new_owner,
-        "--key-file",
-        requester,
-        "--rpc",
-        rpc,
-    ]);
+    let again = give();
     assert!(!again.ok && again.stderr.contains("only the owner"), "{}", again.stderr);
 
     // Stake in the pool and leave it; claiming a completed task is refused with the reason.
