@@ -63,13 +63,13 @@ enum Command {
     /// A whole network on this machine: validators, result store, a workerpool with its
     /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
     Devnet(devnet::DevnetArgs),
-    /// Apps: deploy, show, transfer.
+    /// Apps: deploy, list, show, transfer.
     #[command(subcommand)]
     App(registry::EntryCommand),
-    /// Datasets: deploy, show, transfer.
+    /// Datasets: deploy, list, show, transfer.
     #[command(subcommand)]
     Dataset(registry::EntryCommand),
-    /// Workerpools: deploy, show (with policies), transfer.
+    /// Workerpools: deploy, list, show (with policies), transfer.
     #[command(subcommand)]
     Workerpool(registry::EntryCommand),
     /// Categories: the work clocks deadlines follow.

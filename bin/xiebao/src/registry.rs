@@ -29,6 +29,14 @@ pub(crate) enum EntryCommand {
         #[command(flatten)]
         endpoint: crate::account::Endpoint,
     },
+    /// The registered entries of this kind, optionally only one owner's.
+    List {
+        /// Only entries this account owns.
+        #[arg(long)]
+        owner: Option<Address>,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
     /// Give an entry to another owner (its current owner's key).
     Transfer {
         /// The entry's address.
@@ -103,6 +111,7 @@ pub(crate) fn run(registry: Registry, command: &EntryCommand) -> anyhow::Result<
         EntryCommand::Transfer { address, to, key, endpoint } => {
             transfer(*address, *to, key, endpoint)
         }
+        EntryCommand::List { owner, endpoint } => list(registry, *owner, endpoint),
     }
 }
 
@@ -228,6 +237,56 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
             println!("{kind} {address} registered in block {}", applied.height);
             if let (Some(hash), Some(price)) = (order_hash, price) {
                 println!("order {hash} published: {} per task, {} tasks", crate::account::format_rlc(price), args.volume);
+            }
+        }
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn list(
+    registry: Registry,
+    owner: Option<Address>,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    crate::client_runtime()?.block_on(async {
+        let node = xiebao_rpc::http_client(&endpoint.rpc)?;
+        let entries = node
+            .entries(owner, None)
+            .await
+            .with_context(|| format!("asking {} for the registries", endpoint.rpc))?;
+        // (address, owner, name, detail) per entry.
+        let rows: Vec<(Address, Address, String, String)> = match registry {
+            Registry::App => entries
+                .apps
+                .iter()
+                .map(|(a, e)| (*a, e.owner, e.name.clone(), e.app_type.as_str().to_owned()))
+                .collect(),
+            Registry::Dataset => entries
+                .datasets
+                .iter()
+                .map(|(a, e)| (*a, e.owner, e.name.clone(), e.checksum.to_string()))
+                .collect(),
+            Registry::Workerpool => entries
+                .workerpools
+                .iter()
+                .map(|(a, e)| {
+                    let stake = format!("worker stake {} %", e.policy.worker_stake_ratio);
+                    (*a, e.owner, e.description.clone(), stake)
+                })
+                .collect(),
+        };
+        if endpoint.json {
+            let json: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(a, o, n, d)| serde_json::json!({ "address": a, "owner": o, "name": n, "detail": d }))
+                .collect();
+            println!("{}", serde_json::Value::Array(json));
+        } else if rows.is_empty() {
+            println!("none");
+        } else {
+            for (address, owner, name, detail) in rows {
+                println!("{address}  {name}  ({detail})  owner {owner}");
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 use xiebao_rpc::{
     Account, App, BlockView, Bridge, Category, ChainStatus, Contribution, Dataset, Deal,
-    DepositClaim, EventFilter, Membership, Task, TxStatus, ValidatorView, WithdrawalView,
+    DepositClaim, Entries, EventFilter, Membership, Task, TxStatus, ValidatorView, WithdrawalView,
     Workerpool, XiebaoApiServer, codes, error,
 };
 
@@ -157,6 +157,40 @@ impl XiebaoApiServer for Rpc {
             .collect())
     }
 
+    async fn entries(
+        &self,
+        owner: Option<Address>,
+        limit: Option<usize>,
+    ) -> Result<Entries, ErrorObjectOwned> {
+        let limit = limit.unwrap_or(ENTRIES_MAX).min(ENTRIES_MAX);
+        let committed = self.chain.committed();
+        let state = &committed.state;
+        let mine = |o: &Address| owner.is_none_or(|w| w == *o);
+        Ok(Entries {
+            apps: state
+                .apps()
+                .iter()
+                .filter(|(_, a)| mine(&a.owner))
+                .take(limit)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            datasets: state
+                .datasets()
+                .iter()
+                .filter(|(_, d)| mine(&d.owner))
+                .take(limit)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            workerpools: state
+                .workerpools()
+                .iter()
+                .filter(|(_, w)| mine(&w.owner))
+                .take(limit)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        })
+    }
+
     async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned> {
         Ok(self.chain.committed().state.bridge_settings().cloned())
     }
@@ -225,6 +259,9 @@ async fn forward<T: Clone + serde::Serialize>(
         }
     }
 }
+
+/// Most registry entries of each kind one `getEntries` returns.
+const ENTRIES_MAX: usize = 1_000;
 
 /// Starts the RPC server on `listen`; returns its bound address and handle.
 ///

@@ -231,6 +231,15 @@ pub trait XiebaoApi {
     #[method(name = "getCategories")]
     async fn categories(&self) -> Result<Vec<(u64, Category)>, ErrorObjectOwned>;
 
+    /// Registry entries, oldest address order, optionally only those `owner` holds (at most
+    /// `limit`, default and maximum 1,000 of each kind).
+    #[method(name = "getEntries")]
+    async fn entries(
+        &self,
+        owner: Option<Address>,
+        limit: Option<usize>,
+    ) -> Result<Entries, ErrorObjectOwned>;
+
     /// The bridge settings and totals (`None` until the authority sets the bridge).
     #[method(name = "getBridge")]
     async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned>;
@@ -251,6 +260,17 @@ pub trait XiebaoApi {
     /// Every event matching `filter` from now on.
     #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventView)]
     async fn subscribe_events(&self, filter: EventFilter) -> SubscriptionResult;
+}
+
+/// Registry entries as `getEntries` returns them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entries {
+    /// Apps by address.
+    pub apps: Vec<(Address, App)>,
+    /// Datasets by address.
+    pub datasets: Vec<(Address, Dataset)>,
+    /// Workerpools by address.
+    pub workerpools: Vec<(Address, Workerpool)>,
 }
 
 /// A withdrawal as `getWithdrawal` returns it.

@@ -616,6 +616,13 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         "{}",
         shown.stdout
     );
+    let listed = crate::xiebao(&["app", "list", "--owner", new_owner, "--rpc", rpc, "--json"]);
+    assert!(listed.ok, "{}", listed.stderr);
+    let listed: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["name"], "my-mandelbrot");
+    let all = crate::xiebao(&["app", "list", "--rpc", rpc]);
+    assert!(all.ok && all.stdout.lines().count() >= 3, "{}", all.stdout);
     let again = give();
     assert!(!again.ok && again.stderr.contains("only the owner"), "{}", again.stderr);
 
