@@ -16,6 +16,24 @@ pub(crate) enum OrderCommand {
     Sign(SignArgs),
     /// Check that a signed order was signed by --signer (exit 0) or say why not (exit 1).
     Verify(VerifyArgs),
+    /// Print a new unsigned order (iExec SDK fields, a random salt) to edit, sign and publish.
+    Init {
+        /// app, dataset, workerpool or request.
+        #[arg(long, value_parser = parse_kind)]
+        kind: OrderKind,
+        /// The app, dataset or workerpool the order sells (a request's app).
+        #[arg(long)]
+        target: Option<Address>,
+        /// Price per task, RLC (a request's max price for the app).
+        #[arg(long, default_value = "0")]
+        price: String,
+        /// Tasks the order covers.
+        #[arg(long, default_value_t = 1)]
+        volume: u64,
+        /// A request's requester and beneficiary.
+        #[arg(long)]
+        requester: Option<Address>,
+    },
     /// Publish a signed order in a node's market (checked against the chain first).
     Publish {
         /// The signed order JSON; `-` reads standard input.
@@ -176,6 +194,74 @@ impl OrderInput {
 pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
     use xiebao_rpc::MarketApiClient as _;
     match command {
+        OrderCommand::Init { kind, target, price, volume, requester } => {
+            let price = crate::account::parse_rlc(price)?.to_u256();
+            let target = target.unwrap_or(Address::ZERO);
+            let salt = xiebao_types::B256::from(rand::random::<[u8; 32]>());
+            let volume = xiebao_types::U256::from(*volume);
+            let none = Address::ZERO;
+            let tag = xiebao_types::Tag::NONE;
+            let sign = xiebao_types::Bytes::new();
+            let order = match kind {
+                OrderKind::App => AnyOrder::App(xiebao_types::AppOrder {
+                    app: target,
+                    appprice: price,
+                    volume,
+                    tag,
+                    datasetrestrict: none,
+                    workerpoolrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign,
+                }),
+                OrderKind::Dataset => AnyOrder::Dataset(xiebao_types::DatasetOrder {
+                    dataset: target,
+                    datasetprice: price,
+                    volume,
+                    tag,
+                    apprestrict: none,
+                    workerpoolrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign,
+                }),
+                OrderKind::Workerpool => AnyOrder::Workerpool(xiebao_types::WorkerpoolOrder {
+                    workerpool: target,
+                    workerpoolprice: price,
+                    volume,
+                    tag,
+                    category: xiebao_types::U256::ZERO,
+                    trust: xiebao_types::U256::from(1),
+                    apprestrict: none,
+                    datasetrestrict: none,
+                    requesterrestrict: none,
+                    salt,
+                    sign,
+                }),
+                OrderKind::Request => {
+                    let requester = requester.context("a request order needs --requester")?;
+                    AnyOrder::Request(xiebao_types::RequestOrder {
+                        app: target,
+                        appmaxprice: price,
+                        dataset: none,
+                        datasetmaxprice: xiebao_types::U256::ZERO,
+                        workerpool: none,
+                        workerpoolmaxprice: xiebao_types::U256::ZERO,
+                        requester,
+                        volume,
+                        tag,
+                        category: xiebao_types::U256::ZERO,
+                        trust: xiebao_types::U256::from(1),
+                        beneficiary: requester,
+                        callback: none,
+                        params: String::new(),
+                        salt,
+                        sign,
+                    })
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&order.to_json())?);
+        }
         OrderCommand::Publish { order, scheduler, endpoint } => {
             let text = read_text(order)?;
             let parsed = AnyOrder::from_json(&text, None)
