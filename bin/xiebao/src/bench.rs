@@ -130,6 +130,50 @@ pub(crate) fn trust1_batches(
     (w, init_txs, settle_txs)
 }
 
+/// iExec's path for `volume` trust-1 tasks, one call per transaction: the world and the four
+/// stages (initialize by the pool owner, contribute and reveal by the worker, finalize by
+/// the pool owner), each checked against a shadow state.
+pub(crate) fn classic_trust1(volume: u64) -> (World, [Vec<VerifiedTx>; 4]) {
+    let mut w = world(1);
+    let deal = w.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
+    let first = w.state.deals()[&deal].bot_first;
+    let owner = w.actors.pool_owner.clone();
+    let worker = w.actors.workers[0].clone();
+    let digest = B256::repeat_byte(0x61);
+    let mut shadow = w.clone();
+    let mut stages: [Vec<VerifiedTx>; 4] = Default::default();
+    let mut step = |shadow: &mut World, stage: usize, key: &xiebao_types::SecretKey, call: Call| {
+        let tx = shadow.sign(key, vec![call]);
+        apply(&mut shadow.state, &tx, &shadow.block).expect("the classic path applies");
+        stages[stage].push(tx);
+    };
+    let tasks: Vec<B256> = (0..volume).map(|i| w.task_id(&deal, i)).collect();
+    for i in 0..volume {
+        step(
+            &mut shadow,
+            0,
+            &owner,
+            Initialize { deal_id: deal, idx: first + U256::from(i) }.into(),
+        );
+    }
+    for task in &tasks {
+        let call = shadow.contribute_call(0, task, &digest);
+        step(&mut shadow, 1, &worker, call);
+    }
+    for task in &tasks {
+        step(&mut shadow, 2, &worker, Reveal { task_id: *task, result_digest: digest }.into());
+    }
+    for task in &tasks {
+        let call = Finalize {
+            task_id: *task,
+            results: alloy_primitives::Bytes::from_static(b"/ipfs/result"),
+            results_callback: alloy_primitives::Bytes::new(),
+        };
+        step(&mut shadow, 3, &owner, call.into());
+    }
+    (w, stages)
+}
+
 fn protocol(quick: bool) -> Vec<Figure> {
     let mut figures = Vec::new();
     let volume: u64 = if quick { 200 } else { 100_000 };

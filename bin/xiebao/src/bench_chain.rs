@@ -17,6 +17,7 @@ use xiebao_types::{Nrlc, SignedTransaction};
 
 use crate::bench::Figure;
 use crate::chain::{GenesisBase, localnet_configs, spawn_node};
+use xiebao_chain::config::Timing;
 
 const CHAIN_ID: u64 = xiebao_protocol::testkit::CHAIN_ID;
 const VALIDATORS: usize = 4;
@@ -127,29 +128,11 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let (world, init_txs, settle_txs) = crate::bench::trust1_batches(volume, batch);
     let mut genesis = xiebao_chain::config::GenesisFile::from_protocol(&world.genesis, 0);
     genesis.balances.extend(funds);
-    let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis), None)?;
-    let mut network = Network { children: Vec::new(), dir };
-    for config in &file.configs {
-        network.children.push(spawn_node(config)?);
-    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let figures = runtime.block_on(async {
-        let clients: Vec<HttpClient> = file
-            .rpc
-            .iter()
-            .map(|url| xiebao_rpc::http_client(url))
-            .collect::<Result<_, _>>()?;
-        let start = Instant::now();
-        for client in &clients {
-            while client.chain_status().await.map_or(true, |s| s.height < 1) {
-                if start.elapsed() > PATIENCE {
-                    bail!("the network did not start within {PATIENCE:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-
+    let (network, clients) =
+        runtime.block_on(start_network(dir, genesis.clone(), &Timing::default()))?;
+    let mut figures = runtime.block_on(async {
         // Finality: one transfer at a time, submitted to each validator in turn, timed until
         // that validator reports it executed in a finalized block.
         let samples = if quick { 8 } else { 100 };
@@ -249,5 +232,96 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
         ])
     })?;
     drop(network);
+    let ours = figures[0].value;
+    figures.push(runtime.block_on(iexec_profile(quick, genesis, ours))?);
     Ok(figures)
+}
+
+/// Starts `VALIDATORS` validator processes under `dir` with `timing`; returns them with one
+/// client each, once every one has finalized a block.
+async fn start_network(
+    dir: PathBuf,
+    genesis: xiebao_chain::config::GenesisFile,
+    timing: &Timing,
+) -> anyhow::Result<(Network, Vec<HttpClient>)> {
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = crate::chain::NodeOptions { timing: timing.clone(), bridge: None };
+    let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis), &options)?;
+    let mut network = Network { children: Vec::new(), dir };
+    for config in &file.configs {
+        network.children.push(spawn_node(config)?);
+    }
+    let clients: Vec<HttpClient> =
+        file.rpc.iter().map(|url| xiebao_rpc::http_client(url)).collect::<Result<_, _>>()?;
+    let start = Instant::now();
+    for client in &clients {
+        while client.chain_status().await.map_or(true, |s| s.height < 1) {
+            if start.elapsed() > PATIENCE {
+                bail!("the network did not start within {PATIENCE:?}");
+            }
+            for (i, child) in network.children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = network.dir.join(format!("validator-{i}/node.log"));
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                    bail!("validator {i} exited ({status}); its log ends:\n{}", tail.join("\n"));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok((network, clients))
+}
+
+/// The design we replace, on the same machine and code: iExec's sidechain profile — 5 s
+/// blocks, one call per transaction, no contributeAndFinalize (initialize, contribute, reveal
+/// and finalize each a transaction), and a block budget of 32 transactions standing in for
+/// its gas limit (≈ 4 transactions of ≈ 0.2 M gas per task, 8 tasks per block).
+async fn iexec_profile(
+    quick: bool,
+    genesis: xiebao_chain::config::GenesisFile,
+    ours: f64,
+) -> anyhow::Result<Figure> {
+    let (interval_ms, volume) = if quick { (1_000, 8) } else { (5_000, 40) };
+    let timing = Timing {
+        block_interval_ms: interval_ms,
+        leader_timeout_ms: interval_ms + 3_000,
+        certification_timeout_ms: interval_ms + 4_000,
+        block_txs_max: 32,
+        ..Timing::default()
+    };
+    let (world, stages) = crate::bench::classic_trust1(volume);
+    let dir = std::env::temp_dir().join(format!("xiebao-bench-iexec-{}", std::process::id()));
+    let (network, clients) = start_network(dir, genesis, &timing).await?;
+    for tx in &world.transactions {
+        clients[0].send_raw_transaction(tx.encode_to_vec().into()).await?;
+    }
+    let last = world.transactions.last().expect("set-up transactions").hash();
+    while !included(&clients[0], last).await? {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let owner = world.actors.pool_owner.address();
+    let target = clients[0].account(owner).await?.nonce + 2 * volume;
+    let start = Instant::now();
+    for tx in stages.iter().flatten() {
+        clients[0].send_raw_transaction(tx.signed().encode_to_vec().into()).await?;
+    }
+    while clients[0].account(owner).await?.nonce < target {
+        if start.elapsed() > PATIENCE {
+            bail!("the iExec-profile tasks did not finalize within {PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tasks_per_s = volume as f64 / start.elapsed().as_secs_f64();
+    drop(network);
+    Ok(Figure {
+        name: "chain.iexec_profile_tasks_per_s",
+        value: tasks_per_s,
+        unit: "tasks/s",
+        note: format!(
+            "baseline: {volume} trust-1 tasks, {} s blocks, 1 call per tx, initialize/contribute/reveal/finalize, ≤ 32 txs per block; our defaults are {:.0}× this",
+            interval_ms / 1_000,
+            ours / tasks_per_s
+        ),
+    })
 }

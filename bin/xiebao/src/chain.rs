@@ -217,7 +217,8 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
         (args.p2p.clone(), listen)
     };
     let rpc = free_ports(args.validators)?;
-    let configs = write_configs(&args.out, &genesis, &peers, &listen, &rpc, None, None)?;
+    let configs =
+        write_configs(&args.out, &genesis, &peers, &listen, &rpc, None, &NodeOptions::default())?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
@@ -306,6 +307,15 @@ pub(crate) fn free_ports(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
     held.iter().map(|l| l.local_addr().context("finding a free loopback port")).collect()
 }
 
+/// What every validator of a new network is configured with besides its addresses.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NodeOptions {
+    /// Consensus and block-building settings.
+    pub(crate) timing: Timing,
+    /// The bridge oracle, if the validators run one.
+    pub(crate) bridge: Option<OracleSettings>,
+}
+
 /// What `localnet` writes for scripts: every validator's RPC URL and config.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LocalnetFile {
@@ -323,7 +333,7 @@ pub(crate) fn localnet_configs(
     data_dir: &Path,
     validators: usize,
     base: GenesisBase,
-    bridge: Option<&OracleSettings>,
+    options: &NodeOptions,
 ) -> anyhow::Result<LocalnetFile> {
     let index_path = data_dir.join("localnet.json");
     if index_path.exists() {
@@ -341,7 +351,7 @@ pub(crate) fn localnet_configs(
         rpc.push(chunk[1]);
         metrics.push(chunk[2]);
     }
-    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics), bridge)?;
+    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics), options)?;
     let file = LocalnetFile {
         rpc: rpc.iter().map(|a| format!("http://{a}")).collect(),
         metrics: metrics.iter().map(|a| format!("http://{a}/metrics")).collect(),
@@ -361,7 +371,7 @@ fn write_configs(
     listen: &[SocketAddr],
     rpc: &[SocketAddr],
     metrics: Option<&[SocketAddr]>,
-    bridge: Option<&OracleSettings>,
+    options: &NodeOptions,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let peer_list: Vec<PeerConfig> = genesis
         .validators
@@ -379,8 +389,8 @@ fn write_configs(
             rpc_listen: rpc[index],
             metrics_listen: metrics.map(|m| m[index]),
             peers: peer_list.clone(),
-            timing: Timing::default(),
-            bridge: bridge.cloned(),
+            timing: options.timing.clone(),
+            bridge: options.bridge.clone(),
         };
         let path = dir.join(format!("validator-{index}")).join("config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
@@ -423,7 +433,8 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
         signer_key_file: PathBuf::from("signer.key"),
         poll_ms: 200,
     });
-    let file = localnet_configs(&args.data_dir, args.validators, base, bridge.as_ref())?;
+    let options = NodeOptions { timing: Timing::default(), bridge };
+    let file = localnet_configs(&args.data_dir, args.validators, base, &options)?;
     let mut children = Vec::new();
     for config in &file.configs {
         children.push(spawn_node(config)?);

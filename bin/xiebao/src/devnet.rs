@@ -298,7 +298,7 @@ fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
         &dir.join("chain"),
         args.validators,
         GenesisBase::Fresh { chain_id: 65_535, funds, scores },
-        None,
+        &crate::chain::NodeOptions::default(),
     )?;
     let pool_owner = xiebao_sdk::wallet::load_key(&keys.pool_owner, None)?;
     let pool = pool_call(&pool_owner);

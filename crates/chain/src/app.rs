@@ -582,6 +582,11 @@ where
         ancestry: impl Ancestry<Self::Block>,
         _input: (),
     ) -> Option<Digested<Self::Block>> {
+        // A fixed block interval, when configured (benchmark profiles).
+        let interval = self.chain.timing.block_interval_ms;
+        if interval > 0 {
+            runtime.sleep(Duration::from_millis(interval)).await;
+        }
         // Pace an idle chain: wait a little for transactions before proposing an empty block.
         let wait = Duration::from_millis(self.chain.timing.empty_block_wait_ms);
         let start = runtime.current();

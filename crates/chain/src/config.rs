@@ -125,6 +125,11 @@ pub struct Timing {
     /// a new node syncing from genesis.
     #[serde(default)]
     pub keep_blocks: Option<u64>,
+    /// A leader waits this long before each proposal (0: propose as soon as asked). Set to
+    /// emulate a fixed-interval chain such as iExec's sidechain (5 s blocks) in benchmarks;
+    /// `leader_timeout_ms` must then exceed it.
+    #[serde(default)]
+    pub block_interval_ms: u64,
 }
 
 impl Default for Timing {
@@ -135,6 +140,7 @@ impl Default for Timing {
             certification_timeout_ms: 2_000,
             block_txs_max: 2_000,
             keep_blocks: None,
+            block_interval_ms: 0,
         }
     }
 }

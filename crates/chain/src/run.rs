@@ -403,7 +403,9 @@ pub async fn start_validator<E, S, R, B, P>(
             fetch_retry_delay: Duration::from_millis(100),
             view_retention: ViewDelta::new(64),
             skip: SkipPolicy::Enabled {
-                timeout: Duration::from_secs(5),
+                // Must exceed the certification timeout (slow block-interval profiles).
+                timeout: Duration::from_secs(5)
+                    .max(Duration::from_millis(timing.certification_timeout_ms + 1_000)),
                 budget: SkipBudget::Participants,
             },
             page_cache,

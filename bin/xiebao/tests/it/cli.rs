@@ -51,6 +51,7 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.calls_per_s",
         "chain.txs_per_s",
         "chain.single_call_txs_per_s",
+        "chain.iexec_profile_tasks_per_s",
         "pipeline.bag_ms",
         "pipeline.tasks_per_s",
         "pipeline.single_task_ms",
