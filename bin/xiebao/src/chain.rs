@@ -181,6 +181,7 @@ fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result
                 validators: Vec::new(),
                 categories: xiebao_protocol::Genesis::default_categories(),
                 scores,
+                epoch_length: xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH,
             }
         }
         GenesisBase::Template(template) => GenesisFile { timestamp, ..template },

@@ -93,6 +93,10 @@ pub struct Chain {
     metrics: std::sync::OnceLock<NodeMetrics>,
     /// Asks consensus storage (marshal's archives) to drop blocks below a height.
     pruner: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// Told the epoch that starts after each finalized epoch boundary.
+    epoch_hook: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// Told the height of each finalized block that changed the validators.
+    validators_hook: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
     #[cfg(feature = "faults")]
     faults: Mutex<Faults>,
 }
@@ -155,9 +159,58 @@ impl Chain {
             gossip: Mutex::new(None),
             metrics: std::sync::OnceLock::new(),
             pruner: std::sync::OnceLock::new(),
+            epoch_hook: std::sync::OnceLock::new(),
+            validators_hook: std::sync::OnceLock::new(),
             #[cfg(feature = "faults")]
             faults: Mutex::new(Faults::default()),
         }
+    }
+
+    /// Calls `hook` with the next epoch each time the last block of an epoch is finalized here.
+    pub fn set_epoch_hook(&self, hook: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.epoch_hook.set(hook);
+    }
+
+    /// Calls `hook` with the height of each finalized block that changed the validator set
+    /// or fixed an epoch's validators.
+    pub fn set_validators_hook(&self, hook: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.validators_hook.set(hook);
+    }
+
+    /// Blocks per consensus epoch.
+    pub fn epoch_length(&self) -> u64 {
+        self.committed().state.globals().epoch_length
+    }
+
+    /// The epoch of the next block to finalize here.
+    pub fn next_epoch(&self) -> u64 {
+        let committed = self.committed();
+        committed.state.epoch_of(committed.head.height + 1)
+    }
+
+    /// The validators of `epoch`, once the finalized state has fixed them.
+    pub fn epoch_validators(&self, epoch: u64) -> Option<xiebao_protocol::EpochValidators> {
+        self.committed().state.epoch_validators(epoch).cloned()
+    }
+
+    /// The validators in the finalized state now (the next epoch's, unless changed again).
+    pub fn current_validators(&self) -> Vec<xiebao_protocol::EpochMember> {
+        self.committed().state.current_validators()
+    }
+
+    /// The hash of the finalized block at `height`, if this node has it.
+    pub fn block_hash(&self, height: u64) -> Option<B256> {
+        let committed = self.committed();
+        self.canonical_hash(height, &committed.head)
+    }
+
+    /// The Ethereum address this node signs blocks of `height` with: its entry in that
+    /// block's epoch set, else the address it was configured with.
+    fn proposer(&self, state: &State, height: u64) -> Address {
+        state
+            .epoch_validators(state.epoch_of(height))
+            .and_then(|set| set.members.iter().find(|m| m.consensus_key == self.node_key))
+            .map_or(self.me, |m| m.address)
     }
 
     /// Makes this validator misbehave as `faults` says.
@@ -361,7 +414,8 @@ impl Chain {
             .count();
         candidates.truncate(fits);
         let candidate_count = candidates.len();
-        let proposal = build_block(state, &parent, now_s, self.me, candidates);
+        let proposer = self.proposer(state, parent.height + 1);
+        let proposal = build_block(state, &parent, now_s, proposer, candidates);
         tracing::debug!(
             height = proposal.block.header.height,
             candidates = candidate_count,
@@ -448,6 +502,7 @@ impl Chain {
             .commit_with_receipts(block, changes, &encoded)
             .unwrap_or_else(|e| panic!("cannot persist finalized block {height}: {e}"));
         *head = block.header.clone();
+        let epoch_length = state.globals().epoch_length;
         let pending = {
             let mut mempool = self.mempool();
             mempool.prune(|s| state.account(s).nonce, &[]);
@@ -459,7 +514,9 @@ impl Chain {
             && height > keep
         {
             let below = height - keep;
-            match self.store.prune_blocks(below) {
+            // Epoch boundaries stay: the next epoch's consensus starts from them.
+            let boundary = |h: u64| (h + 1).is_multiple_of(epoch_length);
+            match self.store.prune_blocks(below, boundary) {
                 Ok(removed) => tracing::debug!(below, removed, "pruned blocks"),
                 Err(error) => tracing::warn!(below, %error, "pruning failed"),
             }
@@ -474,6 +531,21 @@ impl Chain {
             metrics.mempool_txs.set(pending as i64);
         }
         self.finalized_tip.fetch_max(height, Ordering::Relaxed);
+        let changed_validators = receipts.iter().flat_map(|r| &r.events).any(|e| {
+            matches!(
+                e,
+                xiebao_protocol::Event::ValidatorSetChanged { .. }
+                    | xiebao_protocol::Event::EpochValidatorsFixed { .. }
+            )
+        });
+        if changed_validators && let Some(hook) = self.validators_hook.get() {
+            hook(height);
+        }
+        if (height + 1).is_multiple_of(epoch_length)
+            && let Some(hook) = self.epoch_hook.get()
+        {
+            hook((height + 1) / epoch_length);
+        }
         let _ = self.heads.send(block_view(block));
         if self.events.receiver_count() > 0 {
             for receipt in &receipts {

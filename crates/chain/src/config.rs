@@ -41,6 +41,13 @@ pub struct GenesisFile {
     /// Imported worker scores.
     #[serde(default)]
     pub scores: Vec<(Address, u64)>,
+    /// Blocks per consensus epoch; validator-set changes take effect at the next epoch.
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
+}
+
+fn default_epoch_length() -> u64 {
+    Genesis::DEFAULT_EPOCH_LENGTH
 }
 
 impl GenesisFile {
@@ -62,6 +69,7 @@ impl GenesisFile {
             categories: self.categories.clone(),
             validators: self.validators.iter().map(|v| (v.address, v.consensus_key)).collect(),
             scores: self.scores.clone(),
+            epoch_length: self.epoch_length,
         }
     }
 
@@ -80,6 +88,7 @@ impl GenesisFile {
                 .collect(),
             categories: genesis.categories.clone(),
             scores: genesis.scores.clone(),
+            epoch_length: genesis.epoch_length,
         }
     }
 

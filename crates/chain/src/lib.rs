@@ -9,6 +9,7 @@
 pub mod app;
 pub mod block;
 pub mod config;
+pub mod epoch;
 mod market;
 pub mod rpc;
 mod run;

@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alloy_primitives::{B256, Bytes};
@@ -13,10 +14,11 @@ use commonware_consensus::marshal::{
 };
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy};
-use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
-use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_consensus::types::{Epoch, Epocher as _, FixedEpocher, ViewDelta};
+use commonware_cryptography::certificate::Verifier as _;
 use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519};
 use commonware_p2p::authenticated::lookup;
+use commonware_p2p::utils::mux::{Builder as _, Muxer};
 use commonware_p2p::{Address as PeerAddress, AddressableManager as _, Recipients};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{
@@ -25,13 +27,16 @@ use commonware_runtime::{
 use commonware_storage::archive::immutable;
 use commonware_stream::cups::{self, Cups};
 use commonware_stream::sake::{self, Sake};
-use commonware_utils::ordered::{Map, Set};
-use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize, TryCollect as _};
+use commonware_utils::ordered::Map;
+use commonware_utils::vec::NonEmptyVec;
+use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize};
+use futures::StreamExt as _;
 use xiebao_store::Store;
 
 use crate::ChainError;
 use crate::app::{App, Chain, Finalizer, Scheme, genesis_digest};
-use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock};
+use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock, digest_of};
+use crate::epoch::EpochSchemes;
 use crate::config::{GenesisFile, NodeConfig, read_seed};
 
 /// p2p channels.
@@ -43,12 +48,12 @@ const CHANNEL_BACKFILL: u64 = 4;
 const CHANNEL_TXS: u64 = 5;
 /// Consensus signature namespace; renaming it is a hard fork.
 const NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_CONSENSUS";
+/// The largest validator set the p2p limits are sized for.
+const MAX_VALIDATORS: usize = 64;
 /// p2p handshake namespace.
 const P2P_NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_P2P";
 /// A relayed batch of transactions holds at most this many bytes.
 const TX_BATCH_MAX_BYTES: usize = 2 << 20;
-/// Blocks per epoch: one epoch until validator-set changes take effect at epoch boundaries.
-const BLOCKS_PER_EPOCH: NonZeroU64 = NZU64!(u64::MAX / 2);
 
 /// The ed25519 consensus key of a 32-byte seed.
 pub fn consensus_key(seed: &[u8; 32]) -> ed25519::PrivateKey {
@@ -76,32 +81,23 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
     let signer = consensus_key(&seed);
     let me = signer.public_key();
     let me_bytes = public_bytes(&me);
-    let address = genesis
-        .validators
-        .iter()
-        .find(|v| v.consensus_key == me_bytes)
-        .map(|v| v.address)
-        .ok_or_else(|| {
-            ChainError::Genesis(format!("consensus key {me_bytes} is not a genesis validator"))
-        })?;
-    let validators: Set<ed25519::PublicKey> = genesis
-        .validators
-        .iter()
-        .map(|v| public_key(&v.consensus_key))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .try_collect()
-        .map_err(|_| ChainError::Genesis("validators repeat a consensus key".into()))?;
-    let mut peer_list = Vec::new();
+    let mut config_peers = Vec::new();
     for peer in &config.peers {
-        peer_list.push((public_key(&peer.consensus_key)?, PeerAddress::from(peer.address)));
+        config_peers.push((public_key(&peer.consensus_key)?, PeerAddress::from(peer.address)));
     }
-    let peers: Map<ed25519::PublicKey, PeerAddress> = peer_list
-        .try_into()
-        .map_err(|_| ChainError::Genesis("peers repeat a consensus key".into()))?;
-
-    let (chain, genesis_block) =
-        open_chain(&config.data_dir, &genesis, address, me_bytes, config.timing.clone())?;
+    let genesis_address =
+        genesis.validators.iter().find(|v| v.consensus_key == me_bytes).map(|v| v.address);
+    let (chain, genesis_block) = open_chain(
+        &config.data_dir,
+        &genesis,
+        genesis_address.unwrap_or(alloy_primitives::Address::ZERO),
+        me_bytes,
+        config.timing.clone(),
+    )?;
+    let known = chain.current_validators().iter().any(|v| v.consensus_key == me_bytes);
+    if genesis_address.is_none() && !known {
+        tracing::warn!(key = %me_bytes, "not a validator: following the chain until added");
+    }
 
     let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
     let executor = cw_tokio::Runner::new(runtime);
@@ -123,12 +119,22 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
             handshake,
             P2P_NAMESPACE,
             config.p2p_listen,
-            std::num::NonZeroUsize::new(validators.len() + 4).expect("not zero"),
-            max_message_size(validators.len()),
+            NZUsize!(MAX_VALIDATORS + 4),
+            max_message_size(MAX_VALIDATORS),
             NZUsize!(4_096),
         );
-        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
-        oracle.track(0, peers);
+        let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p_config);
+        // Every validator of this and the next epoch, at its on-chain address or (genesis
+        // validators) the one configured; tracked again when a finalized block changes them.
+        let track = {
+            let chain = chain.clone();
+            let oracle = oracle.clone();
+            move |id: u64| {
+                let _ = oracle.clone().track(id, peer_map(&chain, &config_peers, &me_bytes));
+            }
+        };
+        track(chain.head().height);
+        chain.set_validators_hook(Box::new(track));
         let channels = Channels {
             votes: network.register(CHANNEL_VOTES, QUOTA),
             certificates: network.register(CHANNEL_CERTIFICATES, QUOTA),
@@ -143,7 +149,6 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
             context.child("validator"),
             chain.clone(),
             signer,
-            validators,
             genesis_block,
             config.timing.clone(),
             channels,
@@ -165,6 +170,33 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         futures::future::pending::<()>().await;
     });
     Ok(())
+}
+
+/// The p2p addresses of the validators of the next block's epoch and of the state's current
+/// set: on-chain addresses, else the configured ones; this node left out.
+fn peer_map(
+    chain: &Chain,
+    configured: &[(ed25519::PublicKey, PeerAddress)],
+    me: &B256,
+) -> Map<ed25519::PublicKey, PeerAddress> {
+    let mut peers = std::collections::BTreeMap::new();
+    let epoch = chain.epoch_validators(chain.next_epoch()).unwrap_or_default();
+    for member in epoch.members.into_iter().chain(chain.current_validators()) {
+        if member.consensus_key == *me {
+            continue;
+        }
+        let Some(key) = crate::epoch::decode_key(&member.consensus_key) else { continue };
+        let configured = configured.iter().find(|(k, _)| *k == key).map(|(_, a)| a.clone());
+        let on_chain = member.p2p.parse::<std::net::SocketAddr>().ok().map(PeerAddress::from);
+        if let Some(address) = on_chain.or(configured) {
+            peers.insert(key, address);
+        }
+    }
+    for (key, address) in configured {
+        peers.entry(key.clone()).or_insert_with(|| address.clone());
+    }
+    let peers: Vec<_> = peers.into_iter().collect();
+    peers.try_into().expect("keys are unique")
 }
 
 /// Serves the runtime's Prometheus registry (ours, consensus', p2p's) at `GET /metrics`.
@@ -261,7 +293,6 @@ pub async fn start_validator<E, S, R, B, P>(
     context: E,
     chain: Arc<Chain>,
     signer: ed25519::PrivateKey,
-    validators: Set<ed25519::PublicKey>,
     genesis_block: ChainBlock,
     timing: crate::config::Timing,
     channels: Channels<S, R>,
@@ -277,9 +308,8 @@ pub async fn start_validator<E, S, R, B, P>(
     P: commonware_p2p::Provider<PublicKey = ed25519::PublicKey> + Clone,
 {
     let me = signer.public_key();
-    let scheme = Scheme::signer(NAMESPACE, validators.clone(), signer.clone())
-        .expect("this validator is in the set");
-    let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+    let schemes = EpochSchemes::new(chain.clone(), NAMESPACE, signer.clone());
+    let epoch_length = NonZeroU64::new(chain.epoch_length()).expect("genesis checks it");
     let page_cache = CacheRef::new(NZU16!(16_384), NZUsize!(1_000));
     let mailbox_size = NZUsize!(4_096);
 
@@ -342,13 +372,13 @@ pub async fn start_validator<E, S, R, B, P>(
     )
     .await
     .expect("the blocks archive opens");
-    let epocher = FixedEpocher::new(BLOCKS_PER_EPOCH);
+    let epocher = FixedEpocher::new(epoch_length);
     let (marshal_actor, marshal_mailbox, _floor) = Marshal::init(
         context.child("marshal"),
         finalizations,
         finalized_blocks,
         marshal::Config {
-            provider,
+            provider: schemes.clone(),
             epocher: epocher.clone(),
             start: Start::Genesis(commonware_cryptography::Digested::precomputed(
                 genesis_block.clone(),
@@ -378,43 +408,128 @@ pub async fn start_validator<E, S, R, B, P>(
     let inline = Inline::new(
         context.child("application"),
         App::new(chain.clone()),
-        marshal_mailbox,
-        epocher,
+        marshal_mailbox.clone(),
+        epocher.clone(),
     );
-    let engine = simplex::Engine::new(
-        context.child("engine"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker: blocker.clone(),
-            automaton: inline.clone(),
-            relay: inline.clone(),
-            reporter: inline,
-            partition: format!("{partition_prefix}-simplex-e0"),
-            mailbox_size: NZUsize!(4_096),
-            epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis_digest(&genesis_block.0)),
-            replay_buffer: NZUsize!(1 << 20),
-            write_buffer: NZUsize!(1 << 20),
-            leader_timeout: Duration::from_millis(timing.leader_timeout_ms),
-            certification_timeout: Duration::from_millis(timing.certification_timeout_ms),
-            timeout_retry: Duration::from_secs(2),
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            view_retention: ViewDelta::new(64),
-            skip: SkipPolicy::Enabled {
-                // Must exceed the certification timeout (slow block-interval profiles).
-                timeout: Duration::from_secs(5)
-                    .max(Duration::from_millis(timing.certification_timeout_ms + 1_000)),
-                budget: SkipBudget::Participants,
-            },
-            page_cache,
-            strategy: commonware_parallel::Sequential,
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
-        },
-    );
-    engine.start(channels.votes, channels.certificates, channels.resolver);
+
+    // One simplex engine per epoch, over channels multiplexed by epoch. The finalizer tells
+    // when an epoch's last block is final; the next epoch's engine starts on it.
+    let (boundaries, mut next_epochs) = futures::channel::mpsc::unbounded::<u64>();
+    chain.set_epoch_hook(Box::new(move |epoch| {
+        let _ = boundaries.unbounded_send(epoch);
+    }));
+    let (vote_mux, mut votes, vote_backup) =
+        Muxer::builder(context.child("vote_mux"), channels.votes.0, channels.votes.1)
+            .with_backup()
+            .build();
+    vote_mux.start();
+    let (certificate_mux, mut certificates, certificate_backup) = Muxer::builder(
+        context.child("certificate_mux"),
+        channels.certificates.0,
+        channels.certificates.1,
+    )
+    .with_backup()
+    .build();
+    certificate_mux.start();
+    let (resolver_mux, mut resolvers) =
+        Muxer::new(context.child("resolver_mux"), channels.resolver.0, channels.resolver.1);
+    resolver_mux.start();
+    let current = Arc::new(AtomicU64::new(chain.next_epoch()));
+    // Votes or certificates of a later epoch: this node missed a boundary; fetch it from
+    // the sender.
+    for mut backup in [vote_backup, certificate_backup] {
+        let current = current.clone();
+        let marshal = marshal_mailbox.clone();
+        let epocher = epocher.clone();
+        context.child("epoch_backup").spawn(move |_| async move {
+            while let Some((their_epoch, (from, _))) = backup.recv().await {
+                let ours = current.load(Ordering::Relaxed);
+                if their_epoch > ours
+                    && let Some(last) = epocher.last(Epoch::new(ours))
+                {
+                    marshal.hint_finalized(last, NonEmptyVec::new(from));
+                }
+            }
+        });
+    }
+    let engines = context.child("epochs");
+    let genesis_hash = genesis_block.0.header.hash();
+    let prefix = partition_prefix.to_owned();
+    let orchestrated = chain.clone();
+    context.child("orchestrator").spawn(move |_| async move {
+        let chain = orchestrated;
+        let mut epoch = chain.next_epoch();
+        let mut active: Option<commonware_runtime::Handle<()>> = None;
+        loop {
+            if let Some(engine) = active.take() {
+                engine.abort();
+            }
+            current.store(epoch, Ordering::Relaxed);
+            let floor = match epoch.checked_sub(1) {
+                None => genesis_hash,
+                Some(previous) => {
+                    let last = epocher.last(Epoch::new(previous)).expect("epochs are bounded");
+                    chain.block_hash(last.get()).expect("epoch boundaries are kept")
+                }
+            };
+            let scheme = schemes.scheme(epoch).expect("the state fixed this epoch's validators");
+            let member = schemes.is_member(epoch);
+            let engine = simplex::Engine::new(
+                engines.child("engine").with_attribute("epoch", epoch),
+                simplex::Config {
+                    scheme: (*scheme).clone(),
+                    elector: RoundRobin::<Sha256>::default(),
+                    blocker: blocker.clone(),
+                    automaton: inline.clone(),
+                    relay: inline.clone(),
+                    reporter: inline.clone(),
+                    partition: format!("{prefix}-simplex-e{epoch}"),
+                    mailbox_size: NZUsize!(4_096),
+                    epoch: Epoch::new(epoch),
+                    floor: simplex::Floor::Genesis(digest_of(floor)),
+                    replay_buffer: NZUsize!(1 << 20),
+                    write_buffer: NZUsize!(1 << 20),
+                    leader_timeout: Duration::from_millis(timing.leader_timeout_ms),
+                    certification_timeout: Duration::from_millis(timing.certification_timeout_ms),
+                    timeout_retry: Duration::from_secs(2),
+                    fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                    fetch_retry_delay: Duration::from_millis(100),
+                    view_retention: ViewDelta::new(64),
+                    skip: SkipPolicy::Enabled {
+                        // Must exceed the certification timeout (slow block-interval profiles).
+                        timeout: Duration::from_secs(5)
+                            .max(Duration::from_millis(timing.certification_timeout_ms + 1_000)),
+                        budget: SkipBudget::Participants,
+                    },
+                    page_cache: page_cache.clone(),
+                    strategy: commonware_parallel::Sequential,
+                    forward: ForwardPolicy::Disabled,
+                    track_historical_votes: false,
+                },
+            );
+            let (Ok(vote), Ok(certificate), Ok(resolver)) = (
+                votes.register(epoch).await,
+                certificates.register(epoch).await,
+                resolvers.register(epoch).await,
+            ) else {
+                tracing::warn!(epoch, "consensus channels closed");
+                return;
+            };
+            active = Some(engine.start(vote, certificate, resolver));
+            tracing::info!(epoch, member, "entered epoch");
+            // Wait for this epoch's last block (or a later one, when catching up).
+            loop {
+                let Some(mut next) = next_epochs.next().await else { return };
+                while let Ok(later) = next_epochs.try_recv() {
+                    next = next.max(later);
+                }
+                if next > epoch {
+                    epoch = next;
+                    break;
+                }
+            }
+        }
+    });
 
     // Transaction relay: batches out, admission in.
     let (mut tx_sender, mut tx_receiver) = channels.txs;

@@ -100,6 +100,13 @@ pub enum Event {
         /// Added (true) or removed.
         added: bool,
     },
+    /// The last block of an epoch fixed the next epoch's validators.
+    EpochValidatorsFixed {
+        /// The epoch that starts with the next block.
+        epoch: u64,
+        /// Its validators, by address.
+        validators: Vec<Address>,
+    },
     /// A group member was added or removed.
     GroupMemberSet {
         /// The group.

@@ -81,9 +81,15 @@ pub struct Genesis {
     pub validators: Vec<(Address, B256)>,
     /// Imported worker scores (as PoCo v5 imported v3 scores once).
     pub scores: Vec<(Address, u64)>,
+    /// Blocks per consensus epoch (at least 2): validator-set changes take effect at the
+    /// first block of the next epoch.
+    pub epoch_length: u64,
 }
 
 impl Genesis {
+    /// Blocks per epoch when a genesis does not say.
+    pub const DEFAULT_EPOCH_LENGTH: u64 = 1_000;
+
     /// PoCo's five categories XS, S, M, L, XL (T = 300 s … 36 000 s).
     pub fn default_categories() -> Vec<(String, String, u64)> {
         [("XS", 300), ("S", 1_200), ("M", 3_600), ("L", 10_800), ("XL", 36_000)]
@@ -120,9 +126,12 @@ impl State {
         for (worker, score) in &genesis.scores {
             state.put_score(*worker, *score);
         }
+        assert!(genesis.epoch_length >= 2, "an epoch holds at least 2 blocks");
         for (address, key) in &genesis.validators {
-            state.put_validator(*address, Validator { consensus_key: *key });
+            state.put_validator(*address, Validator { consensus_key: *key, p2p: String::new() });
         }
+        let members = state.current_validators();
+        state.put_epoch(0, EpochValidators { members });
         state.set_globals(Globals {
             chain_id: genesis.chain_id,
             verifying_contract: genesis.verifying_contract,
@@ -131,9 +140,34 @@ impl State {
             minted,
             burned: Nrlc::ZERO,
             category_count: genesis.categories.len() as u64,
+            epoch_length: genesis.epoch_length,
         });
         state.commit();
         state
+    }
+
+    /// The validators as the state holds them now, ordered by address (they become the next
+    /// epoch's set at the end of this epoch's last block).
+    pub fn current_validators(&self) -> Vec<EpochMember> {
+        self.validators()
+            .iter()
+            .map(|(address, v)| EpochMember {
+                address: *address,
+                consensus_key: v.consensus_key,
+                p2p: v.p2p.clone(),
+            })
+            .collect()
+    }
+
+    /// The consensus epoch a block height belongs to.
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height / self.globals().epoch_length
+    }
+
+    /// The validators of `epoch`, once the state has fixed them (the end of the previous
+    /// epoch's last block).
+    pub fn epoch_validators(&self, epoch: u64) -> Option<&EpochValidators> {
+        self.epochs().get(&epoch)
     }
 
     /// The EIP-712 domain of orders on this chain.
@@ -180,10 +214,22 @@ pub fn apply_signed(
 
 /// Fires every timer due at or before the block's time: fails and refunds the unfinished
 /// tasks of deals past their final deadline, and releases the stakes of workers whose
-/// unbonding ended. Nobody has to send a transaction for either.
+/// unbonding ended. Nobody has to send a transaction for either. The last block of each
+/// epoch also fixes the next epoch's validators ([`State::epoch_validators`]).
 pub fn end_block(state: &mut State, block: &BlockContext) -> Vec<Event> {
-    let events = exec::fire_timers(state, block);
+    let mut events = exec::fire_timers(state, block);
     assert!(state.pot.is_zero(), "seized value left unassigned at end of block");
+    let length = state.globals().epoch_length;
+    if (block.height + 1).is_multiple_of(length) {
+        // The last block of an epoch fixes the next epoch's validators.
+        let epoch = (block.height + 1) / length;
+        let members = state.current_validators();
+        events.push(Event::EpochValidatorsFixed {
+            epoch,
+            validators: members.iter().map(|m| m.address).collect(),
+        });
+        state.put_epoch(epoch, EpochValidators { members });
+    }
     state.commit();
     events
 }

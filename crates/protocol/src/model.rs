@@ -354,6 +354,40 @@ pub struct Membership {
 pub struct Validator {
     /// ed25519 consensus public key.
     pub consensus_key: B256,
+    /// Where peers reach it (`host:port`); empty when the nodes' configurations say
+    /// (validators listed in genesis).
+    pub p2p: String,
+}
+
+/// The validators of one consensus epoch: the set as it stood at the end of the previous
+/// epoch's last block (epoch 0: genesis), ordered by address.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    RlpEncodable,
+    RlpDecodable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct EpochValidators {
+    /// The members: Ethereum address, consensus key and p2p address each.
+    pub members: Vec<EpochMember>,
+}
+
+/// One validator of an epoch.
+#[derive(
+    Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable, serde::Serialize, serde::Deserialize,
+)]
+pub struct EpochMember {
+    /// Its Ethereum address (the proposer field of its blocks, bridge signatures).
+    pub address: Address,
+    /// Its ed25519 consensus public key.
+    pub consensus_key: B256,
+    /// Where peers reach it (`host:port`), or empty.
+    pub p2p: String,
 }
 
 /// Something that happens at a block time, processed at the end of the first block at or past it.
@@ -394,6 +428,8 @@ pub struct Globals {
     pub burned: Nrlc,
     /// Number of categories.
     pub category_count: u64,
+    /// Blocks per consensus epoch: validator-set changes take effect at the next epoch.
+    pub epoch_length: u64,
 }
 
 /// The bridge to the mainchain, as the authority set it, and its running totals.

@@ -273,7 +273,20 @@ pub(crate) fn add_validator(ctx: &mut Ctx<'_>, call: &AddValidator) -> Result<()
             value: call.address.to_string(),
         });
     }
-    ctx.state.put_validator(call.address, Validator { consensus_key: call.consensus_key });
+    if ctx.state.validators().values().any(|v| v.consensus_key == call.consensus_key) {
+        return Err(ProtocolError::InvalidValue {
+            rule: "consensus key already belongs to a validator",
+            value: call.consensus_key.to_string(),
+        });
+    }
+    if !call.p2p.is_empty() && call.p2p.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ProtocolError::InvalidValue {
+            rule: "p2p address must be IP:PORT",
+            value: call.p2p.clone(),
+        });
+    }
+    let validator = Validator { consensus_key: call.consensus_key, p2p: call.p2p.clone() };
+    ctx.state.put_validator(call.address, validator);
     ctx.emit(Event::ValidatorSetChanged { validator: call.address, added: true });
     Ok(())
 }

@@ -8,8 +8,8 @@ use alloy_rlp::Encodable;
 use xiebao_types::{Nrlc, Timestamp};
 
 use crate::model::{
-    Account, App, Bridge, Category, Dataset, Deal, DepositClaim, Globals, Group, Membership, Task,
-    Timer, Validator, Withdrawal, Workerpool,
+    Account, App, Bridge, Category, Dataset, Deal, DepositClaim, EpochValidators, Globals, Group,
+    Membership, Task, Timer, Validator, Withdrawal, Workerpool,
 };
 
 /// A key's canonical bytes (order-preserving for fixed-size keys), for the digest and stores.
@@ -116,6 +116,7 @@ rlp_values!(
     u64,
     Membership,
     Validator,
+    EpochValidators,
     Globals,
     Bridge,
     DepositClaim,
@@ -381,6 +382,8 @@ tables! {
     timers: (Timestamp, Timer) => (), Timer, put_timer, remove_timer;
     /// Validators by Ethereum address.
     validators: Address => Validator, Validator, put_validator, remove_validator;
+    /// Each consensus epoch's validators (written at the end of the previous epoch).
+    epochs: u64 => EpochValidators, Epoch, put_epoch, remove_epoch;
     /// The bridge settings and totals (one entry, key 0, once the authority set it).
     bridge: u64 => Bridge, Bridge, put_bridge, remove_bridge;
     /// Attested mainchain deposits: (deposit id, keccak of recipient ‖ amount) → the claim.

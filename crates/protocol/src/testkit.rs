@@ -148,6 +148,7 @@ impl World {
                 .map(|k| k.address())
                 .zip(scores.iter().copied())
                 .collect(),
+            epoch_length: Genesis::DEFAULT_EPOCH_LENGTH,
         };
         let state = State::genesis(&genesis);
         let domain = state.domain();

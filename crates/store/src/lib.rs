@@ -225,11 +225,12 @@ impl Store {
         Ok(Some((state, head)))
     }
 
-    /// Deletes the stored blocks below `height` (the head is never deleted); returns how many.
+    /// Deletes the stored blocks below `height` but those `keep` holds on to (the head is never
+    /// deleted); returns how many went.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn prune_blocks(&self, height: u64) -> Result<u64, StoreError> {
+    pub fn prune_blocks(&self, height: u64, keep: impl Fn(u64) -> bool) -> Result<u64, StoreError> {
         let head = self.head()?.map_or(0, |h| h.height);
         let below = height.min(head);
         let write = try_db!(self.db.begin_write(), "begin write");
@@ -237,6 +238,7 @@ impl Store {
             let mut blocks = try_db!(write.open_table(BLOCKS), "open blocks");
             let doomed: Vec<u64> = try_db!(blocks.range(..below), "scan blocks")
                 .map(|entry| entry.map(|(key, _)| key.value()))
+                .filter(|entry| entry.as_ref().map_or(true, |key| !keep(*key)))
                 .collect::<Result<_, _>>()
                 .map_err(|e| db_error("scan blocks")(e.into()))?;
             for key in &doomed {

@@ -379,6 +379,8 @@ calls! {
         address: Address,
         /// Its ed25519 consensus public key.
         consensus_key: B256,
+        /// Where peers reach it (`IP:PORT`), or empty.
+        p2p: String,
     }
     /// Remove a validator from the next epoch (authority only).
     RemoveValidator = 10 {

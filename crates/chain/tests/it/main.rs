@@ -14,8 +14,7 @@ use alloy_primitives::{Address, B256};
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock, Supervisor as _, deterministic};
-use commonware_utils::ordered::Set;
-use commonware_utils::{NZUsize, TryCollect as _, probability};
+use commonware_utils::{NZUsize, probability};
 use xiebao_chain::app::{Chain, Finalizer};
 use xiebao_chain::block::ChainBlock;
 use xiebao_chain::config::{GenesisFile, GenesisValidator, Timing};
@@ -26,6 +25,8 @@ use xiebao_types::{Nrlc, SignedTransaction};
 
 const VALIDATORS: usize = 4;
 const CHAIN_ID: u64 = 77;
+/// Short epochs, so every scenario crosses many epoch boundaries.
+const EPOCH_LENGTH: u64 = 100;
 
 type Key = ed25519::PublicKey;
 
@@ -57,6 +58,7 @@ fn genesis(signers: &[ed25519::PrivateKey]) -> GenesisFile {
             .collect(),
         categories: xiebao_protocol::Genesis::default_categories(),
         scores: Vec::new(),
+        epoch_length: EPOCH_LENGTH,
     }
 }
 
@@ -136,7 +138,6 @@ async fn start_node(
 ) -> Arc<Chain> {
     let signer = signers[index].clone();
     let me = signer.public_key();
-    let validators: Set<Key> = signers.iter().map(|s| s.public_key()).try_collect().unwrap();
     let (chain, genesis_block): (Arc<Chain>, ChainBlock) = open_chain(
         &dir.join(format!("validator-{index}")),
         genesis,
@@ -164,7 +165,6 @@ async fn start_node(
         context.child("validator").with_attribute("index", index),
         chain.clone(),
         signer,
-        validators,
         genesis_block,
         timing(keep_blocks),
         channels,

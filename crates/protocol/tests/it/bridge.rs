@@ -27,8 +27,12 @@ fn bridged() -> (World, Vec<SecretKey>) {
             .send(
                 &authority,
                 vec![
-                    AddValidator { address: key.address(), consensus_key: B256::repeat_byte(i) }
-                        .into(),
+                    AddValidator {
+                        address: key.address(),
+                        consensus_key: B256::repeat_byte(i),
+                        p2p: String::new(),
+                    }
+                    .into(),
                 ],
             )
             .expect("validator added");

@@ -80,13 +80,16 @@ fn pruning_drops_old_blocks_and_keeps_the_head_and_state() {
     let head = run_and_kill(&path, 6);
     let store = Store::open(&path).unwrap();
     let (_, loaded) = store.load().unwrap().unwrap();
-    assert_eq!(store.prune_blocks(4).unwrap(), 3, "blocks 1, 2 and 3 go");
+    // Epoch boundaries (here: block 2) are kept.
+    assert_eq!(store.prune_blocks(4, |h| h == 2).unwrap(), 2, "blocks 1 and 3 go");
+    assert!(store.block(2).unwrap().is_some(), "a kept block stays");
+    assert_eq!(store.prune_blocks(4, |_| false).unwrap(), 1, "block 2 goes when not kept");
     for height in 1..4 {
         assert_eq!(store.block(height).unwrap(), None, "block {height}");
     }
     assert!(store.block(4).unwrap().is_some());
     // The head block is never pruned, even when asked to.
-    store.prune_blocks(u64::MAX).unwrap();
+    store.prune_blocks(u64::MAX, |_| false).unwrap();
     assert!(store.block(loaded.height).unwrap().is_some());
     assert_eq!(store.load().unwrap().unwrap().1, loaded, "the state and head survive pruning");
     assert!(head >= 6);
