@@ -68,7 +68,8 @@ impl EpochSchemes {
     /// Whether this node votes in `epoch`.
     pub(crate) fn is_member(&self, epoch: u64) -> bool {
         use commonware_cryptography::Signer as _;
-        self.participants(epoch).is_some_and(|set| set.position(&self.signer.public_key()).is_some())
+        self.participants(epoch)
+            .is_some_and(|set| set.position(&self.signer.public_key()).is_some())
     }
 }
 

@@ -36,8 +36,8 @@ use xiebao_store::Store;
 use crate::ChainError;
 use crate::app::{App, Chain, Finalizer, Scheme, genesis_digest};
 use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock, digest_of};
-use crate::epoch::EpochSchemes;
 use crate::config::{GenesisFile, NodeConfig, read_seed};
+use crate::epoch::EpochSchemes;
 
 /// p2p channels.
 const CHANNEL_VOTES: u64 = 0;

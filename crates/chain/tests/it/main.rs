@@ -13,20 +13,20 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, probability};
 use xiebao_chain::app::{Chain, Finalizer};
 use xiebao_chain::block::ChainBlock;
 use xiebao_chain::config::{GenesisFile, GenesisValidator, Timing};
 use xiebao_chain::{Channels, QUOTA, max_message_size, open_chain, public_bytes, start_validator};
 use xiebao_types::crypto::SecretKey;
-use xiebao_types::tx::{Transaction, Transfer};
+use xiebao_types::tx::{AddValidator, RemoveValidator, Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
 const VALIDATORS: usize = 4;
 const CHAIN_ID: u64 = 77;
 /// Short epochs, so every scenario crosses many epoch boundaries.
-const EPOCH_LENGTH: u64 = 100;
+const EPOCH_LENGTH: u64 = 16;
 
 type Key = ed25519::PublicKey;
 
@@ -41,11 +41,15 @@ fn sender() -> SecretKey {
     SecretKey::from_label("sim sender")
 }
 
+fn authority() -> SecretKey {
+    SecretKey::from_label("sim authority")
+}
+
 fn genesis(signers: &[ed25519::PrivateKey]) -> GenesisFile {
     GenesisFile {
         chain_id: CHAIN_ID,
         verifying_contract: Address::repeat_byte(0x22),
-        authority: Address::repeat_byte(0xaa),
+        authority: authority().address(),
         timestamp: 0,
         balances: vec![(sender().address(), Nrlc::rlc(1_000))],
         validators: signers
@@ -141,7 +145,7 @@ async fn start_node(
     let (chain, genesis_block): (Arc<Chain>, ChainBlock) = open_chain(
         &dir.join(format!("validator-{index}")),
         genesis,
-        genesis.validators[index].address,
+        Address::repeat_byte(index as u8 + 1),
         public_bytes(&me),
         timing(keep_blocks),
     )
@@ -449,5 +453,118 @@ fn thousands_of_blocks_for_more_seeds_slow_() {
     };
     for seed in seeds {
         thousands_of_blocks(seed);
+    }
+}
+
+/// Validator `index`'s Ethereum address.
+fn validator_address(index: usize) -> Address {
+    Address::repeat_byte(index as u8 + 1)
+}
+
+/// Governance replaces validator 0 by a fifth node (a follower until then): the change takes
+/// effect at the next epoch, not before. Then validators 0 and 1 are cut off: the old set
+/// (2 of 4 left) could not finalize anything, the new one (3 of 4) goes on, with the fifth
+/// node proposing; every connected node agrees on every block.
+#[test]
+fn a_validator_set_change_takes_effect_at_the_next_epoch() {
+    for seed in seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = deterministic::Runner::new(
+            deterministic::Config::new()
+                .with_seed(seed)
+                .with_timeout(Some(Duration::from_secs(3_600))),
+        );
+        let dir = dir.path().to_owned();
+        executor.start(async move |context| {
+            let signers: Vec<ed25519::PrivateKey> =
+                (0..=VALIDATORS as u64).map(ed25519::PrivateKey::from_seed).collect();
+            let keys: Vec<Key> = signers.iter().map(|s| s.public_key()).collect();
+            let genesis = genesis(&signers[..VALIDATORS]);
+            let (network, oracle) = Network::new_with_peers(
+                context.child("network"),
+                simulated::Config {
+                    max_size: max_message_size(VALIDATORS + 1),
+                    max_peers_per_set: NZUsize!(VALIDATORS + 1),
+                    disconnect_on_block: true,
+                    tracked_peer_sets: NZUsize!(1),
+                },
+                keys.clone(),
+            )
+            .await;
+            network.start();
+            set_links(&oracle, &keys, |_, _| true).await;
+            let mut chains = Vec::new();
+            for index in 0..=VALIDATORS {
+                chains.push(
+                    start_node(&context, &oracle, &dir, index, &signers, &genesis, None).await,
+                );
+            }
+            while chains.iter().any(|c| c.head().height < 3) {
+                context.sleep(Duration::from_millis(100)).await;
+            }
+            // In one transaction: add the fifth node, remove validator 0.
+            let change = Transaction {
+                chain_id: CHAIN_ID,
+                nonce: 0,
+                calls: vec![
+                    AddValidator {
+                        address: validator_address(VALIDATORS),
+                        consensus_key: public_bytes(&keys[VALIDATORS]),
+                        p2p: String::new(),
+                    }
+                    .into(),
+                    RemoveValidator { address: validator_address(0) }.into(),
+                ],
+            }
+            .sign(&authority());
+            chains[1].submit(&change.encode_to_vec()).expect("admitted");
+            let first_new_epoch = EPOCH_LENGTH;
+            while chains.iter().any(|c| c.head().height < first_new_epoch + EPOCH_LENGTH) {
+                context.sleep(Duration::from_millis(100)).await;
+            }
+            let old: Vec<Address> = (0..VALIDATORS).map(validator_address).collect();
+            let new: Vec<Address> = (1..=VALIDATORS).map(validator_address).collect();
+            let members = |chain: &Chain, epoch: u64| -> Vec<Address> {
+                let set = chain.epoch_validators(epoch).expect("epoch fixed");
+                let mut members: Vec<Address> = set.members.iter().map(|m| m.address).collect();
+                members.sort();
+                members
+            };
+            for chain in &chains {
+                assert_eq!(members(chain, 0), old, "seed {seed}: genesis set");
+                assert_eq!(members(chain, 1), new, "seed {seed}: the change's epoch");
+            }
+            // Epoch 0 (the change was final in it) was proposed by the old set only; from
+            // epoch 1 on, only the new set proposes, the fifth node among them.
+            let proposers = |range: std::ops::Range<u64>| -> Vec<Address> {
+                range.map(|h| chains[2].block(h).expect("kept").header.proposer).collect()
+            };
+            let before = proposers(1..first_new_epoch);
+            assert!(before.iter().all(|p| old.contains(p)), "seed {seed}: {before:?}");
+            let after = proposers(first_new_epoch..first_new_epoch + EPOCH_LENGTH);
+            assert!(after.iter().all(|p| new.contains(p)), "seed {seed}: {after:?}");
+            assert!(after.contains(&validator_address(VALIDATORS)), "seed {seed}: {after:?}");
+
+            // Cut validators 0 and 1 off: only the new set can still reach a quorum.
+            set_links(&oracle, &keys, |i, j| i >= 2 && j >= 2).await;
+            let cut = chains[2].head().height;
+            let deadline = context.current() + Duration::from_secs(120);
+            while chains[2..].iter().any(|c| c.head().height < cut + 2 * EPOCH_LENGTH) {
+                assert!(
+                    context.current() < deadline,
+                    "seed {seed}: the new set stopped at {} after the cut at {cut}",
+                    chains[2].head().height
+                );
+                context.sleep(Duration::from_millis(100)).await;
+            }
+            let top = chains[2..].iter().map(|c| c.head().height).min().unwrap();
+            for h in 1..=top {
+                let reference = chains[2].block(h).expect("kept").header.hash();
+                for chain in &chains[3..] {
+                    let hash = chain.block(h).expect("kept").header.hash();
+                    assert_eq!(hash, reference, "seed {seed}: block {h}");
+                }
+            }
+        });
     }
 }
