@@ -36,6 +36,9 @@ pub(crate) struct GenesisArgs {
     /// use free ports on 127.0.0.1.
     #[arg(long = "p2p", value_name = "HOST:PORT")]
     p2p: Vec<SocketAddr>,
+    /// Blocks per consensus epoch (validator-set changes take effect at the next epoch).
+    #[arg(long, default_value_t = xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH)]
+    epoch_length: u64,
 }
 
 /// `xiebao node`.
@@ -58,6 +61,9 @@ pub(crate) struct LocalnetArgs {
     /// Chain id of a new network.
     #[arg(long, default_value_t = 65_535)]
     chain_id: u64,
+    /// Blocks per consensus epoch of a new network (validator-set changes take effect at the next epoch).
+    #[arg(long, default_value_t = xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH)]
+    epoch_length: u64,
     /// Start a new network from this genesis file instead (chain id, authority, balances,
     /// categories, scores; its validators are replaced by the localnet's).
     #[arg(long)]
@@ -83,6 +89,136 @@ pub(crate) enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Add a validator from the next epoch (the authority's key signs)
+    AddValidator {
+        /// Its Ethereum address (block proposer field, bridge signatures).
+        #[arg(long)]
+        address: Address,
+        /// Its ed25519 consensus public key (32 bytes, hex).
+        #[arg(long)]
+        consensus_key: alloy_primitives::B256,
+        /// Where the other validators reach it (IP:PORT).
+        #[arg(long)]
+        p2p: std::net::SocketAddr,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+    /// Prepare a new node (keys and config) to join a running network, from one of its
+    /// validators' configs; prints what the authority runs to make it a validator
+    Join {
+        /// A config of the network's (genesis, peers and timing are taken from it).
+        #[arg(long)]
+        from: PathBuf,
+        /// Folder for the new node's keys, config and data.
+        #[arg(long)]
+        out: PathBuf,
+        /// Its p2p listen address (default: a free port on 127.0.0.1).
+        #[arg(long, value_name = "IP:PORT")]
+        p2p: Option<SocketAddr>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a validator from the next epoch (the authority's key signs)
+    RemoveValidator {
+        /// Its Ethereum address.
+        #[arg(long)]
+        address: Address,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+}
+
+/// Writes a new node's keys and config under `out`, from the network config `from`.
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn join(from: &Path, out: &Path, p2p: Option<SocketAddr>, json: bool) -> anyhow::Result<()> {
+    let network = NodeConfig::load(from)?;
+    let config_path = out.join("config.json");
+    if config_path.exists() {
+        bail!("{} exists already; choose another --out", config_path.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out = std::fs::canonicalize(out)?;
+    let consensus_seed = random_32();
+    write_secret(&out.join("consensus.key"), &consensus_seed)?;
+    let signer_seed = random_32();
+    write_secret(&out.join("signer.key"), &signer_seed)?;
+    let signer = SecretKey::from_bytes(&B256::from(signer_seed))
+        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+    let consensus_key = xiebao_chain::public_bytes(&commonware_public(
+        &xiebao_chain::consensus_key(&consensus_seed),
+    ));
+    let ports = free_ports(2)?;
+    let p2p_listen = p2p.unwrap_or(ports[0]);
+    let config = NodeConfig {
+        genesis: std::fs::canonicalize(&network.genesis)
+            .with_context(|| format!("the genesis {}", network.genesis.display()))?,
+        data_dir: out.join("data"),
+        consensus_key_file: out.join("consensus.key"),
+        p2p_listen,
+        rpc_listen: ports[1],
+        metrics_listen: None,
+        peers: network.peers.clone(),
+        timing: network.timing.clone(),
+        bridge: None,
+    };
+    std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let address = signer.address();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "config": config_path,
+                "address": address,
+                "consensus_key": consensus_key,
+                "p2p": p2p_listen,
+                "rpc": format!("http://{}", ports[1]),
+            })
+        );
+    } else {
+        println!("new node {address} (consensus key {consensus_key})");
+        println!("  config {}", config_path.display());
+        println!("  rpc    http://{}", ports[1]);
+        println!("1. the authority adds it (from the next epoch):");
+        println!(
+            "   xiebao chain add-validator --address {address} --consensus-key {consensus_key} --p2p {p2p_listen} --key-file AUTHORITY.key --rpc URL"
+        );
+        println!("2. start it (it follows the chain until its epoch begins):");
+        println!("   xiebao node --config {}", config_path.display());
+    }
+    Ok(())
+}
+
+/// Sends one governance call signed by the authority's key and says when it takes effect.
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn governance(
+    call: xiebao_types::tx::Call,
+    what: String,
+    key: &crate::bridge::KeyArgs,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::client_runtime()?.block_on(async {
+        let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
+        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
+        let applied = sender.send(call).await.context("the chain refused it")?;
+        let status = node.rpc.chain_status().await?;
+        let from = status.epoch_length * (status.epoch + 1);
+        if endpoint.json {
+            println!(
+                "{}",
+                serde_json::json!({ "block": applied.height, "effective_from_block": from })
+            );
+        } else {
+            println!("{what} (block {}); takes effect at block {from}", applied.height);
+        }
+        Ok(())
+    })
 }
 
 /// Faucet balance at genesis, RLC.
@@ -121,6 +257,8 @@ pub(crate) enum GenesisBase {
         funds: Vec<(Address, Nrlc)>,
         /// Initial worker scores.
         scores: Vec<(Address, u64)>,
+        /// Blocks per consensus epoch.
+        epoch_length: u64,
     },
     /// A genesis file's chain id, authority, balances, categories and scores.
     Template(GenesisFile),
@@ -160,7 +298,10 @@ fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut genesis = match base {
-        GenesisBase::Fresh { chain_id, funds, scores } => {
+        GenesisBase::Fresh { chain_id, funds, scores, epoch_length } => {
+            if epoch_length < 2 {
+                bail!("--epoch-length {epoch_length}: an epoch holds at least 2 blocks");
+            }
             let authority_seed = random_32();
             write_secret(&out.join("authority.key"), &authority_seed)?;
             let authority = SecretKey::from_bytes(&B256::from(authority_seed))
@@ -181,7 +322,7 @@ fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result
                 validators: Vec::new(),
                 categories: xiebao_protocol::Genesis::default_categories(),
                 scores,
-                epoch_length: xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH,
+                epoch_length,
             }
         }
         GenesisBase::Template(template) => GenesisFile { timestamp, ..template },
@@ -208,7 +349,12 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
             args.validators
         );
     }
-    let base = GenesisBase::Fresh { chain_id: args.chain_id, funds, scores: Vec::new() };
+    let base = GenesisBase::Fresh {
+        chain_id: args.chain_id,
+        funds,
+        scores: Vec::new(),
+        epoch_length: args.epoch_length,
+    };
     let genesis = create_network(&args.out, args.validators, base)?;
     let (peers, listen) = if args.p2p.is_empty() {
         let ports = free_ports(args.validators)?;
@@ -423,9 +569,12 @@ pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     let base = match &args.genesis_template {
         Some(path) => GenesisBase::Template(GenesisFile::load(path)?),
-        None => {
-            GenesisBase::Fresh { chain_id: args.chain_id, funds: Vec::new(), scores: Vec::new() }
-        }
+        None => GenesisBase::Fresh {
+            chain_id: args.chain_id,
+            funds: Vec::new(),
+            scores: Vec::new(),
+            epoch_length: args.epoch_length,
+        },
     };
     let bridge = args.ethereum.as_ref().map(|url| OracleSettings {
         ethereum_rpc: url.clone(),
@@ -480,6 +629,19 @@ pub(crate) async fn wait_for_stop() -> anyhow::Result<()> {
 
 pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
     match command {
+        ChainCommand::Join { from, out, p2p, json } => join(from, out, *p2p, *json),
+        ChainCommand::AddValidator { address, consensus_key, p2p, key, endpoint } => {
+            let call = xiebao_types::tx::AddValidator {
+                address: *address,
+                consensus_key: *consensus_key,
+                p2p: p2p.to_string(),
+            };
+            governance(call.into(), format!("validator {address} added"), key, endpoint)
+        }
+        ChainCommand::RemoveValidator { address, key, endpoint } => {
+            let call = xiebao_types::tx::RemoveValidator { address: *address };
+            governance(call.into(), format!("validator {address} removed"), key, endpoint)
+        }
         ChainCommand::Status { rpc, json } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let status = runtime.block_on(async {
@@ -508,10 +670,30 @@ pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
                 }
             )?;
             writeln!(out, "mempool: {} transactions", status.mempool_txs)?;
-            writeln!(out, "validators ({}):", status.validators.len())?;
-            for v in &status.validators {
-                let me = if v.consensus_key == status.node_key { "  (this node)" } else { "" };
-                writeln!(out, "  {} {}{me}", v.address, v.consensus_key)?;
+            let next = status.epoch_length * (status.epoch + 1);
+            writeln!(
+                out,
+                "epoch {} ({} blocks each; the next starts at block {next})",
+                status.epoch, status.epoch_length
+            )?;
+            let list = |out: &mut dyn std::io::Write, set: &[xiebao_rpc::ValidatorView]| {
+                for v in set {
+                    let me = if v.consensus_key == status.node_key { "  (this node)" } else { "" };
+                    let p2p = if v.p2p.is_empty() { String::new() } else { format!(" {}", v.p2p) };
+                    writeln!(out, "  {} {}{p2p}{me}", v.address, v.consensus_key)?;
+                }
+                std::io::Result::Ok(())
+            };
+            writeln!(
+                out,
+                "validators of epoch {} ({}):",
+                status.epoch,
+                status.epoch_validators.len()
+            )?;
+            list(&mut out, &status.epoch_validators)?;
+            if status.validators != status.epoch_validators {
+                writeln!(out, "from block {next} ({}):", status.validators.len())?;
+                list(&mut out, &status.validators)?;
             }
             Ok(())
         }

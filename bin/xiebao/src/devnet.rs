@@ -297,7 +297,12 @@ fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
     let chain = localnet_configs(
         &dir.join("chain"),
         args.validators,
-        GenesisBase::Fresh { chain_id: 65_535, funds, scores },
+        GenesisBase::Fresh {
+            chain_id: 65_535,
+            funds,
+            scores,
+            epoch_length: xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH,
+        },
         &crate::chain::NodeOptions::default(),
     )?;
     let pool_owner = xiebao_sdk::wallet::load_key(&keys.pool_owner, None)?;

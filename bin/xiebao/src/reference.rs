@@ -5,12 +5,12 @@ use std::fmt::Write as _;
 
 use clap::CommandFactory as _;
 
-/// The README's reference: every command with what it does and its usage line.
+/// The README's reference: every command with what it does, its usage line and its options.
 pub(crate) fn markdown() -> String {
     let mut cli = crate::Cli::command();
     cli.build();
     let mut out = String::new();
-    for command in cli.get_subcommands().filter(|c| !c.is_hide_set()) {
+    for command in cli.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help") {
         walk(command, &mut Vec::new(), &mut out);
     }
     out
@@ -28,6 +28,19 @@ fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut String) {
         }
         let _ = writeln!(out, "- `xiebao {}` — {about}", path.join(" "));
         let _ = writeln!(out, "  `{}`", usage.replace('`', "'"));
+        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+            let name = match (arg.get_long(), arg.get_short()) {
+                (Some(long), _) => format!("--{long}"),
+                (None, Some(short)) => format!("-{short}"),
+                (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+            };
+            if name == "--help" || name == "-h" {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let help = help.split(". ").next().unwrap_or_default().trim_end_matches('.');
+            let _ = writeln!(out, "  - `{name}` {}", help.replace('`', "'"));
+        }
     } else {
         for child in children {
             walk(child, path, out);

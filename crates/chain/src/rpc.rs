@@ -42,6 +42,12 @@ impl XiebaoApiServer for Rpc {
     async fn chain_status(&self) -> Result<ChainStatus, ErrorObjectOwned> {
         let committed = self.chain.committed();
         let tip = self.chain.finalized_tip().max(committed.head.height);
+        let view = |m: xiebao_protocol::EpochMember| ValidatorView {
+            address: m.address,
+            consensus_key: m.consensus_key,
+            p2p: m.p2p,
+        };
+        let epoch = committed.state.epoch_of(committed.head.height + 1);
         Ok(ChainStatus {
             chain_id: committed.head.chain_id,
             verifying_contract: committed.state.domain().verifying_contract,
@@ -49,15 +55,14 @@ impl XiebaoApiServer for Rpc {
             head: committed.head.hash(),
             timestamp: committed.head.timestamp,
             state_root: committed.head.state_root,
-            validators: committed
+            validators: committed.state.current_validators().into_iter().map(view).collect(),
+            epoch,
+            epoch_length: committed.state.globals().epoch_length,
+            epoch_validators: committed
                 .state
-                .validators()
-                .iter()
-                .map(|(address, v)| ValidatorView {
-                    address: *address,
-                    consensus_key: v.consensus_key,
-                })
-                .collect(),
+                .epoch_validators(epoch)
+                .map(|set| set.members.iter().cloned().map(view).collect())
+                .unwrap_or_default(),
             mempool_txs: self.chain.mempool_len() as u64,
             finalized_tip: tip,
             syncing: tip > committed.head.height,

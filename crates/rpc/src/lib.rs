@@ -58,6 +58,9 @@ pub struct ValidatorView {
     pub address: Address,
     /// Its ed25519 consensus key.
     pub consensus_key: B256,
+    /// Where peers reach it (`IP:PORT`), empty when the nodes' configurations say.
+    #[serde(default)]
+    pub p2p: String,
 }
 
 /// What `xiebao_chainStatus` reports.
@@ -75,8 +78,18 @@ pub struct ChainStatus {
     pub timestamp: Timestamp,
     /// The state root after it.
     pub state_root: B256,
-    /// The validator set.
+    /// The validators in the state now: the next epoch's set, unless changed again before
+    /// this epoch ends.
     pub validators: Vec<ValidatorView>,
+    /// The consensus epoch of the next block.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Blocks per epoch.
+    #[serde(default)]
+    pub epoch_length: u64,
+    /// The validators voting in `epoch`.
+    #[serde(default)]
+    pub epoch_validators: Vec<ValidatorView>,
     /// Transactions waiting in this node's mempool.
     pub mempool_txs: u64,
     /// Highest finalized height this node has heard of (≥ `height` while it catches up).

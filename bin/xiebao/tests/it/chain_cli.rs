@@ -378,3 +378,123 @@ fn genesis_writes_keys_and_configs_for_several_machines() {
     assert!(run.stderr.contains("--p2p was given 1 times for 3 validators"), "{}", run.stderr);
     assert!(!other.exists(), "nothing is written");
 }
+
+/// Governance through the CLI on a 4-process localnet with 12-block epochs: a node prepared
+/// with `chain join` follows the chain, becomes a validator at the epoch after
+/// `chain add-validator` and proposes blocks; after `chain remove-validator`, validator 0
+/// proposes nothing from the next epoch on and still follows the chain. Only the authority
+/// may change the set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_join_and_leave_at_epoch_boundaries() {
+    const EPOCH: u64 = 12;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut processes = Processes(Vec::new());
+    let net = start_localnet_with(dir.path(), &mut processes, &["--epoch-length", "12"]);
+    let first = xiebao_rpc::http_client(&net.rpc[0]).expect("client");
+    wait_for("a first block", async || height(&first).await.filter(|h| *h >= 1)).await;
+
+    let joiner = dir.path().join("joiner");
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let run = crate::xiebao(&[
+        "chain",
+        "join",
+        "--from",
+        &path(&net.configs[0]),
+        "--out",
+        &path(&joiner),
+        "--json",
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    let info: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let field = |name: &str| info[name].as_str().expect(name).to_owned();
+    let (address, key, p2p) = (field("address"), field("consensus_key"), field("p2p"));
+    let add = |key_file: &Path| {
+        crate::xiebao(&[
+            "chain",
+            "add-validator",
+            "--address",
+            &address,
+            "--consensus-key",
+            &key,
+            "--p2p",
+            &p2p,
+            "--key-file",
+            &path(key_file),
+            "--rpc",
+            &net.rpc[0],
+        ])
+    };
+    // Anyone but the authority is refused, with the rule.
+    let run = add(&dir.path().join("faucet.key"));
+    assert!(!run.ok);
+    assert!(run.stderr.contains("authority"), "{}", run.stderr);
+    let run = add(&dir.path().join("authority.key"));
+    assert!(run.ok, "{}", run.stderr);
+    let effective = |stdout: &str| -> u64 {
+        let at = stdout.rsplit("takes effect at block ").next().expect("says when");
+        at.trim().parse().expect("a block number")
+    };
+    let joins_at = effective(&run.stdout);
+    assert!(joins_at.is_multiple_of(EPOCH), "{}", run.stdout);
+
+    // The new node follows, then votes and proposes from its epoch on.
+    let log = std::fs::File::create(joiner.join("node.log")).expect("log");
+    let node = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["node", "--config", &field("config")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the new node");
+    processes.0.push(node);
+    let joined = xiebao_rpc::http_client(&field("rpc")).expect("client");
+    let address: Address = address.parse().expect("address");
+    let proposed = wait_for("the new node to propose a block", async || {
+        let top = height(&joined).await?;
+        for h in joins_at..=top {
+            if joined.block(h).await.ok()??.proposer == address {
+                return Some(h);
+            }
+        }
+        None
+    })
+    .await;
+    assert!(proposed >= joins_at);
+    let run = crate::xiebao(&["chain", "status", "--rpc", &field("rpc")]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("{address} {key} {p2p}  (this node)")), "{}", run.stdout);
+
+    // Remove validator 0: from the next epoch on it proposes nothing, and still follows.
+    let status = first.chain_status().await.expect("status");
+    let removed = status
+        .epoch_validators
+        .iter()
+        .find(|v| v.consensus_key == status.node_key)
+        .expect("validator 0 votes")
+        .address;
+    let run = crate::xiebao(&[
+        "chain",
+        "remove-validator",
+        "--address",
+        &removed.to_string(),
+        "--key-file",
+        &path(&dir.path().join("authority.key")),
+        "--rpc",
+        &net.rpc[1],
+    ]);
+    assert!(run.ok, "{}", run.stderr);
+    let leaves_at = effective(&run.stdout);
+    for client in [&joined, &first] {
+        wait_for("a whole epoch without validator 0", async || {
+            height(client).await.filter(|h| *h >= leaves_at + EPOCH)
+        })
+        .await;
+    }
+    for h in leaves_at..leaves_at + EPOCH {
+        let block = joined.block(h).await.expect("rpc").expect("block");
+        assert_ne!(block.proposer, removed, "block {h}");
+        assert_eq!(first.block(h).await.expect("rpc").as_ref(), Some(&block), "block {h}");
+    }
+    let status = joined.chain_status().await.expect("status");
+    assert!(status.epoch_validators.iter().all(|v| v.address != removed));
+    assert!(status.epoch_validators.iter().any(|v| v.address == address));
+}
