@@ -629,8 +629,11 @@ impl Board {
                     let Some(deal) = self.deals.get(&entry.deal) else { continue };
                     if let Some(threshold) = slow_threshold(&deal.durations) {
                         for r in &mut entry.replicates {
-                            if r.status.pending()
-                                && r.status != Status::Computed
+                            // Only running time counts: a replicate setting up (fetching the
+                            // app, its image or the dataset) is never slow, and `assigned_ms`
+                            // restarts when it runs. One that never reported (its reports
+                            // lost, or hung before setting up) counts from its assignment.
+                            if matches!(r.status, Status::Assigned | Status::Running)
                                 && !r.slow
                                 && now_ms.saturating_sub(r.assigned_ms) > threshold
                             {
@@ -1272,6 +1275,35 @@ mod tests {
         assert!(twin.contains(&(worker(2), a[0].1)), "{twin:?}");
         assert!(board.task_view(&a[0].1).unwrap().last_event.contains("slow"));
         assert_eq!(tasks.len(), 5);
+    }
+
+    #[test]
+    fn setting_up_never_counts_against_the_slow_replicate_timer() {
+        let (mut board, _) = board(1, 5, Tag::NONE);
+        let a = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
+        let b = runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0));
+        let slow_task = a[0].1;
+        let setting_up = Progress::SettingUp { detail: "fetching dataset".into() };
+        board.report(worker(1), &slow_task, setting_up, 0, 0);
+        // worker 2 runs the other four tasks in 100 ms each: threshold 100 ms + 2 s margin.
+        let mut next = b[0].1;
+        for step in 1..=4u64 {
+            let pushed =
+                runs(&board.contributed(&next, worker(2), B256::repeat_byte(7), step * 100));
+            board.finalized(&next, "l".into(), step * 100);
+            next = pushed.first().map_or(next, |p| p.1);
+        }
+        // Worker 1 sets up for 60 s: far past the threshold, yet not slow.
+        for now in [2_500, 10_000, 60_000] {
+            assert!(runs(&board.tick(now, 0)).is_empty(), "twinned while setting up at {now}");
+        }
+        assert!(matches!(board.task_view(&slow_task).unwrap().state, TaskState::SettingUp { .. }));
+        // It starts the app at 60 s: the timer starts there.
+        board.report(worker(1), &slow_task, Progress::Running, 60_000, 0);
+        assert!(runs(&board.tick(62_000, 0)).is_empty(), "2 s of running is within 2.1 s");
+        let twin = runs(&board.tick(62_200, 0));
+        assert_eq!(twin, vec![(worker(2), slow_task)], "2.2 s of running is slow");
+        assert!(board.task_view(&slow_task).unwrap().last_event.contains("too: "), "twinned");
     }
 
     #[test]
