@@ -382,14 +382,14 @@ tables! {
     timers: (Timestamp, Timer) => (), Timer, put_timer, remove_timer;
     /// Validators by Ethereum address.
     validators: Address => Validator, Validator, put_validator, remove_validator;
-    /// Each consensus epoch's validators (written at the end of the previous epoch).
-    epochs: u64 => EpochValidators, Epoch, put_epoch, remove_epoch;
     /// The bridge settings and totals (one entry, key 0, once the authority set it).
     bridge: u64 => Bridge, Bridge, put_bridge, remove_bridge;
     /// Attested mainchain deposits: (deposit id, keccak of recipient ‖ amount) → the claim.
     deposit_claims: (u64, B256) => DepositClaim, DepositClaim, put_deposit_claim, remove_deposit_claim;
     /// Withdrawals by id.
     withdrawals: u64 => Withdrawal, Withdrawal, put_withdrawal, remove_withdrawal;
+    /// Each consensus epoch's validators (written at the end of the previous epoch).
+    epochs: u64 => EpochValidators, Epoch, put_epoch, remove_epoch;
 }
 
 impl State {

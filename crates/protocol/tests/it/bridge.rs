@@ -29,7 +29,7 @@ fn bridged() -> (World, Vec<SecretKey>) {
                 vec![
                     AddValidator {
                         address: key.address(),
-                        consensus_key: B256::repeat_byte(i),
+                        consensus_key: B256::repeat_byte(0x10 + i),
                         p2p: String::new(),
                     }
                     .into(),

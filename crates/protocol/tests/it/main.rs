@@ -9,6 +9,7 @@ mod lifecycle;
 mod matching;
 mod properties;
 mod tee;
+mod validators;
 
 use xiebao_protocol::testkit::World;
 use xiebao_protocol::{Event, ProtocolError};
