@@ -21,6 +21,10 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line: {"name", "value", "unit"}.
     #[arg(long)]
     json: bool,
+    /// Open this store, load and check its state, print the time and memory (the growth
+    /// suite's restart process).
+    #[arg(long, hide = true)]
+    load_store: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -34,6 +38,9 @@ enum Suite {
     /// A bag of trivial wasm tasks through a whole devnet: bag time, one task's latency, the
     /// sandbox's cold start, against the same tasks run in-process.
     Pipeline,
+    /// The state grown to 10⁴, 10⁵ and 10⁶ finished tasks: store size, restart time and
+    /// memory, state digest time.
+    Growth,
     /// Every suite.
     All,
 }
@@ -52,16 +59,21 @@ pub(crate) struct Figure {
 
 #[allow(clippy::print_stdout, reason = "benchmark results are the command's output")]
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.load_store {
+        return crate::bench_growth::load_store(path);
+    }
     let figures = match args.suite {
         Suite::Protocol => protocol(args.quick),
         Suite::Node => node(args.quick),
         Suite::Chain => crate::bench_chain::chain(args.quick)?,
         Suite::Pipeline => crate::bench_pipeline::pipeline(args.quick)?,
+        Suite::Growth => crate::bench_growth::growth(args.quick)?,
         Suite::All => {
             let mut figures = protocol(args.quick);
             figures.extend(node(args.quick));
             figures.extend(crate::bench_chain::chain(args.quick)?);
             figures.extend(crate::bench_pipeline::pipeline(args.quick)?);
+            figures.extend(crate::bench_growth::growth(args.quick)?);
             figures
         }
     };
@@ -82,15 +94,34 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("| {} | {value} | {} | {} |", f.name, f.unit, f.note);
         }
         println!(
-            "\nbuild: {}; the protocol suite runs on one thread",
+            "\nbuild: {}; the protocol suite runs on one thread; machine: {}",
             if cfg!(debug_assertions) {
                 "debug (numbers are not representative)"
             } else {
                 "release"
-            }
+            },
+            machine()
         );
     }
     Ok(())
+}
+
+/// The CPU model, core count and memory this ran on (from /proc on Linux).
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0.0, |kib| kib as f64 / (1 << 20) as f64);
+    format!("{model}, {cores} cores, {memory_gib:.0} GiB")
 }
 
 /// A playground whose actors hold plenty of RLC.

@@ -53,10 +53,16 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.single_call_txs_per_s",
         "chain.iexec_profile_tasks_per_s",
         "pipeline.bag_ms",
-        "pipeline.tasks_per_s",
-        "pipeline.single_task_ms",
+        "pipeline.bag_tasks_per_s",
+        "pipeline.latency_ms_p50",
+        "pipeline.latency_ms_p99",
         "pipeline.overhead_ms_per_task",
         "runtime.wasm_cold_start_ms",
+        "growth.store_mib@4000",
+        "growth.restart_ms@4000",
+        "growth.restart_rss_mib@4000",
+        "growth.digest_ms@4000",
+        "growth.build_tasks_per_s",
     ] {
         let figure =
             figures.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name} missing"));

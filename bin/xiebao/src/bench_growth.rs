@@ -1,0 +1,206 @@
+//! `xiebao bench growth`: how the node's costs grow with the state — one state grown to 10⁴,
+//! 10⁵ and 10⁶ finished trust-1 tasks (batched initialize + contributeAndFinalize, committed
+//! to the node's redb store block by block), measured at each size: the store's size on disk,
+//! a restart (a fresh process opening the store, loading the state and checking its root
+//! against the head, as `xiebao node` does) with its time and resident memory, and the
+//! whole-state digest every proposal, vote and finalization computes today.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use alloy_primitives::{B256, U256};
+use anyhow::Context as _;
+use xiebao_node::{Block, Header, block::tx_root};
+use xiebao_protocol::testkit::{DealSpec, World};
+use xiebao_protocol::{apply, end_block};
+use xiebao_store::Store;
+use xiebao_types::Nrlc;
+use xiebao_types::tx::{Call, Initialize, PoolPolicy};
+
+use crate::bench::Figure;
+
+/// Tasks per transaction (the scheduler's and the worker's batches).
+const BATCH: u64 = 500;
+/// Tasks per committed block.
+const BLOCK_TASKS: u64 = 5_000;
+
+/// Grows the state through `sizes` finished tasks (ascending) and measures at each.
+pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let sizes: &[u64] = if quick { &[1_000, 4_000] } else { &[10_000, 100_000, 1_000_000] };
+    let dir = std::env::temp_dir().join(format!("xiebao-bench-growth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("chain.redb");
+    let mut store = Store::open(&path)?;
+    let mut world =
+        World::new(1, Nrlc::rlc(1_000_000_000), PoolPolicy::default(), Nrlc::rlc(1_000_000));
+    let mut head = Header {
+        chain_id: xiebao_protocol::testkit::CHAIN_ID,
+        height: 0,
+        parent: B256::ZERO,
+        timestamp: world.block.timestamp,
+        proposer: alloy_primitives::Address::ZERO,
+        tx_root: tx_root([]),
+        state_root: world.state.digest(),
+    };
+    store.init(&mut world.state, &head)?;
+    let mut figures = Vec::new();
+    let mut done = 0;
+    let started = Instant::now();
+    for &size in sizes {
+        while done < size {
+            let volume = (size - done).min(BLOCK_TASKS);
+            head = commit_block(&store, &mut world, &head, volume, done + volume == size)?;
+            done += volume;
+        }
+        let label = size_label(size);
+        let bytes = std::fs::metadata(&path)?.len();
+        figures.push(Figure {
+            name: name("growth.store_mib", &label),
+            value: bytes as f64 / (1 << 20) as f64,
+            unit: "MiB",
+            note: format!("redb file holding {label} finished tasks ({} blocks)", head.height),
+        });
+        let digest_started = Instant::now();
+        let digest = world.state.digest();
+        let digest_ms = digest_started.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(digest, head.state_root);
+        // redb allows one process at a time: the restart process opens it alone.
+        drop(store);
+        let (restart_ms, rss_kib) = restart(&path)?;
+        store = Store::open(&path)?;
+        figures.push(Figure {
+            name: name("growth.restart_ms", &label),
+            value: restart_ms,
+            unit: "ms",
+            note: format!(
+                "new process: open, load, check the root (target < 5,000 ms at 10⁶); digest alone {digest_ms:.0} ms"
+            ),
+        });
+        figures.push(Figure {
+            name: name("growth.restart_rss_mib", &label),
+            value: rss_kib as f64 / 1024.0,
+            unit: "MiB",
+            note: "that process's resident memory after loading (target < 500 MiB at 10⁶)".into(),
+        });
+        figures.push(Figure {
+            name: name("growth.digest_ms", &label),
+            value: digest_ms,
+            unit: "ms",
+            note: "whole-state digest, computed per proposal, vote and finalization today".into(),
+        });
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    figures.push(Figure {
+        name: "growth.build_tasks_per_s",
+        value: done as f64 / started.elapsed().as_secs_f64(),
+        unit: "tasks/s",
+        note: "growing the state: signing, apply, change sets, redb commits, one thread".into(),
+    });
+    Ok(figures)
+}
+
+/// `growth.x` named for a size: `growth.x@1e6`.
+fn name(base: &str, label: &str) -> &'static str {
+    Box::leak(format!("{base}@{label}").into_boxed_str())
+}
+
+fn size_label(size: u64) -> String {
+    let exponent = size.ilog10();
+    if 10u64.pow(exponent) == size { format!("1e{exponent}") } else { size.to_string() }
+}
+
+/// One block settling `volume` tasks of a new deal; the state root is computed only for the
+/// last block of a size (`root`), as the bench reads the digest there.
+fn commit_block(
+    store: &Store,
+    world: &mut World,
+    head: &Header,
+    volume: u64,
+    root: bool,
+) -> anyhow::Result<Header> {
+    let deal = world.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
+    let first = world.state.deals()[&deal].bot_first;
+    let owner = world.actors.pool_owner.clone();
+    let worker = world.actors.workers[0].clone();
+    let mut txs = Vec::new();
+    for start in (0..volume).step_by(BATCH as usize) {
+        let chunk = start..(start + BATCH).min(volume);
+        let calls: Vec<Call> = chunk
+            .clone()
+            .map(|i| Initialize { deal_id: deal, idx: first + U256::from(i) }.into())
+            .collect();
+        let tx = world.sign(&owner, calls);
+        apply(&mut world.state, &tx, &world.block).expect("initialize");
+        txs.push(tx.signed());
+        let calls: Vec<Call> = chunk
+            .map(|i| {
+                let task = world.task_id(&deal, i);
+                world.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))
+            })
+            .collect();
+        let tx = world.sign(&worker, calls);
+        apply(&mut world.state, &tx, &world.block).expect("settle");
+        txs.push(tx.signed());
+    }
+    end_block(&mut world.state, &world.block);
+    let header = Header {
+        chain_id: head.chain_id,
+        height: head.height + 1,
+        parent: head.hash(),
+        timestamp: world.block.timestamp,
+        proposer: alloy_primitives::Address::ZERO,
+        tx_root: tx_root(txs.iter().map(|t| t.hash())),
+        state_root: if root { world.state.digest() } else { B256::ZERO },
+    };
+    let block = Block { header: header.clone(), txs };
+    store.commit(&block, world.state.take_changes()).context("committing a block")?;
+    world.block.height += 1;
+    world.block.timestamp += 1;
+    Ok(header)
+}
+
+/// Restarts from the store in a fresh process; its time and resident memory.
+fn restart(path: &Path) -> anyhow::Result<(f64, u64)> {
+    let output = Command::new(std::env::current_exe()?)
+        .args(["bench", "growth", "--load-store"])
+        .arg(path)
+        .output()
+        .context("starting the restart process")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the restart failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let ms = report["load_ms"].as_f64().context("load_ms")?;
+    let rss = report["rss_kib"].as_u64().context("rss_kib")?;
+    Ok((ms, rss))
+}
+
+/// The restart process: opens the store, loads and checks the state; prints time and RSS.
+#[allow(clippy::print_stdout, reason = "read by the parent bench process")]
+pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let store = Store::open(path)?;
+    let (state, head) = store.load()?.context("an empty store")?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "load_ms": load_ms,
+            "rss_kib": rss_kib,
+            "height": head.height,
+            "tasks": state.tasks().len(),
+        })
+    );
+    Ok(())
+}
