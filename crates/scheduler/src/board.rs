@@ -21,6 +21,9 @@ use crate::api::{
 /// Failed replicates after which a task is given up (reported failed; the chain refunds it at
 /// the final deadline).
 pub const MAX_FAILED_REPLICATES: usize = 3;
+/// Failure stages that fail the same way on every worker: the app's own failure, and bytes
+/// (app, image, dataset) that do not match their registry checksum.
+const DETERMINISTIC_FAILURES: [&str; 2] = ["running", "verifying"];
 /// A replicate running longer than this many times the bag's median gets a twin.
 const SLOW_FACTOR: u64 = 3;
 /// …and at least this much longer than the median, ms.
@@ -594,9 +597,10 @@ impl Board {
                     .iter()
                     .filter(|r| matches!(r.status, Status::Failed(_)))
                     .count();
-                // An app that fails when it runs fails the same way everywhere: once every
-                // connected capable worker has failed it and none is still at it, say so now
-                // instead of waiting for workers that may never come.
+                // An app that fails when it runs fails the same way everywhere, and so do
+                // bytes that do not match their registry checksum (stage `verifying`): once
+                // every connected capable worker has failed it and none is still at it, say
+                // so now instead of waiting for workers that may never come.
                 let tried: BTreeSet<Address> = entry.replicates.iter().map(|r| r.worker).collect();
                 let pending = entry.replicates.iter().any(|r| r.status.pending());
                 let untried = self.deals.get(&entry.deal).is_some_and(|deal| {
@@ -605,7 +609,8 @@ impl Board {
                             && capable(&w.capabilities, deal.info.deal.tag, deal.info.app_type)
                     })
                 });
-                let everyone_failed = stage == "running" && !pending && !untried;
+                let everyone_failed =
+                    DETERMINISTIC_FAILURES.contains(&stage.as_str()) && !pending && !untried;
                 if entry.phase == Phase::Active
                     && (failures >= MAX_FAILED_REPLICATES || everyone_failed)
                 {
@@ -1396,6 +1401,28 @@ mod tests {
                     why.contains("no other capable worker") && why.contains("exit code 2"),
                     "{why}"
                 );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_checksum_mismatch_on_the_only_worker_fails_the_task_at_once() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let task = tasks[0];
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        let reason =
+            "checksum mismatch: dataset 0x… has sha256 0x01, but its registry entry says 0x02";
+        board.report(
+            worker(1),
+            &task,
+            Progress::Failed { stage: "verifying".into(), reason: reason.into() },
+            10,
+            0,
+        );
+        match board.task_view(&task).unwrap().state {
+            TaskState::Failed { why } => {
+                assert!(why.contains("while verifying: checksum mismatch"), "{why}");
             }
             other => panic!("{other:?}"),
         }

@@ -114,6 +114,9 @@ struct Failure {
     reason: String,
 }
 
+/// The stage of a failure to verify a fetched app, image or dataset against its registry entry.
+const VERIFYING: &str = "verifying";
+
 fn fail(stage: &'static str) -> impl FnOnce(String) -> Failure {
     move |reason| Failure { stage, reason }
 }
@@ -147,8 +150,10 @@ impl Worker {
         Ok(bytes)
     }
 
-    /// Fetches `resource` (cached by checksum) and checks its sha256.
-    async fn fetch(&self, resource: &Resource, kind: &str) -> Result<PathBuf, String> {
+    /// Fetches `resource` (cached by checksum) and checks its sha256: a download that fails
+    /// is a `setting-up` failure (maybe passing), bytes that do not hash to the registry's
+    /// checksum a `verifying` one (the same on every worker, so the scheduler need not retry).
+    async fn fetch(&self, resource: &Resource, kind: &str) -> Result<PathBuf, Failure> {
         let dir = self.config.work_dir.join("cache");
         let path = dir.join(format!("{:x}", resource.checksum));
         let _guard = self.app_lock.lock().await;
@@ -156,28 +161,35 @@ impl Worker {
             return Ok(path);
         }
         let response = self.http.get(&resource.multiaddr).send().await.map_err(|e| {
-            format!("fetching {kind} {} from {}: {e}", resource.address, resource.multiaddr)
+            fail("setting-up")(format!(
+                "fetching {kind} {} from {}: {e}",
+                resource.address, resource.multiaddr
+            ))
         })?;
         if !response.status().is_success() {
-            return Err(format!(
+            return Err(fail("setting-up")(format!(
                 "fetching {kind} {} from {}: HTTP {}",
                 resource.address,
                 resource.multiaddr,
                 response.status()
-            ));
+            )));
         }
-        let bytes = response.bytes().await.map_err(|e| format!("reading {kind}: {e}"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| fail("setting-up")(format!("reading {kind} {}: {e}", resource.address)))?;
         let sum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
         if sum != resource.checksum {
-            return Err(format!(
-                "{kind} {} from {} has sha256 {sum}, but its registry entry says {}: refusing to run it",
+            return Err(fail(VERIFYING)(format!(
+                "checksum mismatch: {kind} {} from {} has sha256 {sum}, but its registry entry says {}: refusing to use it",
                 resource.address, resource.multiaddr, resource.checksum
-            ));
+            )));
         }
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let io = |e: std::io::Error, p: &Path| fail("setting-up")(format!("{}: {e}", p.display()));
+        std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
         let tmp = path.with_extension("part");
-        std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&tmp, &bytes).map_err(|e| io(e, &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(e, &path))?;
         Ok(path)
     }
 
@@ -219,7 +231,7 @@ impl Worker {
             )));
         }
         self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
-        let app = self.fetch(&a.app, "app").await.map_err(fail("setting-up"))?;
+        let app = self.fetch(&a.app, "app").await?;
         let dir = self.config.work_dir.join("tasks").join(format!("{:x}", a.task));
         let input = dir.join("in");
         let output = dir.join("out");
@@ -238,7 +250,7 @@ impl Worker {
         ];
         if let Some(dataset) = &a.dataset {
             self.report(a.task, Progress::SettingUp { detail: "fetching dataset".into() }).await;
-            let file = self.fetch(dataset, "dataset").await.map_err(fail("setting-up"))?;
+            let file = self.fetch(dataset, "dataset").await?;
             std::fs::copy(&file, input.join("dataset"))
                 .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
             env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));

@@ -404,6 +404,8 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
         categories.stdout
     );
 
+    // Before the market tour, which unpublishes one of the demo apps' orders.
+    run_with_a_dataset(dir.path(), rpc, layout["apps"]["wordcount"]["address"].as_str().unwrap());
     run_through_the_market(dir.path(), rpc, app, pool);
 
     // SIGTERM (as Ctrl-C): every component stops and the command exits.
@@ -687,6 +689,95 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
     assert!(removed.ok, "{}", removed.stderr);
     let gone = crate::xiebao(&["order", "show", hash, "--rpc", rpc]);
     assert!(!gone.ok && gone.stderr.contains("is not in the market"), "{}", gone.stderr);
+}
+
+/// A dataset through the market on a kept devnet: deployed into the devnet's result store and
+/// sold, fetched and checked by the worker, read by the wordcount app under `/in`; a dataset
+/// whose bytes do not match its on-chain checksum fails the task, naming the mismatch, and
+/// produces no result.
+fn run_with_a_dataset(dir: &std::path::Path, rpc: &str, wordcount: &str) {
+    let requester = dir.join("keys/requester.key");
+    let requester = requester.to_str().unwrap();
+    let corpus = "Xiebao datasets reach the app\nxiebao verifies them first\n";
+    let corpus_file = dir.join("corpus.txt");
+    std::fs::write(&corpus_file, corpus).unwrap();
+    let deploy = |name: &str, file: &std::path::Path, location: &[&str]| {
+        let mut args = vec!["dataset", "deploy", "--name", name, "--file", file.to_str().unwrap()];
+        args.extend_from_slice(location);
+        args.extend_from_slice(&["--price", "0.001", "--key-file", requester, "--rpc", rpc]);
+        args.push("--json");
+        let deployed = crate::xiebao(&args);
+        assert!(deployed.ok, "{}", deployed.stderr);
+        let deployed: Value = serde_json::from_str(&deployed.stdout).unwrap();
+        assert!(deployed["order"].is_string(), "its order is in the market: {deployed}");
+        deployed["address"].as_str().unwrap().to_owned()
+    };
+    let dataset = deploy("corpus", &corpus_file, &["--devnet", dir.to_str().unwrap()]);
+    let run = |dataset: &str, out: &std::path::Path| {
+        crate::xiebao(&[
+            "run",
+            wordcount,
+            "--dataset",
+            dataset,
+            "--key-file",
+            requester,
+            "--out",
+            out.to_str().unwrap(),
+            "--rpc",
+            rpc,
+            "--timeout",
+            "120",
+        ])
+    };
+    let out = dir.join("dataset-out");
+    let counted = run(&dataset, &out);
+    assert!(counted.ok, "{}\n{}", counted.stdout, counted.stderr);
+    assert!(counted.stdout.contains("1 results verified and saved"), "{}", counted.stdout);
+    let counts: Value =
+        serde_json::from_slice(&std::fs::read(out.join("00000/counts.json")).unwrap()).unwrap();
+    // The app saw exactly the dataset: one file, its words, its lines, its bytes.
+    assert_eq!(counts["files"], 1, "{counts}");
+    assert_eq!(counts["words"], 9, "{counts}");
+    assert_eq!(counts["lines"], 2, "{counts}");
+    assert_eq!(counts["bytes"], corpus.len(), "{counts}");
+    assert_eq!(counts["top"][0], serde_json::json!(["xiebao", 2]), "{counts}");
+
+    // A dataset registered with the checksum of other bytes than its location serves.
+    let layout: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("devnet.json")).unwrap()).unwrap();
+    let url = format!(
+        "http://{}/v1/results/{}",
+        layout["results_listen"].as_str().unwrap(),
+        xiebao_results::cid_of(corpus.as_bytes())
+    );
+    let claimed = dir.join("claimed.txt");
+    std::fs::write(&claimed, "not what the location serves\n").unwrap();
+    let tampered = deploy("tampered", &claimed, &["--url", &url]);
+    let bad_out = dir.join("tampered-out");
+    let refused = run(&tampered, &bad_out);
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert!(refused.stderr.contains("1 of 1 tasks failed"), "{}", refused.stderr);
+    let failure = refused.stdout.lines().find(|l| l.contains("failed:")).unwrap_or_else(|| {
+        panic!("the failed task and its reason: {}", refused.stdout);
+    });
+    assert!(
+        failure.contains("while verifying: checksum mismatch")
+            && failure.to_lowercase().contains(&format!("dataset {}", tampered.to_lowercase()))
+            && failure.contains(&format!("from {url}")),
+        "{failure}"
+    );
+    assert!(!bad_out.join("00000").exists(), "no result was saved");
+    let task = refused
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("task 0: "))
+        .expect("task 0's id")
+        .to_owned();
+    let show = crate::xiebao(&["task", "show", &task, "--rpc", rpc, "--json"]);
+    assert!(show.ok, "{}", show.stderr);
+    let show: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_ne!(show["chain"]["status"], "Completed", "{show}");
+    assert!(show["chain"]["contributions"].as_array().is_none_or(Vec::is_empty), "{show}");
 }
 
 /// The README's tour, command by command, as written (placeholders filled from what the
