@@ -2,8 +2,9 @@
 //! 10⁵ and 10⁶ finished trust-1 tasks (batched initialize + contributeAndFinalize, committed
 //! to the node's redb store block by block), measured at each size: the store's size on disk,
 //! a restart (a fresh process opening the store, loading the state and checking its root
-//! against the head, as `xiebao node` does) with its time and resident memory, and the
-//! whole-state digest every proposal, vote and finalization computes today.
+//! against the head, as `xiebao node` does) with its time and resident memory, and the state
+//! root of one block (the incremental lattice root) beside the whole-state recomputation it
+//! replaced.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,11 +48,12 @@ pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
     store.init(&mut world.state, &head)?;
     let mut figures = Vec::new();
     let mut done = 0;
+    let mut root_ms = 0.0;
     let started = Instant::now();
     for &size in sizes {
         while done < size {
             let volume = (size - done).min(BLOCK_TASKS);
-            head = commit_block(&store, &mut world, &head, volume, done + volume == size)?;
+            (head, root_ms) = commit_block(&store, &mut world, &head, volume)?;
             done += volume;
         }
         let label = size_label(size);
@@ -63,9 +65,9 @@ pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
             note: format!("redb file holding {label} finished tasks ({} blocks)", head.height),
         });
         let digest_started = Instant::now();
-        let digest = world.state.digest();
-        let digest_ms = digest_started.elapsed().as_secs_f64() * 1e3;
-        assert_eq!(digest, head.state_root);
+        let digest = world.state.full_digest();
+        let full_ms = digest_started.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(digest, head.state_root, "the incremental root equals the full recomputation");
         // redb allows one process at a time: the restart process opens it alone.
         drop(store);
         let (restart_ms, rss_kib) = restart(&path)?;
@@ -74,9 +76,7 @@ pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
             name: name("growth.restart_ms", &label),
             value: restart_ms,
             unit: "ms",
-            note: format!(
-                "new process: open, load, check the root (target < 5,000 ms at 10⁶); digest alone {digest_ms:.0} ms"
-            ),
+            note: format!("new process: open, load, check the root (target < 5,000 ms at 10⁶)"),
         });
         figures.push(Figure {
             name: name("growth.restart_rss_mib", &label),
@@ -85,10 +85,19 @@ pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
             note: "that process's resident memory after loading (target < 500 MiB at 10⁶)".into(),
         });
         figures.push(Figure {
-            name: name("growth.digest_ms", &label),
-            value: digest_ms,
+            name: name("growth.block_root_ms", &label),
+            value: root_ms,
             unit: "ms",
-            note: "whole-state digest, computed per proposal, vote and finalization today".into(),
+            note: format!(
+                "state root of a {BLOCK_TASKS}-task block (lattice updated per written entry); the whole-state recomputation it replaces: {full_ms:.0} ms"
+            ),
+        });
+        figures.push(Figure {
+            name: name("growth.full_digest_ms", &label),
+            value: full_ms,
+            unit: "ms",
+            note: "baseline: the root recomputed from every entry (the per-block cost before)"
+                .into(),
         });
     }
     drop(store);
@@ -112,15 +121,14 @@ fn size_label(size: u64) -> String {
     if 10u64.pow(exponent) == size { format!("1e{exponent}") } else { size.to_string() }
 }
 
-/// One block settling `volume` tasks of a new deal; the state root is computed only for the
-/// last block of a size (`root`), as the bench reads the digest there.
+/// One block settling `volume` tasks of a new deal; its header and the time its state root
+/// took.
 fn commit_block(
     store: &Store,
     world: &mut World,
     head: &Header,
     volume: u64,
-    root: bool,
-) -> anyhow::Result<Header> {
+) -> anyhow::Result<(Header, f64)> {
     let deal = world.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
     let first = world.state.deals()[&deal].bot_first;
     let owner = world.actors.pool_owner.clone();
@@ -146,6 +154,9 @@ fn commit_block(
         txs.push(tx.signed());
     }
     end_block(&mut world.state, &world.block);
+    let root_started = Instant::now();
+    let state_root = world.state.fold_digest();
+    let root_ms = root_started.elapsed().as_secs_f64() * 1e3;
     let header = Header {
         chain_id: head.chain_id,
         height: head.height + 1,
@@ -153,13 +164,13 @@ fn commit_block(
         timestamp: world.block.timestamp,
         proposer: alloy_primitives::Address::ZERO,
         tx_root: tx_root(txs.iter().map(|t| t.hash())),
-        state_root: if root { world.state.digest() } else { B256::ZERO },
+        state_root,
     };
     let block = Block { header: header.clone(), txs };
     store.commit(&block, world.state.take_changes()).context("committing a block")?;
     world.block.height += 1;
     world.block.timestamp += 1;
-    Ok(header)
+    Ok((header, root_ms))
 }
 
 /// Restarts from the store in a fresh process; its time and resident memory.

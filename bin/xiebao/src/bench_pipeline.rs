@@ -97,6 +97,10 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     latencies.sort_by(f64::total_cmp);
     let p50 = latencies[latencies.len() / 2];
     let p99 = latencies[latencies.len() - 1];
+    // The large bag, on a network of its own.
+    let large: u64 = if quick { 40 } else { 10_000 };
+    let big = devnet(&dir.join("net-large"), large)?;
+    let large_ms = seconds(&big, "seconds")? * 1e3;
     let _ = std::fs::remove_dir_all(&dir);
 
     let slots = f64::from(WORKERS * SLOTS);
@@ -131,6 +135,15 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
             value: p99,
             unit: "ms",
             note: format!("the slowest of the {} single-task runs", latencies.len()),
+        },
+        Figure {
+            name: "pipeline.large_bag_ms",
+            value: large_ms,
+            unit: "ms",
+            note: format!(
+                "{large} trivial wasm tasks, same set-up (target < 60 000 ms for 10,000): {:.0} tasks/s",
+                large as f64 / (large_ms / 1e3)
+            ),
         },
         Figure {
             name: "pipeline.overhead_ms_per_task",

@@ -44,6 +44,24 @@ pub(crate) enum OrderCommand {
         #[command(flatten)]
         endpoint: crate::account::Endpoint,
     },
+    /// Cancel one of your orders on chain: its remaining volume becomes 0, for good.
+    Cancel {
+        /// The order JSON (`-` reads standard input), or the hash of an order in the market.
+        order: String,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
+    /// Presign one of your orders on chain: it becomes valid without a signature in it.
+    Presign {
+        /// The order JSON; `-` reads standard input.
+        order: PathBuf,
+        #[command(flatten)]
+        key: crate::bridge::KeyArgs,
+        #[command(flatten)]
+        endpoint: crate::account::Endpoint,
+    },
     /// Remove one of your orders from the market (signs its close operation; the order stays
     /// valid on chain until cancelled there).
     Unpublish {
@@ -190,10 +208,71 @@ impl OrderInput {
     }
 }
 
+/// Sends the on-chain presign or cancel of `order` (a file, `-`, or a market hash).
+#[allow(clippy::print_stdout, reason = "the command's result is its output")]
+fn manage(
+    order: &str,
+    operation: xiebao_types::OrderOperation,
+    key: &crate::bridge::KeyArgs,
+    endpoint: &crate::account::Endpoint,
+) -> anyhow::Result<()> {
+    use xiebao_rpc::MarketApiClient as _;
+    use xiebao_types::Bytes;
+    use xiebao_types::tx::{
+        ManageAppOrder, ManageDatasetOrder, ManageRequestOrder, ManageWorkerpoolOrder,
+    };
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::client_runtime()?.block_on(async {
+        let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
+        let order = match order.parse::<xiebao_types::B256>() {
+            Ok(hash) if !Path::new(order).exists() => {
+                let entry = node.rpc.order(hash).await?.with_context(|| {
+                    format!("order {hash} is not in the market at {}", endpoint.rpc)
+                })?;
+                AnyOrder::from_json(&entry.order.to_string(), None)?
+            }
+            _ => {
+                let text = read_text(Path::new(order))?;
+                AnyOrder::from_json(&text, None).with_context(|| format!("order {order}"))?
+            }
+        };
+        let hash = order.hash(&node.domain);
+        let sign = Bytes::new();
+        let call = match order {
+            AnyOrder::App(order) => ManageAppOrder { order, operation, sign }.into(),
+            AnyOrder::Dataset(order) => ManageDatasetOrder { order, operation, sign }.into(),
+            AnyOrder::Workerpool(order) => ManageWorkerpoolOrder { order, operation, sign }.into(),
+            AnyOrder::Request(order) => ManageRequestOrder { order, operation, sign }.into(),
+        };
+        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
+        let applied = sender.send(call).await.context("the chain refused it")?;
+        let done = match operation {
+            xiebao_types::OrderOperation::Sign => "presigned",
+            xiebao_types::OrderOperation::Close => "cancelled",
+        };
+        if endpoint.json {
+            println!(
+                "{}",
+                serde_json::json!({ "hash": hash, "operation": done, "block": applied.height })
+            );
+        } else {
+            println!("{hash} {done} (block {})", applied.height);
+        }
+        anyhow::Ok(())
+    })
+}
+
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
 pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
     use xiebao_rpc::MarketApiClient as _;
     match command {
+        OrderCommand::Cancel { order, key, endpoint } => {
+            manage(order, xiebao_types::OrderOperation::Close, key, endpoint)?;
+        }
+        OrderCommand::Presign { order, key, endpoint } => {
+            let order = order.to_str().context("the order path is not UTF-8")?;
+            manage(order, xiebao_types::OrderOperation::Sign, key, endpoint)?;
+        }
         OrderCommand::Init { kind, target, price, volume, requester } => {
             let price = crate::account::parse_rlc(price)?.to_u256();
             let target = target.unwrap_or(Address::ZERO);

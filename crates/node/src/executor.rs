@@ -131,7 +131,7 @@ pub fn build_block(
         }
     }
     end_block(state, &context);
-    let state_root = state.digest();
+    let state_root = state.fold_digest();
     let header = Header {
         chain_id: parent.chain_id,
         height: context.height,
@@ -298,7 +298,7 @@ pub fn apply_block_known(
         }
     }
     let end_events = end_block(state, &context);
-    let state_root = state.digest();
+    let state_root = state.fold_digest();
     if state_root != header.state_root {
         return Err(BlockError::BadStateRoot { expected: state_root, got: header.state_root });
     }

@@ -131,6 +131,78 @@ impl ValueBytes for () {
 
 /// Table id of the chain-wide settings in store keys.
 const GLOBALS_TABLE: u8 = 0xff;
+/// Store key of the lattice hash of every entry (the state root's incremental part).
+const LATTICE_TABLE: u8 = 0xfe;
+
+/// Lanes of the lattice hash.
+const LANES: usize = 1_024;
+
+/// The lattice hash of a multiset of entries (LtHash, Bellare–Micciancio's additive
+/// construction with Lewi et al.'s parameters: 1,024 16-bit lanes filled from a blake3 XOF,
+/// added lane-wise modulo 2¹⁶): adding or removing one entry costs O(1), whatever the size of
+/// the state. Each entry occurs at most once (keys are unique), so the multiset weakness of
+/// the construction (an element added 2¹⁶ times) does not arise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lattice(Box<[u16; LANES]>);
+
+impl Default for Lattice {
+    fn default() -> Self {
+        Self(Box::new([0; LANES]))
+    }
+}
+
+impl Lattice {
+    /// The lanes of one entry: `table id ‖ key` (length-prefixed) and its value.
+    fn element(key: &[u8], value: &[u8]) -> [u16; LANES] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"_XIEBAO_STATE_ENTRY_V1");
+        hasher.update(&(key.len() as u32).to_be_bytes());
+        hasher.update(key);
+        hasher.update(value);
+        let mut bytes = [0u8; LANES * 2];
+        hasher.finalize_xof().fill(&mut bytes);
+        let mut lanes = [0u16; LANES];
+        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        lanes
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        for (lane, x) in self.0.iter_mut().zip(Self::element(key, value)) {
+            *lane = lane.wrapping_add(x);
+        }
+    }
+
+    fn remove(&mut self, key: &[u8], value: &[u8]) {
+        for (lane, x) in self.0.iter_mut().zip(Self::element(key, value)) {
+            *lane = lane.wrapping_sub(x);
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|lane| lane.to_le_bytes()).collect()
+    }
+
+    fn checksum(&self) -> [u8; 32] {
+        *blake3::hash(&self.to_bytes()).as_bytes()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != LANES * 2 {
+            return None;
+        }
+        let mut lattice = Self::default();
+        for (lane, pair) in lattice.0.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Some(lattice)
+    }
+}
+
+/// Entries written since the lattice was last brought up to date, with their value bytes
+/// then (`None`: absent).
+type Unfolded = BTreeMap<DirtyKey, Option<Vec<u8>>>;
 
 /// One entry written by committed transactions: `key` is `table id ‖ key bytes`, `value` the
 /// entry's canonical (RLP) encoding, `None` when the entry was deleted.
@@ -160,6 +232,12 @@ macro_rules! tables {
             dirty: Vec<DirtyKey>,
             /// Value seized and not yet rewarded inside the current call (must return to zero).
             pub(crate) pot: Nrlc,
+            /// The lattice hash of every entry as of the last fold.
+            lattice: Lattice,
+            /// Entries written by committed transactions since the last fold.
+            unfolded: Unfolded,
+            /// The lattice and unfolded entries when the open block began.
+            block_lattice: Option<(Lattice, Unfolded)>,
         }
 
         /// Table ids in store keys: the tables' order of declaration (never reorder).
@@ -211,6 +289,7 @@ macro_rules! tables {
             pub fn begin_block(&mut self) {
                 assert!(self.block_journal.is_none(), "a block is already open");
                 self.block_journal = Some(Vec::new());
+                self.block_lattice = Some((self.lattice.clone(), self.unfolded.clone()));
             }
 
             /// Keeps everything applied since [`State::begin_block`].
@@ -219,6 +298,7 @@ macro_rules! tables {
             /// If no block is open.
             pub fn commit_block(&mut self) {
                 self.block_journal.take().expect("no block is open");
+                self.block_lattice = None;
             }
 
             /// Undoes everything applied since [`State::begin_block`].
@@ -230,6 +310,9 @@ macro_rules! tables {
                 self.rollback();
                 self.journal = block_journal;
                 self.rollback();
+                let (lattice, unfolded) = self.block_lattice.take().expect("taken at begin_block");
+                self.lattice = lattice;
+                self.unfolded = unfolded;
             }
 
             /// Rolls every journaled write back, newest first.
@@ -248,6 +331,21 @@ macro_rules! tables {
 
             /// Forgets the journal: the writes so far are final (and recorded as changes).
             pub(crate) fn commit(&mut self) {
+                // The value of each entry before its first write since the last fold (the
+                // journal is oldest first, so the first undo of a key holds it).
+                for undo in &self.journal {
+                    let (key, old) = match undo {
+                        $( Undo::$undo(k, old) => (DirtyKey::$undo(k.clone()), old.as_ref().map(|v| {
+                            let mut bytes = Vec::new();
+                            v.value_bytes(&mut bytes);
+                            bytes
+                        })), )*
+                        Undo::Globals(_) => continue,
+                    };
+                    if let std::collections::btree_map::Entry::Vacant(entry) = self.unfolded.entry(key) {
+                        entry.insert(old);
+                    }
+                }
                 if let Some(block_journal) = &mut self.block_journal {
                     for undo in self.journal.drain(..) {
                         self.dirty.push(match &undo {
@@ -268,6 +366,7 @@ macro_rules! tables {
             /// The entries written by the transactions committed since the last call, with their
             /// current values, in key order: what a node persists after each block.
             pub fn take_changes(&mut self) -> Vec<Change> {
+                self.fold();
                 let mut dirty = std::mem::take(&mut self.dirty);
                 dirty.sort_unstable();
                 dirty.dedup();
@@ -290,7 +389,74 @@ macro_rules! tables {
                 }).collect();
                 // Keep the buffer's capacity for the next block.
                 self.dirty = dirty;
+                let mut changes: Vec<Change> = changes;
+                if !changes.is_empty() {
+                    let at = changes.partition_point(|c| c.key[0] < LATTICE_TABLE);
+                    let lattice = Change { key: vec![LATTICE_TABLE], value: Some(self.lattice.to_bytes()) };
+                    changes.insert(at, lattice);
+                }
                 changes
+            }
+
+            /// The store key and current value bytes of a dirty entry.
+            fn entry_bytes(&self, dirty: &DirtyKey) -> (Vec<u8>, Option<Vec<u8>>) {
+                let mut key = Vec::with_capacity(64);
+                let mut value = Vec::new();
+                let present = match dirty {
+                    $( DirtyKey::$undo(k) => {
+                        key.push(TableId::$undo as u8);
+                        k.key_bytes(&mut key);
+                        self.$field.get(k).map(|v| v.value_bytes(&mut value)).is_some()
+                    } )*
+                    DirtyKey::Globals => unreachable!("globals are not in the lattice"),
+                };
+                (key, present.then_some(value))
+            }
+
+            /// `lattice` brought up to date with `unfolded`: each entry's value then out,
+            /// its value now in.
+            fn folded(&self, mut lattice: Lattice, unfolded: &Unfolded) -> Lattice {
+                for (dirty, old) in unfolded {
+                    let (key, now) = self.entry_bytes(dirty);
+                    if old == &now {
+                        continue;
+                    }
+                    if let Some(old) = old {
+                        lattice.remove(&key, old);
+                    }
+                    if let Some(now) = &now {
+                        lattice.add(&key, now);
+                    }
+                }
+                lattice
+            }
+
+            /// Brings the lattice up to date with the entries written since the last fold.
+            fn fold(&mut self) {
+                if self.unfolded.is_empty() {
+                    return;
+                }
+                let unfolded = std::mem::take(&mut self.unfolded);
+                let lattice = std::mem::take(&mut self.lattice);
+                self.lattice = self.folded(lattice, &unfolded);
+            }
+
+            /// The lattice of every entry, computed from scratch (O(size of the state)).
+            fn full_lattice(&self) -> Lattice {
+                let mut lattice = Lattice::default();
+                let mut key = Vec::with_capacity(64);
+                let mut value = Vec::with_capacity(256);
+                $(
+                    for (k, v) in &self.$field {
+                        key.clear();
+                        value.clear();
+                        key.push(TableId::$undo as u8);
+                        k.key_bytes(&mut key);
+                        v.value_bytes(&mut value);
+                        lattice.add(&key, &value);
+                    }
+                )*
+                lattice
             }
 
             /// Rebuilds a state from every entry a store holds (as written from
@@ -300,11 +466,16 @@ macro_rules! tables {
             /// A message naming the first entry that does not decode.
             pub fn load(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Self, String> {
                 let mut state = Self::default();
+                let mut lattice = None;
                 for (key, value) in entries {
                     let bad = || format!("store entry {} does not decode", alloy_primitives::hex::encode(&key));
                     let (table, rest) = key.split_first().ok_or_else(bad)?;
                     if *table == GLOBALS_TABLE {
                         state.globals = Globals::from_value_bytes(&value).ok_or_else(bad)?;
+                        continue;
+                    }
+                    if *table == LATTICE_TABLE {
+                        lattice = Some(Lattice::from_bytes(&value).ok_or_else(bad)?);
                         continue;
                     }
                     let mut known = false;
@@ -320,29 +491,43 @@ macro_rules! tables {
                         return Err(bad());
                     }
                 }
+                state.lattice = match lattice {
+                    Some(lattice) => lattice,
+                    None => state.full_lattice(),
+                };
                 Ok(state)
             }
 
-            /// A deterministic digest of the whole state: keccak256 over every table in a fixed
-            /// order, every entry in key order, keys and values in their canonical encoding.
+            /// The state root: keccak256 over the chain-wide settings and the lattice hash of
+            /// every table entry (`table id ‖ key → value`, canonical encodings).
             ///
-            /// O(size of the state); the node maintains an incremental commitment instead.
+            /// O(entries written since the last [`State::take_changes`]), whatever the state's
+            /// size: the lattice is updated entry by entry.
             pub fn digest(&self) -> B256 {
+                let lattice = self.folded(self.lattice.clone(), &self.unfolded);
+                self.root(&lattice)
+            }
+
+            /// [`State::digest`], folding the entries written so far into the lattice (a node
+            /// calls it once per block; [`State::rollback_block`] undoes the fold too).
+            pub fn fold_digest(&mut self) -> B256 {
+                self.fold();
+                self.root(&self.lattice)
+            }
+
+            /// The same root recomputed from every entry (O(size of the state)): what
+            /// [`State::digest`] must always equal.
+            pub fn full_digest(&self) -> B256 {
+                self.root(&self.full_lattice())
+            }
+
+            fn root(&self, lattice: &Lattice) -> B256 {
                 let mut hasher = Keccak256::new();
+                hasher.update(b"_XIEBAO_STATE_ROOT_V2");
                 let mut buf = Vec::with_capacity(256);
-                buf.clear();
                 self.globals.value_bytes(&mut buf);
                 hasher.update(&buf);
-                $(
-                    hasher.update(stringify!($field).as_bytes());
-                    hasher.update((self.$field.len() as u64).to_be_bytes());
-                    for (key, value) in &self.$field {
-                        buf.clear();
-                        key.key_bytes(&mut buf);
-                        value.value_bytes(&mut buf);
-                        hasher.update(&buf);
-                    }
-                )*
+                hasher.update(lattice.checksum());
                 hasher.finalize()
             }
         }

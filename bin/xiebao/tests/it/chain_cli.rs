@@ -498,3 +498,55 @@ async fn validators_join_and_leave_at_epoch_boundaries() {
     assert!(status.epoch_validators.iter().all(|v| v.address != removed));
     assert!(status.epoch_validators.iter().any(|v| v.address == address));
 }
+
+/// `order presign` and `order cancel` on chain: only the order's owner may, the order's
+/// remaining volume is 0 after a cancel, and a presign is visible to everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_presigned_and_cancelled_on_chain_by_their_owner_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut processes = Processes(Vec::new());
+    let net = start_localnet(dir.path(), &mut processes);
+    let client = xiebao_rpc::http_client(&net.rpc[0]).expect("client");
+    wait_for("a first block", async || height(&client).await.filter(|h| *h >= 1)).await;
+    let requester = faucet(dir.path()).address().to_string();
+    let init = crate::xiebao(&[
+        "order",
+        "init",
+        "--kind",
+        "request",
+        "--target",
+        "0x0505050505050505050505050505050505050505",
+        "--requester",
+        &requester,
+        "--volume",
+        "3",
+    ]);
+    assert!(init.ok, "{}", init.stderr);
+    let order = dir.path().join("request.json");
+    std::fs::write(&order, &init.stdout).expect("write the order");
+    let order = order.to_str().expect("utf-8 path");
+    let faucet_key = dir.path().join("faucet.key");
+    let stranger_key = dir.path().join("stranger.key");
+    std::fs::write(&stranger_key, SecretKey::from_label("stranger").to_bytes().to_string())
+        .expect("key");
+    let manage = |what: &str, key: &Path| {
+        let key = key.to_str().expect("utf-8 path");
+        crate::xiebao(&["order", what, order, "--key-file", key, "--rpc", &net.rpc[0], "--json"])
+    };
+
+    let run = manage("cancel", &stranger_key);
+    assert!(!run.ok);
+    let rule = format!("order operation must be sent or signed by {requester}");
+    assert!(run.stderr.to_lowercase().contains(&rule.to_lowercase()), "{}", run.stderr);
+    let run = manage("presign", &faucet_key);
+    assert!(run.ok, "{}", run.stderr);
+    let done: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let hash: B256 = done["hash"].as_str().expect("hash").parse().expect("b256");
+    assert_eq!(done["operation"], "presigned");
+    assert!(client.order_presigned(hash).await.expect("rpc"));
+    assert_eq!(client.order_consumed(hash).await.expect("rpc"), "0");
+
+    let run = manage("cancel", &faucet_key);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(client.order_consumed(hash).await.expect("rpc"), "3", "nothing left");
+}

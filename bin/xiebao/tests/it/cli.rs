@@ -56,12 +56,14 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "pipeline.bag_tasks_per_s",
         "pipeline.latency_ms_p50",
         "pipeline.latency_ms_p99",
+        "pipeline.large_bag_ms",
         "pipeline.overhead_ms_per_task",
         "runtime.wasm_cold_start_ms",
         "growth.store_mib@4000",
         "growth.restart_ms@4000",
         "growth.restart_rss_mib@4000",
-        "growth.digest_ms@4000",
+        "growth.block_root_ms@4000",
+        "growth.full_digest_ms@4000",
         "growth.build_tasks_per_s",
     ] {
         let figure =

@@ -163,6 +163,8 @@ fn run(ops: &[Op]) -> B256 {
         if result.is_err() {
             assert_eq!(w.state.digest(), before, "rejected {op:?} changed the state: {result:?}");
         }
+        // The incremental root always equals the root recomputed from every entry.
+        assert_eq!(w.state.digest(), w.state.full_digest(), "after {op:?}");
         persist(&mut store, &mut w);
         if let Err(broken) = w.state.check_invariants() {
             panic!("after {op:?}: {broken}");
@@ -195,6 +197,7 @@ fn run(ops: &[Op]) -> B256 {
     persist(&mut store, &mut w);
     let reloaded = xiebao_protocol::State::load(store).expect("the store decodes");
     assert_eq!(reloaded.digest(), w.state.digest(), "state rebuilt from its change sets differs");
+    assert_eq!(reloaded.full_digest(), reloaded.digest(), "the stored lattice matches the entries");
     w.state.digest()
 }
 
@@ -295,5 +298,30 @@ proptest! {
             prop_assert_eq!(w.state.digest(), before);
         }
         prop_assert!(w.state.check_invariants().is_ok());
+    }
+}
+
+/// A block executed and rolled back (a proposal not kept) leaves the root, folded lattice
+/// included, exactly as it was; a committed one moves it to what a full recomputation gives.
+#[test]
+fn a_rolled_back_block_leaves_the_root_as_it_was() {
+    let mut w = World::new(2, Nrlc::rlc(100), PoolPolicy::default(), Nrlc::rlc(1));
+    let before = w.state.digest();
+    let key = w.actors.workers[0].clone();
+    let to = w.actors.requester.address();
+    for keep in [false, true] {
+        w.state.begin_block();
+        w.send(&key, vec![Transfer { to, amount: Nrlc(7) }.into()]).expect("transfer");
+        let during = w.state.fold_digest();
+        assert_ne!(during, before);
+        assert_eq!(during, w.state.full_digest());
+        if keep {
+            w.state.commit_block();
+            assert_eq!(w.state.digest(), during);
+        } else {
+            w.state.rollback_block();
+            assert_eq!(w.state.digest(), before);
+            assert_eq!(w.state.full_digest(), before);
+        }
     }
 }
