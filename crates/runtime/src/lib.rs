@@ -28,20 +28,41 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtx
 /// How long one epoch tick lasts; wall-clock deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The interface every runtime offers the worker: run an app (a file whose sha256 the caller
-/// checked against the registry) on a job within a wall-clock limit and the runtime's default
-/// resource limits. Each runtime caches what it prepares from an app by that checksum.
+/// An app's code as the worker hands it to a runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppCode {
+    /// A file the worker downloaded and whose sha256 it checked against the app's registry
+    /// checksum: a WebAssembly module, or an OCI image archive (`podman save`).
+    File(PathBuf),
+    /// An OCI image in a registry: the runtime pulls it and checks its manifest digest against
+    /// the app's registry checksum itself ([`oci::ImageReference`]).
+    Image(oci::ImageReference),
+}
+
+/// The interface every runtime offers the worker: prepare an app (setting up: load or pull an
+/// image) and run it on a job within a wall-clock limit and the runtime's default resource
+/// limits. Each runtime caches what it prepares from an app by its registry checksum.
 pub trait Sandbox: Send + Sync {
     /// The app type it runs, as in the registry (`WASM`, `OCI`).
     fn kind(&self) -> &'static str;
 
-    /// Runs `app` on `job`.
+    /// Makes `app` ready to run (setting up, never counted as execution time); cached by
+    /// `checksum`, so [`Sandbox::run_app`] finds it. Does nothing by default.
+    ///
+    /// # Errors
+    /// [`RunError`] naming what could not be fetched, loaded or verified.
+    fn prepare(&self, app: &AppCode, checksum: [u8; 32]) -> Result<(), RunError> {
+        let _ = (app, checksum);
+        Ok(())
+    }
+
+    /// Runs `app` on `job` (preparing it first if [`Sandbox::prepare`] was not called).
     ///
     /// # Errors
     /// [`RunError`] naming the limit or the failure; a non-zero exit code is an [`Outcome`].
     fn run_app(
         &self,
-        app: &Path,
+        app: &AppCode,
         checksum: [u8; 32],
         job: &Job,
         wall_time: Duration,
@@ -55,13 +76,21 @@ impl Sandbox for WasmRuntime {
 
     fn run_app(
         &self,
-        app: &Path,
+        app: &AppCode,
         _checksum: [u8; 32],
         job: &Job,
         wall_time: Duration,
     ) -> Result<Outcome, RunError> {
+        let app = match app {
+            AppCode::File(path) => path,
+            AppCode::Image(reference) => {
+                return Err(RunError::Invalid(format!(
+                    "a WASM app is a module file, not the image {reference}"
+                )));
+            }
+        };
         let module = std::fs::read(app)
-            .map_err(|e| RunError::Host { path: app.to_owned(), detail: e.to_string() })?;
+            .map_err(|e| RunError::Host { path: app.clone(), detail: e.to_string() })?;
         self.run(&module, job, &Limits { wall_time, ..Limits::default() })
     }
 }
@@ -158,6 +187,44 @@ pub enum RunError {
     /// The guest trapped (a crash: panic, out-of-bounds access, …).
     #[error("the app crashed: {0}")]
     Crashed(String),
+    /// An app's location is neither a URL nor a usable image reference.
+    #[error(
+        "app location `{location}` is neither a URL (scheme://…) nor a fully qualified image reference (registry/repository[:tag][@sha256:…]): {reason}"
+    )]
+    BadLocation {
+        /// The location, as registered.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `podman pull` failed (registry unreachable, image unknown, refused, …).
+    #[error("pulling image {reference} failed: {detail}")]
+    Pull {
+        /// The image reference.
+        reference: String,
+        /// podman's last words.
+        detail: String,
+    },
+    /// `podman pull` did not finish within its time limit (setting up).
+    #[error("pulling image {reference} took longer than the {limit:?} pull limit; stopped")]
+    PullTimeout {
+        /// The image reference.
+        reference: String,
+        /// The limit.
+        limit: Duration,
+    },
+    /// A pulled (or pinned) image's manifest digest is not the app's registry checksum.
+    #[error(
+        "checksum mismatch: image {reference} has manifest digest {found}, but the app's registry checksum is {expected}: refusing to run it"
+    )]
+    DigestMismatch {
+        /// The image reference.
+        reference: String,
+        /// The registry checksum, `sha256:…`.
+        expected: String,
+        /// The digest(s) podman reports, `sha256:…`.
+        found: String,
+    },
     /// The runtime is missing or broken on this host (e.g. podman not installed).
     #[error("runtime unavailable: {0}")]
     Unavailable(String),

@@ -2,9 +2,10 @@
 //!
 //! A worker holds a key (its account, an active member of the pool), opens a long-lived
 //! session with the pool's scheduler (challenge → signed hello → pushed [`Work`]), and for
-//! each replicate: fetches the app (and dataset) and checks their sha256 against the registry
-//! (setting up, reported separately and never counted as execution time), runs the app in the
-//! WebAssembly sandbox with the task's arguments and inputs, computes the result digest
+//! each replicate: fetches the app (and dataset) and checks their sha256 against the registry,
+//! or has the OCI runtime pull an app's image and check its manifest digest (setting up,
+//! reported separately and never counted as execution time; a mismatch fails as `verifying`),
+//! runs the app in its sandbox with the task's arguments and inputs, computes the result digest
 //! (rule v1) of the output directory, then either uploads the result and sends one
 //! `contributeAndFinalize` (trust ≤ 1) or contributes and waits to be asked to reveal and
 //! upload. Its transactions go through one [`Sender`], so the calls of several tasks share
@@ -21,8 +22,8 @@ use jsonrpsee::core::client::Subscription;
 use jsonrpsee::ws_client::WsClient;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
-use xiebao_runtime::oci::OciRuntime;
-use xiebao_runtime::{Job, Sandbox, WasmRuntime};
+use xiebao_runtime::oci::{AppLocation, OciRuntime};
+use xiebao_runtime::{AppCode, Job, RunError, Sandbox, WasmRuntime};
 use xiebao_scheduler::api::{
     Assignment, Capabilities, Finish, Hello, PoolApiClient, Progress, Report, Resource, Work,
     hello_hash,
@@ -230,8 +231,20 @@ impl Worker {
                 self.sandboxes.keys().copied().collect::<Vec<_>>().join(", ")
             )));
         }
-        self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
-        let app = self.fetch(&a.app, "app").await?;
+        // An OCI app's location may be an image reference: the runtime pulls it and checks
+        // its manifest digest; anything else is a URL whose bytes are fetched and checked here.
+        let location = match a.app_type {
+            AppType::Oci => AppLocation::parse(&a.app.multiaddr)
+                .map_err(|e| fail("setting-up")(format!("app {}: {e}", a.app.address)))?,
+            _ => AppLocation::Url(a.app.multiaddr.clone()),
+        };
+        let app = match location {
+            AppLocation::Url(_) => {
+                self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
+                AppCode::File(self.fetch(&a.app, "app").await?)
+            }
+            AppLocation::Image(reference) => AppCode::Image(reference),
+        };
         let dir = self.config.work_dir.join("tasks").join(format!("{:x}", a.task));
         let input = dir.join("in");
         let output = dir.join("out");
@@ -294,12 +307,24 @@ impl Worker {
             .get(a.app_type.as_str())
             .cloned()
             .ok_or_else(|| fail("setting-up")(format!("no {} runtime", a.app_type.as_str())))?;
+        let checksum = a.app.checksum.0;
         if a.app_type == AppType::Oci {
-            // Loading an image is setting up; it is cached, so the run below finds it.
-            self.report(a.task, Progress::SettingUp { detail: "loading the image".into() }).await;
+            // Loading or pulling an image is setting up; it is cached, so the run finds it.
+            let detail = match &app {
+                AppCode::Image(reference) => format!("pulling the image {reference}"),
+                AppCode::File(_) => "loading the image".to_owned(),
+            };
+            self.report(a.task, Progress::SettingUp { detail }).await;
+            let (prepare, code) = (sandbox.clone(), app.clone());
+            tokio::task::spawn_blocking(move || prepare.prepare(&code, checksum))
+                .await
+                .map_err(|e| fail("setting-up")(e.to_string()))?
+                .map_err(|e| match e {
+                    RunError::DigestMismatch { .. } => fail(VERIFYING)(e.to_string()),
+                    _ => fail("setting-up")(e.to_string()),
+                })?;
         }
         self.report(a.task, Progress::Running).await;
-        let checksum = a.app.checksum.0;
         let outcome =
             tokio::task::spawn_blocking(move || sandbox.run_app(&app, checksum, &job, wall_time))
                 .await
@@ -518,7 +543,7 @@ impl Worker {
     }
 }
 
-/// Longest a setting-up download may take (never counted as execution time).
+/// Longest a setting-up download or image pull may take (never counted as execution time).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A deterministic tar of `dir` (entries sorted, times and owners zeroed).
@@ -583,6 +608,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
     if config.oci {
         match OciRuntime::new(&config.work_dir.join("oci")) {
             Ok(oci) => {
+                let oci = oci.with_pull_timeout(FETCH_TIMEOUT);
                 let oci: Arc<dyn Sandbox> = Arc::new(oci);
                 sandboxes.insert(oci.kind(), oci);
             }

@@ -407,6 +407,8 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
     // Before the market tour, which unpublishes one of the demo apps' orders.
     run_with_a_dataset(dir.path(), rpc, layout["apps"]["wordcount"]["address"].as_str().unwrap());
     run_through_the_market(dir.path(), rpc, app, pool);
+    // After it: its app orders would be among those the tour picks from.
+    run_oci_apps_from_a_registry(dir.path(), rpc, scheduler);
 
     // SIGTERM (as Ctrl-C): every component stops and the command exits.
     let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
@@ -778,6 +780,102 @@ fn run_with_a_dataset(dir: &std::path::Path, rpc: &str, wordcount: &str) {
     let show: Value = serde_json::from_str(&show.stdout).unwrap();
     assert_ne!(show["chain"]["status"], "Completed", "{show}");
     assert!(show["chain"]["contributions"].as_array().is_none_or(Vec::is_empty), "{show}");
+}
+
+/// OCI apps whose location is an image reference on a kept devnet: the worker has podman pull
+/// it while setting up. A reference pinning another digest than the app's checksum fails the
+/// task at once (a mismatch is the same everywhere); an unreachable registry's failure is the
+/// task's last event, naming the reference. Only where podman runs.
+fn run_oci_apps_from_a_registry(dir: &std::path::Path, rpc: &str, scheduler: &str) {
+    let podman = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !podman && std::env::var("XIEBAO_REQUIRE_PODMAN").is_err() {
+        eprintln!("skipping the registry pulls: podman is not installed");
+        return;
+    }
+    let requester = dir.join("keys/requester.key");
+    let requester = requester.to_str().unwrap();
+    // The app's checksum is its image's manifest digest: here the sha256 of this file.
+    let digest_file = dir.join("manifest-digest");
+    std::fs::write(&digest_file, "the manifest the app owner pinned").unwrap();
+    let deploy = |name: &str, reference: &str| {
+        let deployed = crate::xiebao(&[
+            "app",
+            "deploy",
+            "--name",
+            name,
+            "--type",
+            "oci",
+            "--file",
+            digest_file.to_str().unwrap(),
+            "--url",
+            reference,
+            "--price",
+            "0",
+            "--key-file",
+            requester,
+            "--rpc",
+            rpc,
+            "--json",
+        ]);
+        assert!(deployed.ok, "{}", deployed.stderr);
+        let deployed: Value = serde_json::from_str(&deployed.stdout).unwrap();
+        deployed["address"].as_str().unwrap().to_owned()
+    };
+    let run = |app: &str, extra: &[&str]| {
+        let mut args = vec!["run", app, "--key-file", requester, "--rpc", rpc, "--timeout", "60"];
+        args.extend_from_slice(extra);
+        crate::xiebao(&args)
+    };
+    let unreachable = deploy("unreachable", "127.0.0.1:1/none:latest");
+    let waiting = run(&unreachable, &["--no-watch"]);
+    assert!(waiting.ok, "{}", waiting.stderr);
+    let task = waiting
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("task 0: "))
+        .expect("task 0's id")
+        .to_owned();
+
+    let pinned = format!("127.0.0.1:1/none:latest@sha256:{}", "ab".repeat(32));
+    let mismatch = deploy("pinned-elsewhere", &pinned);
+    let refused = run(&mismatch, &["--out", dir.join("pinned-out").to_str().unwrap()]);
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains(&format!(
+            "while verifying: checksum mismatch: image {pinned} has manifest digest sha256:{}",
+            "ab".repeat(32)
+        )),
+        "{}",
+        refused.stdout
+    );
+
+    // The unpinned one was pulled, and the pull failed: the task says so.
+    let start = Instant::now();
+    let last_event = loop {
+        let show = crate::xiebao(&[
+            "task",
+            "show",
+            &task,
+            "--rpc",
+            rpc,
+            "--scheduler",
+            scheduler,
+            "--json",
+        ]);
+        assert!(show.ok, "{}", show.stderr);
+        let show: Value = serde_json::from_str(&show.stdout).unwrap();
+        let last = show["scheduler"]["last_event"].as_str().unwrap_or_default().to_owned();
+        if last.contains("failed while") || start.elapsed() > Duration::from_secs(60) {
+            break last;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        last_event
+            .contains("failed while setting-up: pulling image 127.0.0.1:1/none:latest failed")
+            && last_event.contains("connection refused"),
+        "{last_event}"
+    );
 }
 
 /// The README's tour, command by command, as written (placeholders filled from what the

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use xiebao_runtime::oci::{OciLimits, OciRuntime};
-use xiebao_runtime::{Job, RunError};
+use xiebao_runtime::oci::{AppLocation, ImageReference, OciLimits, OciRuntime};
+use xiebao_runtime::{AppCode, Job, RunError, Sandbox as _};
 
 struct Podman {
     runtime: OciRuntime,
@@ -125,4 +125,84 @@ fn container_limits_are_enforced_and_named() {
         .unwrap();
     assert_eq!(failed.exit_code, 3);
     assert_eq!(String::from_utf8_lossy(&failed.stderr).trim(), "bad");
+}
+
+/// A runtime with no image and this pull limit, or `None` to skip (as [`podman`]).
+fn bare_runtime(pull_timeout: Duration) -> Option<(OciRuntime, tempfile::TempDir)> {
+    let state = tempfile::tempdir().unwrap();
+    match OciRuntime::new(state.path()) {
+        Ok(runtime) => Some((runtime.with_pull_timeout(pull_timeout), state)),
+        Err(e) => {
+            assert!(
+                std::env::var("XIEBAO_REQUIRE_PODMAN").is_err(),
+                "podman is required here: {e}"
+            );
+            eprintln!("skipping the OCI pull tests: {e}");
+            None
+        }
+    }
+}
+
+fn reference(text: &str) -> ImageReference {
+    match AppLocation::parse(text).unwrap() {
+        AppLocation::Image(reference) => reference,
+        AppLocation::Url(url) => panic!("{url} is an image reference"),
+    }
+}
+
+#[test]
+fn a_pull_from_an_unreachable_registry_fails_fast_naming_the_reference() {
+    let Some((runtime, _state)) = bare_runtime(Duration::from_secs(120)) else { return };
+    let image = reference("127.0.0.1:1/none:latest");
+    let start = Instant::now();
+    // Through the interface the worker uses while setting up.
+    let error = runtime.prepare(&AppCode::Image(image.clone()), [1; 32]).unwrap_err();
+    let took = start.elapsed();
+    match &error {
+        RunError::Pull { reference, detail } => {
+            assert_eq!(reference, "127.0.0.1:1/none:latest");
+            assert!(detail.contains("connection refused"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().starts_with("pulling image 127.0.0.1:1/none:latest failed: "));
+    assert!(took < Duration::from_secs(30), "a refused connection fails fast, not after {took:?}");
+    // Nothing was cached: running it fails the same way.
+    let io = Io::new();
+    let run =
+        runtime.run_app(&AppCode::Image(image), [1; 32], &io.job("true"), Duration::from_secs(5));
+    assert!(matches!(run, Err(RunError::Pull { .. })), "{run:?}");
+}
+
+#[test]
+fn a_pull_that_hangs_is_stopped_at_its_time_limit() {
+    let Some((runtime, _state)) = bare_runtime(Duration::from_secs(2)) else { return };
+    // A "registry" that takes connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let text = format!("127.0.0.1:{port}/silent:1");
+    let start = Instant::now();
+    let error = runtime.pull(&reference(&text), [1; 32]).unwrap_err();
+    assert_eq!(error, RunError::PullTimeout { reference: text, limit: Duration::from_secs(2) });
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "stopped at the limit: {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_reference_pinning_another_digest_than_the_checksum_is_refused_before_pulling() {
+    let Some((runtime, _state)) = bare_runtime(Duration::from_secs(2)) else { return };
+    let pinned = format!("docker.io/library/busybox:1.36@sha256:{}", "ab".repeat(32));
+    let error = runtime.pull(&reference(&pinned), [0xcd; 32]).unwrap_err();
+    assert_eq!(
+        error,
+        RunError::DigestMismatch {
+            reference: pinned,
+            expected: format!("sha256:{}", "cd".repeat(32)),
+            found: format!("sha256:{}", "ab".repeat(32)),
+        }
+    );
+    assert!(error.to_string().starts_with("checksum mismatch: image docker.io/library/busybox"));
 }
