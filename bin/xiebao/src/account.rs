@@ -25,6 +25,12 @@ pub(crate) struct Endpoint {
 /// `xiebao account …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountCommand {
+    /// Bring RLC from Ethereum to this account on the chain (through the bridge: locked on
+    /// the mainchain, minted here once the validators attest it)
+    Deposit(crate::bridge::DepositArgs),
+    /// Take RLC from this account back to Ethereum (burned here, released on the mainchain
+    /// with the validators' signatures)
+    Withdraw(crate::bridge::WithdrawArgs),
     /// An account's balances and nonce.
     Show {
         /// The account.
@@ -175,6 +181,8 @@ fn stake(command: &StakeCommand) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
     match command {
+        AccountCommand::Deposit(args) => crate::bridge::deposit(args),
+        AccountCommand::Withdraw(args) => crate::bridge::withdraw(args),
         AccountCommand::Stake(command) => stake(command),
         AccountCommand::Show { address, endpoint } => crate::client_runtime()?.block_on(async {
             let client = xiebao_rpc::http_client(&endpoint.rpc)?;

@@ -42,6 +42,43 @@ pub(crate) struct KeyArgs {
     pub(crate) password_file: Option<PathBuf>,
 }
 
+/// A deposit (`bridge deposit`, `account deposit`).
+#[derive(Debug, Args)]
+pub(crate) struct DepositArgs {
+    /// Amount in RLC (up to 9 decimals).
+    #[arg(long)]
+    amount: String,
+    /// Who receives it on the chain (default: the key's own address).
+    #[arg(long)]
+    to: Option<Address>,
+    /// Return once the deposit is in a mainchain block.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+/// A withdrawal (`bridge withdraw`, `account withdraw`).
+#[derive(Debug, Args)]
+pub(crate) struct WithdrawArgs {
+    /// Amount in RLC (up to 9 decimals).
+    #[arg(long)]
+    amount: String,
+    /// Who receives it on the mainchain (default: the key's own address).
+    #[arg(long)]
+    to: Option<Address>,
+    /// Stop after the burn and the signatures; release later with `xiebao bridge release`
+    /// (from any account holding ether for gas).
+    #[arg(long)]
+    no_release: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
 /// `xiebao bridge …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BridgeCommand {
@@ -78,38 +115,9 @@ pub(crate) enum BridgeCommand {
         endpoints: Endpoints,
     },
     /// Lock mainchain RLC in the bridge and follow it until it is minted on the chain.
-    Deposit {
-        /// Amount in RLC (up to 9 decimals).
-        #[arg(long)]
-        amount: String,
-        /// Who receives it on the chain (default: the key's own address).
-        #[arg(long)]
-        to: Option<Address>,
-        /// Return once the deposit is in a mainchain block.
-        #[arg(long)]
-        no_wait: bool,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        endpoints: Endpoints,
-    },
+    Deposit(DepositArgs),
     /// Burn chain RLC, wait for the validators' signatures, and release it on the mainchain.
-    Withdraw {
-        /// Amount in RLC (up to 9 decimals).
-        #[arg(long)]
-        amount: String,
-        /// Who receives it on the mainchain (default: the key's own address).
-        #[arg(long)]
-        to: Option<Address>,
-        /// Stop after the burn and the signatures; release later with `xiebao bridge release`
-        /// (from any account holding ether for gas).
-        #[arg(long)]
-        no_release: bool,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        endpoints: Endpoints,
-    },
+    Withdraw(WithdrawArgs),
     /// Submit the release of a signed withdrawal to the mainchain (anyone may; the RLC goes
     /// to the withdrawal's recipient).
     Release {
@@ -221,147 +229,8 @@ pub(crate) fn run(command: &BridgeCommand) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        BridgeCommand::Deposit { amount, to, no_wait, key, endpoints } => {
-            let amount = parse_rlc(amount)?;
-            let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-            let recipient = to.unwrap_or(key.address());
-            runtime.block_on(async {
-                let node = Node::connect(&endpoints.rpc).await?;
-                let settings = settings(&node).await?;
-                let provider = contracts::signing_provider(&endpoints.ethereum, &key)?;
-                let deposited = client::deposit(
-                    &provider,
-                    settings.contract,
-                    key.address(),
-                    nrlc_u256(amount),
-                    recipient,
-                )
-                .await?;
-                if !endpoints.json {
-                    println!(
-                        "deposit {} of {} locked in mainchain block {} (tx {})",
-                        deposited.id,
-                        format_rlc(amount),
-                        deposited.block,
-                        deposited.tx
-                    );
-                }
-                if *no_wait {
-                    if endpoints.json {
-                        println!("{}", serde_json::to_string(&deposited)?);
-                    }
-                    return Ok(());
-                }
-                let progress = Progress::new(endpoints.json);
-                let start = Instant::now();
-                loop {
-                    let stage =
-                        client::deposit_stage(&provider, &node, deposited.id, deposited.block).await?;
-                    match &stage {
-                        DepositStage::Seen { confirmations } => progress.say(format!(
-                            "seen on the mainchain, {confirmations} confirmation(s); waiting for the validators"
-                        )),
-                        DepositStage::Attested { attestations, threshold } => progress
-                            .say(format!("attested by {attestations} of {threshold} validators needed")),
-                        DepositStage::Minted { recipient, amount } => {
-                            progress.done();
-                            if endpoints.json {
-                                println!("{}", serde_json::json!({ "deposit": deposited, "stage": stage }));
-                            } else {
-                                println!(
-                                    "minted {} to {recipient} on the chain",
-                                    format_rlc(Nrlc(*amount))
-                                );
-                            }
-                            return Ok(());
-                        }
-                    }
-                    if start.elapsed() > Duration::from_secs(600) {
-                        bail!(
-                            "deposit {} is not minted after 10 minutes; follow it with `xiebao bridge status --deposit {}` (are the validators' oracles running?)",
-                            deposited.id,
-                            deposited.id
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            })
-        }
-        BridgeCommand::Withdraw { amount, to, no_release, key, endpoints } => {
-            let amount = parse_rlc(amount)?;
-            let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-            let recipient = to.unwrap_or(key.address());
-            runtime.block_on(async {
-                let node = Node::connect(&endpoints.rpc).await?;
-                let settings = settings(&node).await?;
-                let account = node.rpc.account(key.address()).await?;
-                if account.free < amount {
-                    bail!(
-                        "{} has {} free on the chain; the withdrawal needs {} (missing {})",
-                        key.address(),
-                        format_rlc(account.free),
-                        format_rlc(amount),
-                        format_rlc(Nrlc(amount.0 - account.free.0))
-                    );
-                }
-                let sender = Sender::spawn(node.clone(), key.clone(), SenderOptions::default());
-                let applied = sender
-                    .send(Withdraw { recipient, amount }.into())
-                    .await
-                    .context("the chain refused the withdrawal")?;
-                let id = applied
-                    .events
-                    .iter()
-                    .find_map(|e| match e {
-                        Event::WithdrawalRequested { id, .. } => Some(*id),
-                        _ => None,
-                    })
-                    .context("the withdrawal emitted no WithdrawalRequested event")?;
-                if !endpoints.json {
-                    println!(
-                        "withdrawal {id}: {} burned on the chain in block {}",
-                        format_rlc(amount),
-                        applied.height
-                    );
-                }
-                let provider = contracts::signing_provider(&endpoints.ethereum, &key)?;
-                let progress = Progress::new(endpoints.json);
-                let start = Instant::now();
-                let view = loop {
-                    let (view, stage) =
-                        client::withdrawal_stage(&provider, settings.contract, &node, id).await?;
-                    match stage {
-                        WithdrawalStage::Burned { signatures, threshold } => progress
-                            .say(format!("signed by {signatures} of {threshold} validators needed")),
-                        WithdrawalStage::Signed { .. } | WithdrawalStage::Released => break view,
-                    }
-                    if start.elapsed() > Duration::from_secs(600) {
-                        bail!(
-                            "withdrawal {id} lacks signatures after 10 minutes; follow it with `xiebao bridge status --withdrawal {id}`"
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                };
-                progress.done();
-                if *no_release {
-                    if endpoints.json {
-                        println!("{}", serde_json::json!({ "id": id, "stage": "signed" }));
-                    } else {
-                        println!(
-                            "withdrawal {id} is signed; release it with `xiebao bridge release --id {id}`"
-                        );
-                    }
-                    return Ok(());
-                }
-                let tx = client::release(&provider, settings.contract, &view).await?;
-                if endpoints.json {
-                    println!("{}", serde_json::json!({ "id": id, "stage": "released", "mainchain_tx": tx }));
-                } else {
-                    println!("released {} to {recipient} on the mainchain (tx {tx})", format_rlc(amount));
-                }
-                Ok(())
-            })
-        }
+        BridgeCommand::Deposit(args) => deposit(args),
+        BridgeCommand::Withdraw(args) => withdraw(args),
         BridgeCommand::Release { id, key, endpoints } => {
             let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
             runtime.block_on(async {
@@ -544,4 +413,155 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `bridge deposit` (also `xiebao account deposit`).
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn deposit(args: &DepositArgs) -> anyhow::Result<()> {
+    let DepositArgs { amount, to, no_wait, key, endpoints } = args;
+    let runtime = crate::client_runtime()?;
+    let amount = parse_rlc(amount)?;
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    let recipient = to.unwrap_or(key.address());
+    runtime.block_on(async {
+                let node = Node::connect(&endpoints.rpc).await?;
+                let settings = settings(&node).await?;
+                let provider = contracts::signing_provider(&endpoints.ethereum, &key)?;
+                let deposited = client::deposit(
+                    &provider,
+                    settings.contract,
+                    key.address(),
+                    nrlc_u256(amount),
+                    recipient,
+                )
+                .await?;
+                if !endpoints.json {
+                    println!(
+                        "deposit {} of {} locked in mainchain block {} (tx {})",
+                        deposited.id,
+                        format_rlc(amount),
+                        deposited.block,
+                        deposited.tx
+                    );
+                }
+                if *no_wait {
+                    if endpoints.json {
+                        println!("{}", serde_json::to_string(&deposited)?);
+                    }
+                    return Ok(());
+                }
+                let progress = Progress::new(endpoints.json);
+                let start = Instant::now();
+                loop {
+                    let stage =
+                        client::deposit_stage(&provider, &node, deposited.id, deposited.block).await?;
+                    match &stage {
+                        DepositStage::Seen { confirmations } => progress.say(format!(
+                            "seen on the mainchain, {confirmations} confirmation(s); waiting for the validators"
+                        )),
+                        DepositStage::Attested { attestations, threshold } => progress
+                            .say(format!("attested by {attestations} of {threshold} validators needed")),
+                        DepositStage::Minted { recipient, amount } => {
+                            progress.done();
+                            if endpoints.json {
+                                println!("{}", serde_json::json!({ "deposit": deposited, "stage": stage }));
+                            } else {
+                                println!(
+                                    "minted {} to {recipient} on the chain",
+                                    format_rlc(Nrlc(*amount))
+                                );
+                            }
+                            return Ok(());
+                        }
+                    }
+                    if start.elapsed() > Duration::from_secs(600) {
+                        bail!(
+                            "deposit {} is not minted after 10 minutes; follow it with `xiebao bridge status --deposit {}` (are the validators' oracles running?)",
+                            deposited.id,
+                            deposited.id
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+}
+
+/// `bridge withdraw` (also `xiebao account withdraw`).
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn withdraw(args: &WithdrawArgs) -> anyhow::Result<()> {
+    let WithdrawArgs { amount, to, no_release, key, endpoints } = args;
+    let runtime = crate::client_runtime()?;
+    let amount = parse_rlc(amount)?;
+    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    let recipient = to.unwrap_or(key.address());
+    runtime.block_on(async {
+                let node = Node::connect(&endpoints.rpc).await?;
+                let settings = settings(&node).await?;
+                let account = node.rpc.account(key.address()).await?;
+                if account.free < amount {
+                    bail!(
+                        "{} has {} free on the chain; the withdrawal needs {} (missing {})",
+                        key.address(),
+                        format_rlc(account.free),
+                        format_rlc(amount),
+                        format_rlc(Nrlc(amount.0 - account.free.0))
+                    );
+                }
+                let sender = Sender::spawn(node.clone(), key.clone(), SenderOptions::default());
+                let applied = sender
+                    .send(Withdraw { recipient, amount }.into())
+                    .await
+                    .context("the chain refused the withdrawal")?;
+                let id = applied
+                    .events
+                    .iter()
+                    .find_map(|e| match e {
+                        Event::WithdrawalRequested { id, .. } => Some(*id),
+                        _ => None,
+                    })
+                    .context("the withdrawal emitted no WithdrawalRequested event")?;
+                if !endpoints.json {
+                    println!(
+                        "withdrawal {id}: {} burned on the chain in block {}",
+                        format_rlc(amount),
+                        applied.height
+                    );
+                }
+                let provider = contracts::signing_provider(&endpoints.ethereum, &key)?;
+                let progress = Progress::new(endpoints.json);
+                let start = Instant::now();
+                let view = loop {
+                    let (view, stage) =
+                        client::withdrawal_stage(&provider, settings.contract, &node, id).await?;
+                    match stage {
+                        WithdrawalStage::Burned { signatures, threshold } => progress
+                            .say(format!("signed by {signatures} of {threshold} validators needed")),
+                        WithdrawalStage::Signed { .. } | WithdrawalStage::Released => break view,
+                    }
+                    if start.elapsed() > Duration::from_secs(600) {
+                        bail!(
+                            "withdrawal {id} lacks signatures after 10 minutes; follow it with `xiebao bridge status --withdrawal {id}`"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                progress.done();
+                if *no_release {
+                    if endpoints.json {
+                        println!("{}", serde_json::json!({ "id": id, "stage": "signed" }));
+                    } else {
+                        println!(
+                            "withdrawal {id} is signed; release it with `xiebao bridge release --id {id}`"
+                        );
+                    }
+                    return Ok(());
+                }
+                let tx = client::release(&provider, settings.contract, &view).await?;
+                if endpoints.json {
+                    println!("{}", serde_json::json!({ "id": id, "stage": "released", "mainchain_tx": tx }));
+                } else {
+                    println!("released {} to {recipient} on the mainchain (tx {tx})", format_rlc(amount));
+                }
+                Ok(())
+            })
 }

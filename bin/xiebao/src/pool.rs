@@ -35,6 +35,12 @@ pub(crate) struct SchedulerArgs {
     /// Highest trust the order offers.
     #[arg(long, default_value_t = 100)]
     trust: u64,
+    /// Tasks the published workerpool order covers.
+    #[arg(long, default_value_t = 1_000_000)]
+    volume: u64,
+    /// Category (work clock) of the published workerpool order.
+    #[arg(long, default_value_t = 0)]
+    category: u64,
 }
 
 /// `xiebao worker`.
@@ -91,6 +97,9 @@ fn init_logs(default: &str) {
 #[allow(clippy::print_stdout, reason = "the command prints where it serves")]
 pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     init_logs("warn,xiebao_scheduler=info");
+    if args.volume == 0 {
+        anyhow::bail!("--volume 0: the workerpool order must cover at least one task");
+    }
     let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
     let config = xiebao_scheduler::service::Config {
         rpc: args.rpc.clone(),
@@ -101,6 +110,8 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         order: xiebao_scheduler::service::OrderPolicy {
             price: crate::account::parse_rlc(&args.price)?,
             trust: args.trust,
+            volume: args.volume,
+            category: args.category,
             ..Default::default()
         },
     };

@@ -321,15 +321,16 @@ async fn bridge_round_trip_limits_signatures_offline_validator_and_reorg() {
     assert!(
         Command::new("kill").args(["-9", &net.pids[3].to_string()]).status().unwrap().success()
     );
+    // `account deposit|withdraw` are the same commands under the names users look for.
     let deposit =
-        run(&["bridge", "deposit", "--amount", "40", "--key-file", &deployer_file, "--no-wait"]);
+        run(&["account", "deposit", "--amount", "40", "--key-file", &deployer_file, "--no-wait"]);
     assert!(deposit.ok, "{}", deposit.stderr);
     mine(&eth, CONFIRMATIONS);
     wait_for("deposit 1 to be minted", async || {
         node.rpc.deposit(1).await.unwrap().iter().any(|c| c.minted).then_some(())
     })
     .await;
-    let withdraw = run(&["bridge", "withdraw", "--amount", "20", "--key-file", &deployer_file]);
+    let withdraw = run(&["account", "withdraw", "--amount", "20", "--key-file", &deployer_file]);
     assert!(withdraw.ok, "{}", withdraw.stderr);
     assert_eq!(chain_free(user).await, Nrlc::rlc(150 - 30 + 40 - 20));
     balanced();

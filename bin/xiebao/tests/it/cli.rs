@@ -29,6 +29,23 @@ fn demo_rejects_a_zero_volume_with_the_rule() {
 }
 
 #[test]
+fn a_scheduler_refuses_an_empty_order_volume() {
+    let run = xiebao(&[
+        "scheduler",
+        "--key-file",
+        "/nonexistent/owner.key",
+        "--workerpool",
+        "0x0101010101010101010101010101010101010101",
+        "--data-dir",
+        "/nonexistent/sched",
+        "--volume",
+        "0",
+    ]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("--volume 0: the workerpool order must cover at least one task"));
+}
+
+#[test]
 fn bench_all_quick_smoke_prints_every_figure() {
     let run = xiebao(&["bench", "all", "--quick", "--json"]);
     let (ok, stdout, stderr) = (run.ok, run.stdout, run.stderr);
