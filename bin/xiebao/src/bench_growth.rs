@@ -76,7 +76,7 @@ pub(crate) fn growth(quick: bool) -> anyhow::Result<Vec<Figure>> {
             name: name("growth.restart_ms", &label),
             value: restart_ms,
             unit: "ms",
-            note: format!("new process: open, load, check the root (target < 5,000 ms at 10⁶)"),
+            note: "new process: open, load, check the root (target < 5,000 ms at 10⁶)".into(),
         });
         figures.push(Figure {
             name: name("growth.restart_rss_mib", &label),

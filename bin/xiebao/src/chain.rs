@@ -163,7 +163,7 @@ fn join(from: &Path, out: &Path, p2p: Option<SocketAddr>, json: bool) -> anyhow:
         rpc_listen: ports[1],
         metrics_listen: None,
         peers: network.peers.clone(),
-        timing: network.timing.clone(),
+        timing: network.timing,
         bridge: None,
     };
     std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
