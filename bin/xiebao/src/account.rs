@@ -155,8 +155,7 @@ fn stake(command: &StakeCommand) -> anyhow::Result<()> {
     crate::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
         let address = key.address();
-        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
-        let applied = sender.send(call).await.context("the chain refused it")?;
+        let applied = crate::send_call(&node, key, call, "it").await?;
         let membership = node.rpc.membership(address).await?;
         if endpoint.json {
             println!(

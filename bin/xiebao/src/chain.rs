@@ -205,8 +205,7 @@ fn governance(
     let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
     crate::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
-        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
-        let applied = sender.send(call).await.context("the chain refused it")?;
+        let applied = crate::send_call(&node, key, call, "it").await?;
         let status = node.rpc.chain_status().await?;
         let from = status.epoch_length * (status.epoch + 1);
         if endpoint.json {

@@ -105,6 +105,19 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
+/// Signs one call with `key`, sends it through `node` and waits until it is final; `what`
+/// names it when the chain refuses it.
+async fn send_call(
+    node: &xiebao_sdk::client::Node,
+    key: xiebao_types::SecretKey,
+    call: xiebao_types::Call,
+    what: &str,
+) -> anyhow::Result<xiebao_sdk::client::Applied> {
+    use anyhow::Context as _;
+    let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
+    sender.send(call).await.with_context(|| format!("the chain refused {what}"))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {

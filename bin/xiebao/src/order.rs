@@ -244,8 +244,7 @@ fn manage(
             AnyOrder::Workerpool(order) => ManageWorkerpoolOrder { order, operation, sign }.into(),
             AnyOrder::Request(order) => ManageRequestOrder { order, operation, sign }.into(),
         };
-        let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
-        let applied = sender.send(call).await.context("the chain refused it")?;
+        let applied = crate::send_call(&node, key, call, "it").await?;
         let done = match operation {
             xiebao_types::OrderOperation::Sign => "presigned",
             xiebao_types::OrderOperation::Close => "cancelled",

@@ -303,11 +303,8 @@ fn transfer(
     let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
     crate::client_runtime()?.block_on(async {
         let node = Node::connect(&endpoint.rpc).await?;
-        let sender = Sender::spawn(node, key, SenderOptions::default());
-        let applied = sender
-            .send(TransferAsset { asset: address, to }.into())
-            .await
-            .context("the chain refused the transfer")?;
+        let call = TransferAsset { asset: address, to }.into();
+        let applied = crate::send_call(&node, key, call, "the transfer").await?;
         if endpoint.json {
             println!(
                 "{}",

@@ -314,11 +314,8 @@ fn claim(
     let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
     crate::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
-        let sender = xiebao_sdk::client::Sender::spawn(node, key, Default::default());
-        let applied = sender
-            .send(xiebao_types::tx::Claim { task_id: task }.into())
-            .await
-            .context("the chain refused the claim")?;
+        let call = xiebao_types::tx::Claim { task_id: task }.into();
+        let applied = crate::send_call(&node, key, call, "the claim").await?;
         if endpoint.json {
             println!("{}", serde_json::json!({ "task": task, "block": applied.height }));
         } else {
