@@ -160,8 +160,22 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let message = format!("{error:#}");
+            eprintln!("error: {message}");
+            if let Some(hint) = hint(&message) {
+                eprintln!("hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// What to do next, for errors whose cause the user can fix.
+fn hint(message: &str) -> Option<&'static str> {
+    if message.contains("Connection refused") || message.contains("tcp connect error") {
+        return Some(
+            "nothing answers at that address: start a local network with `xiebao devnet --keep` (it prints the URLs to use), or give the URL of a running node with --rpc (or XIEBAO_RPC)",
+        );
+    }
+    None
 }

@@ -29,6 +29,23 @@ fn demo_rejects_a_zero_volume_with_the_rule() {
 }
 
 #[test]
+fn an_unreachable_node_is_named_with_what_to_do() {
+    // A loopback port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let rpc = format!("http://127.0.0.1:{port}");
+    for args in [
+        &["account", "show", "0x0101010101010101010101010101010101010101", "--rpc", &rpc][..],
+        &["chain", "status", "--rpc", &rpc][..],
+    ] {
+        let run = xiebao(args);
+        assert!(!run.ok);
+        assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+        assert!(run.stderr.contains("hint: nothing answers at that address"), "{}", run.stderr);
+        assert!(run.stderr.contains("xiebao devnet --keep"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_scheduler_refuses_an_empty_order_volume() {
     let run = xiebao(&[
         "scheduler",
