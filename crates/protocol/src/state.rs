@@ -370,26 +370,15 @@ macro_rules! tables {
                 let mut dirty = std::mem::take(&mut self.dirty);
                 dirty.sort_unstable();
                 dirty.dedup();
-                let changes = dirty.drain(..).map(|dirty| {
-                    let mut key = Vec::with_capacity(64);
-                    let mut value = Vec::new();
-                    let present = match dirty {
-                        $( DirtyKey::$undo(k) => {
-                            key.push(TableId::$undo as u8);
-                            k.key_bytes(&mut key);
-                            self.$field.get(&k).map(|v| v.value_bytes(&mut value)).is_some()
-                        } )*
-                        DirtyKey::Globals => {
-                            key.push(GLOBALS_TABLE);
-                            self.globals.value_bytes(&mut value);
-                            true
-                        }
-                    };
-                    Change { key, value: present.then_some(value) }
-                }).collect();
+                let mut changes: Vec<Change> = dirty
+                    .drain(..)
+                    .map(|dirty| {
+                        let (key, value) = self.entry_bytes(&dirty);
+                        Change { key, value }
+                    })
+                    .collect();
                 // Keep the buffer's capacity for the next block.
                 self.dirty = dirty;
-                let mut changes: Vec<Change> = changes;
                 if !changes.is_empty() {
                     let at = changes.partition_point(|c| c.key[0] < LATTICE_TABLE);
                     let lattice = Change { key: vec![LATTICE_TABLE], value: Some(self.lattice.to_bytes()) };
@@ -398,7 +387,7 @@ macro_rules! tables {
                 changes
             }
 
-            /// The store key and current value bytes of a dirty entry.
+            /// The store key and current value bytes (`None`: absent) of an entry.
             fn entry_bytes(&self, dirty: &DirtyKey) -> (Vec<u8>, Option<Vec<u8>>) {
                 let mut key = Vec::with_capacity(64);
                 let mut value = Vec::new();
@@ -408,7 +397,11 @@ macro_rules! tables {
                         k.key_bytes(&mut key);
                         self.$field.get(k).map(|v| v.value_bytes(&mut value)).is_some()
                     } )*
-                    DirtyKey::Globals => unreachable!("globals are not in the lattice"),
+                    DirtyKey::Globals => {
+                        key.push(GLOBALS_TABLE);
+                        self.globals.value_bytes(&mut value);
+                        true
+                    }
                 };
                 (key, present.then_some(value))
             }

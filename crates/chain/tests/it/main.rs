@@ -181,6 +181,27 @@ async fn start_node(
     chain
 }
 
+/// A simulated network of `keys`, every pair linked.
+async fn connected_network(
+    context: &deterministic::Context,
+    keys: &[Key],
+) -> Oracle<Key, deterministic::Context> {
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: max_message_size(keys.len()),
+            max_peers_per_set: std::num::NonZeroUsize::new(keys.len()).expect("some keys"),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.to_vec(),
+    )
+    .await;
+    network.start();
+    set_links(&oracle, keys, |_, _| true).await;
+    oracle
+}
+
 async fn set_links(
     oracle: &Oracle<Key, deterministic::Context>,
     keys: &[Key],
@@ -224,19 +245,7 @@ fn resume(
             (0..VALIDATORS as u64).map(ed25519::PrivateKey::from_seed).collect();
         let keys: Vec<Key> = signers.iter().map(|s| s.public_key()).collect();
         let genesis = genesis(&signers);
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: max_message_size(VALIDATORS),
-                max_peers_per_set: NZUsize!(VALIDATORS),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
-        set_links(&oracle, &keys, |_, _| true).await;
+        let oracle = connected_network(&context, &keys).await;
 
         let mut chains: Vec<Option<Arc<Chain>>> = vec![None; VALIDATORS];
         for (index, slot) in chains.iter_mut().enumerate() {
@@ -480,19 +489,7 @@ fn a_validator_set_change_takes_effect_at_the_next_epoch() {
                 (0..=VALIDATORS as u64).map(ed25519::PrivateKey::from_seed).collect();
             let keys: Vec<Key> = signers.iter().map(|s| s.public_key()).collect();
             let genesis = genesis(&signers[..VALIDATORS]);
-            let (network, oracle) = Network::new_with_peers(
-                context.child("network"),
-                simulated::Config {
-                    max_size: max_message_size(VALIDATORS + 1),
-                    max_peers_per_set: NZUsize!(VALIDATORS + 1),
-                    disconnect_on_block: true,
-                    tracked_peer_sets: NZUsize!(1),
-                },
-                keys.clone(),
-            )
-            .await;
-            network.start();
-            set_links(&oracle, &keys, |_, _| true).await;
+            let oracle = connected_network(&context, &keys).await;
             let mut chains = Vec::new();
             for index in 0..=VALIDATORS {
                 chains.push(
