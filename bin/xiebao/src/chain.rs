@@ -39,6 +39,9 @@ pub(crate) struct GenesisArgs {
     /// Blocks per consensus epoch (validator-set changes take effect at the next epoch).
     #[arg(long, default_value_t = xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH)]
     epoch_length: u64,
+    /// Print JSON: the genesis file, each validator's config and keys, the faucet.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `xiebao node`.
@@ -47,6 +50,10 @@ pub(crate) struct NodeArgs {
     /// The validator's config file (see `xiebao genesis` and `xiebao localnet`).
     #[arg(long)]
     config: PathBuf,
+    /// Once its RPC answers, print one JSON object (its URLs, listen addresses, data
+    /// directory) on stdout; logs stay on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `xiebao localnet`.
@@ -75,6 +82,11 @@ pub(crate) struct LocalnetArgs {
     /// Confirmations a mainchain deposit needs before the oracles attest it.
     #[arg(long, default_value_t = 2, requires = "ethereum")]
     confirmations: u64,
+    /// Once every validator's RPC answers, print one JSON object (RPC and metrics URLs,
+    /// pids, configs, the faucet key, the data directory) on stdout; the sentences go to
+    /// stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `xiebao chain …`.
@@ -367,7 +379,36 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
         write_configs(&args.out, &genesis, &peers, &listen, &rpc, None, &NodeOptions::default())?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
-    writeln!(out, "genesis: {}", args.out.join("genesis.json").display())?;
+    let genesis_path = args.out.join("genesis.json");
+    let faucet = genesis.balances[0].0;
+    if args.json {
+        let validators: Vec<serde_json::Value> = genesis
+            .validators
+            .iter()
+            .zip(&configs)
+            .map(|(v, config)| {
+                serde_json::json!({
+                    "address": v.address,
+                    "consensus_key": v.consensus_key,
+                    "config": config,
+                })
+            })
+            .collect();
+        let summary = serde_json::json!({
+            "genesis": genesis_path,
+            "chain_id": genesis.chain_id,
+            "authority": { "address": genesis.authority, "key_file": args.out.join("authority.key") },
+            "faucet": {
+                "address": faucet,
+                "key_file": args.out.join("faucet.key"),
+                "balance_nrlc": Nrlc::rlc(FAUCET_RLC).0,
+            },
+            "validators": validators,
+        });
+        writeln!(out, "{summary}")?;
+        return Ok(());
+    }
+    writeln!(out, "genesis: {}", genesis_path.display())?;
     for config in &configs {
         writeln!(out, "config: {} (run: xiebao node --config {0})", config.display())?;
     }
@@ -375,7 +416,7 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
     for (index, v) in genesis.validators.iter().enumerate() {
         writeln!(out, "  validator-{index}: {} (consensus key {})", v.address, v.consensus_key)?;
     }
-    writeln!(out, "faucet: {} holds {FAUCET_RLC} RLC (key in faucet.key)", genesis.balances[0].0)?;
+    writeln!(out, "faucet: {faucet} holds {FAUCET_RLC} RLC (key in faucet.key)")?;
     Ok(())
 }
 
@@ -385,7 +426,65 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
     if let Some(bridge) = &config.bridge {
         start_oracle(bridge, config.rpc_listen)?;
     }
+    if args.json {
+        announce_node(&args.config, &config)?;
+    }
     xiebao_chain::run(config)?;
+    Ok(())
+}
+
+/// The URL a local client reaches a listen address at (an unspecified IP means loopback).
+fn local_url(scheme: &str, listen: SocketAddr) -> String {
+    let host =
+        if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
+    format!("{scheme}://{host}:{}", listen.port())
+}
+
+/// Waits until `url` answers `chain_status` (polling every 100 ms, at most `timeout`).
+async fn wait_for_rpc(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let client = xiebao_rpc::http_client(url)?;
+    let start = std::time::Instant::now();
+    loop {
+        match client.chain_status().await {
+            Ok(_) => return Ok(()),
+            Err(error) if start.elapsed() >= timeout => {
+                bail!("{url} did not answer within {} s: {error}", timeout.as_secs())
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Prints the node's JSON summary (`node --json`) from a thread of its own once its RPC
+/// answers, so that the validator starts unhindered; says on stderr if it never does.
+#[allow(clippy::print_stdout, reason = "the command's output")]
+fn announce_node(config_path: &Path, config: &NodeConfig) -> anyhow::Result<()> {
+    let rpc = local_url("http", config.rpc_listen);
+    let summary = serde_json::json!({
+        "config": config_path,
+        "rpc": rpc,
+        "ws": local_url("ws", config.rpc_listen),
+        "rpc_listen": config.rpc_listen,
+        "p2p_listen": config.p2p_listen,
+        "metrics": config.metrics_listen.map(|m| format!("{}/metrics", local_url("http", m))),
+        "data_dir": config.data_dir,
+        "pid": std::process::id(),
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new()
+        .name("announce".into())
+        .spawn(move || {
+            match runtime.block_on(wait_for_rpc(&rpc, std::time::Duration::from_secs(600))) {
+                Ok(()) => {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{summary}");
+                    let _ = out.flush();
+                }
+                Err(error) => eprintln!("node --json: nothing printed: {error:#}"),
+            }
+        })
+        .context("starting the node's announcer thread")?;
     Ok(())
 }
 
@@ -588,9 +687,15 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     for config in &file.configs {
         children.push(spawn_node(config)?);
     }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     {
         use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
+        // With --json the sentences are logs (stderr); stdout carries the one JSON object.
+        let mut out: Box<dyn std::io::Write> = if args.json {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
         for (index, (url, config)) in file.rpc.iter().zip(&file.configs).enumerate() {
             writeln!(
                 out,
@@ -604,16 +709,53 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
         writeln!(out, "stop with Ctrl-C")?;
         out.flush()?;
     }
+    if args.json {
+        let ready = runtime.block_on(async {
+            for url in &file.rpc {
+                wait_for_rpc(url, std::time::Duration::from_secs(120)).await?;
+            }
+            anyhow::Ok(())
+        });
+        if let Err(error) = ready {
+            stop_children(&mut children);
+            return Err(error.context("the localnet did not come up"));
+        }
+        let validators: Vec<serde_json::Value> = (0..file.rpc.len())
+            .map(|index| {
+                serde_json::json!({
+                    "rpc": file.rpc[index],
+                    "metrics": file.metrics[index],
+                    "config": file.configs[index],
+                    "pid": children[index].id(),
+                })
+            })
+            .collect();
+        let summary = serde_json::json!({
+            "rpc": file.rpc.first(),
+            "validators": validators,
+            "faucet_key": args.data_dir.join("faucet.key"),
+            "data_dir": args.data_dir,
+            "pid": std::process::id(),
+        });
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{summary}")?;
+        out.flush()?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(wait_for_stop())?;
-    for child in &mut children {
-        // SIGTERM each validator (they persist every finalized block as it comes).
+    stop_children(&mut children);
+    Ok(())
+}
+
+/// SIGTERMs each validator (they persist every finalized block as it comes) and reaps it.
+fn stop_children(children: &mut [Child]) {
+    for child in children.iter_mut() {
         let _ = Command::new("kill").arg(child.id().to_string()).status();
     }
-    for child in &mut children {
+    for child in children.iter_mut() {
         let _ = child.wait();
     }
-    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM.

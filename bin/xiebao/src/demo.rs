@@ -15,6 +15,18 @@ pub(crate) struct DemoArgs {
     /// Trust level (replication).
     #[arg(long, default_value_t = 3)]
     trust: u64,
+    /// Print JSON: the deal, the task counts and every party's balances (nRLC).
+    #[arg(long)]
+    json: bool,
+}
+
+/// One party's balances after the deal, and how much they changed.
+struct Party {
+    party: String,
+    address: Address,
+    free: Nrlc,
+    frozen: Nrlc,
+    change: i128,
 }
 
 #[allow(clippy::print_stdout, reason = "the demo's report is its output")]
@@ -55,10 +67,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ..DealSpec::default()
     };
     let deal = w.deal(&spec).map_err(|e| anyhow::anyhow!("matchOrders: {e}"))?;
-    println!("deal {deal}: {} tasks, trust {}, category XS", args.volume, args.trust);
     let tasks =
         w.initialize(&deal, 0..args.volume).map_err(|e| anyhow::anyhow!("initialize: {e}"))?;
-    println!("initialized {} tasks in one transaction", tasks.len());
 
     let honest = B256::repeat_byte(0x60);
     let (mut completed, mut failed) = (0, 0);
@@ -90,25 +100,59 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     w.advance(3_000);
     w.advance(1);
     w.state.check_invariants().map_err(|e| anyhow::anyhow!("invariant broken: {e}"))?;
+    let rows: Vec<Party> = parties
+        .iter()
+        .zip(before)
+        .map(|((label, address), (free0, frozen0))| {
+            let (free, frozen) = (w.free(*address), w.frozen(*address));
+            let change = (free.0 + frozen.0) as i128 - (free0.0 + frozen0.0) as i128;
+            Party { party: label.clone(), address: *address, free, frozen, change }
+        })
+        .collect();
+    let total = w.state.total_balances();
+    if args.json {
+        let parties: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "party": p.party,
+                    "address": p.address,
+                    "free_nrlc": p.free.0,
+                    "frozen_nrlc": p.frozen.0,
+                    "change_nrlc": p.change,
+                })
+            })
+            .collect();
+        let summary = serde_json::json!({
+            "deal": deal,
+            "volume": args.volume,
+            "trust": args.trust,
+            "initialized": tasks.len(),
+            "completed": completed,
+            "failed": failed,
+            "parties": parties,
+            "total_nrlc": total.0,
+            "money_conserved": true,
+        });
+        println!("{summary}");
+        return Ok(());
+    }
+    println!("deal {deal}: {} tasks, trust {}, category XS", args.volume, args.trust);
+    println!("initialized {} tasks in one transaction", tasks.len());
     println!(
         "{completed} tasks completed, {failed} without consensus (refunded at the deadline)\n"
     );
     println!("{:<26} {:>16} {:>16} {:>14}", "party", "free (RLC)", "frozen (RLC)", "change (RLC)");
-    for ((label, address), (free0, frozen0)) in parties.iter().zip(before) {
-        let (free, frozen) = (w.free(*address), w.frozen(*address));
-        let delta = (free.0 + frozen.0) as i128 - (free0.0 + frozen0.0) as i128;
-        let sign = if delta < 0 { "-" } else { "+" };
+    for p in &rows {
+        let sign = if p.change < 0 { "-" } else { "+" };
         println!(
             "{:<26} {:>16} {:>16} {:>14}",
-            label,
-            free.to_rlc_string(),
-            frozen.to_rlc_string(),
-            format!("{sign}{}", Nrlc(delta.unsigned_abs()).to_rlc_string())
+            p.party,
+            p.free.to_rlc_string(),
+            p.frozen.to_rlc_string(),
+            format!("{sign}{}", Nrlc(p.change.unsigned_abs()).to_rlc_string())
         );
     }
-    println!(
-        "\nmoney conserved: Σ balances = {} RLC = supply",
-        w.state.total_balances().to_rlc_string()
-    );
+    println!("\nmoney conserved: Σ balances = {} RLC = supply", total.to_rlc_string());
     Ok(())
 }

@@ -86,7 +86,11 @@ enum Command {
     #[command(subcommand)]
     Bridge(bridge::BridgeCommand),
     /// Print the command reference (Markdown, as in the README).
-    Reference,
+    Reference {
+        /// Print JSON instead: every leaf command with its about, usage and options.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script: `xiebao completions bash > /etc/bash_completion.d/xiebao`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -127,8 +131,8 @@ fn main() -> std::process::ExitCode {
         Command::Wallet(args) => wallet::run(args),
         Command::Bridge(command) => bridge::run(command),
         Command::Run(args) => run::run(args),
-        Command::Reference => {
-            reference::print();
+        Command::Reference { json } => {
+            reference::print(*json);
             Ok(())
         }
         Command::Completions { shell } => {

@@ -33,6 +33,9 @@ pub(crate) enum OrderCommand {
         /// A request's requester and beneficiary.
         #[arg(long)]
         requester: Option<Address>,
+        /// Print the order on one line (compact JSON) instead of indented.
+        #[arg(long)]
+        json: bool,
     },
     /// Publish a signed order in a node's market (checked against the chain first).
     Publish {
@@ -272,7 +275,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             let order = order.to_str().context("the order path is not UTF-8")?;
             manage(order, xiebao_types::OrderOperation::Sign, key, endpoint)?;
         }
-        OrderCommand::Init { kind, target, price, volume, requester } => {
+        OrderCommand::Init { kind, target, price, volume, requester, json } => {
             let price = crate::account::parse_rlc(price)?.to_u256();
             let target = target.unwrap_or(Address::ZERO);
             let salt = xiebao_types::B256::from(rand::random::<[u8; 32]>());
@@ -338,7 +341,11 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
                     })
                 }
             };
-            println!("{}", serde_json::to_string_pretty(&order.to_json())?);
+            if *json {
+                println!("{}", order.to_json());
+            } else {
+                println!("{}", serde_json::to_string_pretty(&order.to_json())?);
+            }
         }
         OrderCommand::Publish { order, scheduler, endpoint } => {
             let text = read_text(order)?;

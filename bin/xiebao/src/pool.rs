@@ -41,6 +41,10 @@ pub(crate) struct SchedulerArgs {
     /// Category (work clock) of the published workerpool order.
     #[arg(long, default_value_t = 0)]
     category: u64,
+    /// Once listening, print one JSON object (its URLs, the workerpool, the data directory)
+    /// on stdout instead of the sentence; logs stay on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `xiebao worker`.
@@ -82,6 +86,10 @@ pub(crate) struct WorkerArgs {
     /// Test only: corrupt every output (a lying worker, for fault tests).
     #[arg(long, hide = true)]
     corrupt_output: bool,
+    /// Once the scheduler lists this worker as connected, print one JSON object (its
+    /// address, endpoints, work directory) on stdout; logs stay on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 fn init_logs(default: &str) {
@@ -119,7 +127,23 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let running =
             xiebao_scheduler::service::start(config).await.context("starting the scheduler")?;
-        println!("scheduler for {} on ws://{}", args.workerpool, running.address);
+        let address = running.address;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "workerpool": args.workerpool,
+                    "url": format!("ws://{address}"),
+                    "http": format!("http://{address}"),
+                    "listen": address,
+                    "rpc": args.rpc,
+                    "data_dir": args.data_dir,
+                    "pid": std::process::id(),
+                })
+            );
+        } else {
+            println!("scheduler for {} on ws://{address}", args.workerpool);
+        }
         use std::io::Write as _;
         std::io::stdout().flush()?;
         crate::chain::wait_for_stop().await?;
@@ -131,6 +155,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
 pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     init_logs("warn,xiebao_worker=info");
     let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+    let address = key.address();
     let join = match (&args.join, &args.stake) {
         (Some(pool), Some(stake)) => Some((*pool, crate::account::parse_rlc(stake)?)),
         _ => None,
@@ -156,9 +181,62 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
+        let announce = async {
+            if args.json {
+                announce_worker(args, address).await;
+            }
+            std::future::pending::<()>().await;
+        };
         tokio::select! {
             result = xiebao_worker::run(config) => result.context("worker"),
             stop = crate::chain::wait_for_stop() => stop,
+            () = announce => Ok(()),
         }
     })
+}
+
+/// The scheduler's HTTP URL from the URL workers use (`ws://h:p` → `http://h:p`).
+fn scheduler_http(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// `worker --json`: waits until the scheduler lists `address` among its connected workers
+/// (polling every 200 ms), then prints the worker's JSON summary.
+#[allow(clippy::print_stdout, reason = "the command's output")]
+async fn announce_worker(args: &WorkerArgs, address: Address) {
+    use xiebao_scheduler::api::PoolApiClient as _;
+    let http = scheduler_http(&args.scheduler);
+    let Ok(pool) = xiebao_rpc::http_client(&http) else {
+        eprintln!("worker --json: {http} is not a scheduler URL; nothing printed");
+        return;
+    };
+    loop {
+        if let Ok(status) = pool.pool_status().await
+            && status.workers.iter().any(|w| w.worker == address)
+        {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "address": address,
+                    "workerpool": status.workerpool,
+                    "rpc": args.rpc,
+                    "scheduler": args.scheduler,
+                    "results": args.results,
+                    "work_dir": args.work_dir,
+                    "slots": args.slots,
+                    "pid": std::process::id(),
+                })
+            );
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -16,6 +16,9 @@ pub(crate) enum ResultCommand {
         /// A file holding the callback data (for tasks with a callback).
         #[arg(long, conflicts_with = "dir")]
         callback_file: Option<PathBuf>,
+        /// Print JSON: `{"digest", "rule", "source"}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Encrypt a result for its beneficiary (ECIES over secp256k1 to their public key).
     Seal {
@@ -28,6 +31,9 @@ pub(crate) enum ResultCommand {
         /// Where to write the sealed result.
         #[arg(long = "out")]
         output: PathBuf,
+        /// Print JSON: `{"output", "bytes"}` (otherwise the command prints nothing).
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch a finalized task's result from its link, check its content id and its digest
     /// against the chain, and unpack it.
@@ -46,6 +52,9 @@ pub(crate) enum ResultCommand {
         /// Where to write the plaintext.
         #[arg(long = "out")]
         output: PathBuf,
+        /// Print JSON: `{"output", "bytes"}` (otherwise the command prints nothing).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -53,34 +62,47 @@ pub(crate) enum ResultCommand {
 pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
     match command {
         ResultCommand::Download(args) => crate::task::download(args)?,
-        ResultCommand::Digest { dir, callback_file } => {
-            let digest = match (dir, callback_file) {
+        ResultCommand::Digest { dir, callback_file, json } => {
+            let (digest, rule, source) = match (dir, callback_file) {
                 (_, Some(file)) => {
                     let data = std::fs::read(file)
                         .with_context(|| format!("reading callback data {}", file.display()))?;
-                    xiebao_types::digest::callback_digest(&data)
+                    (xiebao_types::digest::callback_digest(&data), "callback", file)
                 }
-                (Some(dir), None) => xiebao_sdk::digest::digest_dir(dir)?,
+                (Some(dir), None) => (xiebao_sdk::digest::digest_dir(dir)?, "v1", dir),
                 (None, None) => unreachable!("clap requires one"),
             };
-            println!("{digest}");
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "digest": digest, "rule": rule, "source": source })
+                );
+            } else {
+                println!("{digest}");
+            }
         }
-        ResultCommand::Seal { public_key, input, output } => {
+        ResultCommand::Seal { public_key, input, output, json } => {
             let key = alloy_primitives::hex::decode(public_key.trim())
                 .with_context(|| format!("--for {public_key}: not hex"))?;
             let plain =
                 std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
             let sealed = xiebao_results::sealed::seal(&key, &plain)?;
-            std::fs::write(output, sealed)
+            std::fs::write(output, &sealed)
                 .with_context(|| format!("writing {}", output.display()))?;
+            if *json {
+                println!("{}", serde_json::json!({ "output": output, "bytes": sealed.len() }));
+            }
         }
-        ResultCommand::Open { key_file, password_file, input, output } => {
+        ResultCommand::Open { key_file, password_file, input, output, json } => {
             let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
             let sealed =
                 std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
             let plain = xiebao_results::sealed::open(&key, &sealed)?;
-            std::fs::write(output, plain)
+            std::fs::write(output, &plain)
                 .with_context(|| format!("writing {}", output.display()))?;
+            if *json {
+                println!("{}", serde_json::json!({ "output": output, "bytes": plain.len() }));
+            }
         }
     }
     Ok(())
@@ -104,6 +126,10 @@ pub(crate) enum ResultsCommand {
         /// Accept any correctly signed upload (development only).
         #[arg(long, conflicts_with = "rpc")]
         open: bool,
+        /// Once listening, print one JSON object `{"url", "listen", "dir"}` on stdout instead
+        /// of the sentence.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -133,7 +159,7 @@ fn chain_authorize(url: &str) -> anyhow::Result<xiebao_results::gateway::Authori
 
 #[allow(clippy::print_stdout, reason = "the command prints where it serves")]
 pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
-    let ResultsCommand::Serve { dir, listen, rpc, open: _ } = command;
+    let ResultsCommand::Serve { dir, listen, rpc, open: _, json } = command;
     let store = std::sync::Arc::new(xiebao_results::ResultStore::open(dir)?);
     let authorize: xiebao_results::gateway::Authorize = match rpc {
         Some(url) => chain_authorize(url)?,
@@ -144,7 +170,15 @@ pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        println!("serving results on http://{}", listener.local_addr()?);
+        let address = listener.local_addr()?;
+        if *json {
+            println!(
+                "{}",
+                serde_json::json!({ "url": format!("http://{address}"), "listen": address, "dir": dir })
+            );
+        } else {
+            println!("serving results on http://{address}");
+        }
         use std::io::Write as _;
         std::io::stdout().flush()?;
         xiebao_results::gateway::serve(listener, store, authorize).await?;

@@ -4,6 +4,7 @@ mod bridge_cli;
 mod chain_cli;
 mod cli;
 mod devnet_cli;
+mod json_cli;
 mod order_cli;
 mod result_cli;
 mod rpc_cli;
