@@ -53,6 +53,20 @@ fn lifecycles(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // As a node runs them: the initialization and the settlement in two blocks, each block's
+    // change set (and so its state root) taken at its end.
+    group.bench_function("trust1_lifecycles_500_two_blocks", |b| {
+        b.iter_batched(
+            || world.clone(),
+            |mut w| {
+                apply(&mut w.state, &init, &w.block).expect("initialize");
+                let first = w.state.take_changes();
+                apply(&mut w.state, &settle, &w.block).expect("settle");
+                (first, w.state.take_changes())
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.bench_function("recover_500_authorizations", |b| {
         let signed = settle.signed();
         b.iter(|| VerifiedTx::new(signed.clone(), &world.domain).expect("valid"))

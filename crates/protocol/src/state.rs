@@ -137,6 +137,10 @@ const LATTICE_TABLE: u8 = 0xfe;
 /// Lanes of the lattice hash.
 const LANES: usize = 1_024;
 
+/// Entries from which a fold is spread over several threads (below, a thread's start costs
+/// more than it saves).
+const PARALLEL_FOLD_MIN: usize = 256;
+
 /// The lattice hash of a multiset of entries (LtHash, Bellare–Micciancio's additive
 /// construction with Lewi et al.'s parameters: 1,024 16-bit lanes filled from a blake3 XOF,
 /// added lane-wise modulo 2¹⁶): adding or removing one entry costs O(1), whatever the size of
@@ -177,6 +181,13 @@ impl Lattice {
     fn remove(&mut self, key: &[u8], value: &[u8]) {
         for (lane, x) in self.0.iter_mut().zip(Self::element(key, value)) {
             *lane = lane.wrapping_sub(x);
+        }
+    }
+
+    /// Adds every entry of `other`.
+    fn merge(&mut self, other: &Self) {
+        for (lane, x) in self.0.iter_mut().zip(other.0.iter()) {
+            *lane = lane.wrapping_add(*x);
         }
     }
 
@@ -333,17 +344,21 @@ macro_rules! tables {
             pub(crate) fn commit(&mut self) {
                 // The value of each entry before its first write since the last fold (the
                 // journal is oldest first, so the first undo of a key holds it).
+                // Only a key's first write since the fold is encoded.
                 for undo in &self.journal {
-                    let (key, old) = match undo {
-                        $( Undo::$undo(k, old) => (DirtyKey::$undo(k.clone()), old.as_ref().map(|v| {
-                            let mut bytes = Vec::new();
-                            v.value_bytes(&mut bytes);
-                            bytes
-                        })), )*
-                        Undo::Globals(_) => continue,
-                    };
-                    if let std::collections::btree_map::Entry::Vacant(entry) = self.unfolded.entry(key) {
-                        entry.insert(old);
+                    match undo {
+                        $( Undo::$undo(k, old) => {
+                            if let std::collections::btree_map::Entry::Vacant(entry) =
+                                self.unfolded.entry(DirtyKey::$undo(k.clone()))
+                            {
+                                entry.insert(old.as_ref().map(|v| {
+                                    let mut bytes = Vec::new();
+                                    v.value_bytes(&mut bytes);
+                                    bytes
+                                }));
+                            }
+                        } )*
+                        Undo::Globals(_) => {}
                     }
                 }
                 if let Some(block_journal) = &mut self.block_journal {
@@ -408,19 +423,48 @@ macro_rules! tables {
 
             /// `lattice` brought up to date with `unfolded`: each entry's value then out,
             /// its value now in.
+            ///
+            /// Large folds are spread over the machine's cores: lattice addition commutes, so
+            /// the result does not depend on how the entries are split.
             fn folded(&self, mut lattice: Lattice, unfolded: &Unfolded) -> Lattice {
-                for (dirty, old) in unfolded {
-                    let (key, now) = self.entry_bytes(dirty);
-                    if old == &now {
-                        continue;
+                let fold = |entries: &[(&DirtyKey, &Option<Vec<u8>>)], lattice: &mut Lattice| {
+                    for (dirty, old) in entries {
+                        let (key, now) = self.entry_bytes(dirty);
+                        if *old == &now {
+                            continue;
+                        }
+                        if let Some(old) = old {
+                            lattice.remove(&key, old);
+                        }
+                        if let Some(now) = &now {
+                            lattice.add(&key, now);
+                        }
                     }
-                    if let Some(old) = old {
-                        lattice.remove(&key, old);
-                    }
-                    if let Some(now) = &now {
-                        lattice.add(&key, now);
-                    }
+                };
+                let entries: Vec<_> = unfolded.iter().collect();
+                let threads = std::thread::available_parallelism().map_or(1, usize::from);
+                if threads < 2 || entries.len() < PARALLEL_FOLD_MIN {
+                    fold(&entries, &mut lattice);
+                    return lattice;
                 }
+                let chunk = entries.len().div_ceil(threads);
+                let (first, rest) = entries.split_at(chunk);
+                std::thread::scope(|scope| {
+                    let partials: Vec<_> = rest
+                        .chunks(chunk)
+                        .map(|entries| {
+                            scope.spawn(move || {
+                                let mut partial = Lattice::default();
+                                fold(entries, &mut partial);
+                                partial
+                            })
+                        })
+                        .collect();
+                    fold(first, &mut lattice);
+                    for partial in partials {
+                        lattice.merge(&partial.join().expect("a fold thread panicked"));
+                    }
+                });
                 lattice
             }
 

@@ -135,7 +135,6 @@ struct TaskEntry {
     link: Option<String>,
     uploader: Option<(Address, u64)>,
     last_event: String,
-    waiting: String,
 }
 
 impl TaskEntry {
@@ -174,6 +173,10 @@ pub struct Board {
     tasks: BTreeMap<B256, TaskEntry>,
     /// Tasks in hand-out order: (deal sequence, index) → task id.
     order: BTreeMap<(usize, u64), B256>,
+    /// The keys in `order` of the tasks not known to be final (completed and failed tasks
+    /// are dropped from it lazily, by `dispatch`): hand-out never walks finished tasks, so
+    /// its cost does not grow with the bags behind it.
+    unfinished: BTreeSet<(usize, u64)>,
     workers: BTreeMap<Address, WorkerEntry>,
     scores: BTreeMap<Address, u64>,
 }
@@ -212,6 +215,7 @@ impl Board {
             deal_order: Vec::new(),
             tasks: BTreeMap::new(),
             order: BTreeMap::new(),
+            unfinished: BTreeSet::new(),
             workers: BTreeMap::new(),
             scores: BTreeMap::new(),
         }
@@ -255,13 +259,15 @@ impl Board {
                 link: None,
                 uploader: None,
                 last_event: "deal matched".into(),
-                waiting: String::new(),
             };
             match tasks.get(usize::try_from(index).unwrap_or(usize::MAX)).cloned().flatten() {
                 Some(on_chain) => sync(&mut entry, &on_chain),
                 None => actions.push(Action::Initialize { task, deal: id, idx }),
             }
             self.order.insert((seq, index), task);
+            if !matches!(entry.phase, Phase::Completed(_) | Phase::Failed(_)) {
+                self.unfinished.insert((seq, index));
+            }
             self.tasks.insert(task, entry);
         }
         actions
@@ -705,17 +711,23 @@ impl Board {
             .values()
             .map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len()))
             .sum();
-        for task_id in self.order.values() {
+        let mut finished = Vec::new();
+        for key in &self.unfinished {
+            // Every slot taken: the tasks still waiting say why when asked (`task_view`).
+            if free == 0 {
+                break;
+            }
+            let Some(task_id) = self.order.get(key) else { continue };
             let Some(entry) = self.tasks.get_mut(task_id) else { continue };
+            if matches!(entry.phase, Phase::Completed(_) | Phase::Failed(_)) {
+                finished.push(*key);
+                continue;
+            }
             if entry.phase != Phase::Active {
                 continue;
             }
             let deal = &self.deals[&entry.deal].info;
             if !needs_replicate(entry, deal.deal.trust, &self.scores) {
-                continue;
-            }
-            if free == 0 {
-                entry.waiting = waiting_reason(&self.workers, deal, "all");
                 continue;
             }
             let tag = deal.deal.tag;
@@ -727,10 +739,7 @@ impl Board {
                 .filter(|(a, _)| !entry.replicates.iter().any(|r| r.worker == **a))
                 .min_by_key(|(a, w)| (w.busy.len(), **a))
                 .map(|(a, _)| *a);
-            let Some(worker) = candidate else {
-                entry.waiting = waiting_reason(&self.workers, deal, "capable");
-                continue;
-            };
+            let Some(worker) = candidate else { continue };
             let authorization =
                 self.key.eth_sign(&ids::authorization_hash(&worker, task_id, &Address::ZERO));
             let d = &deal.deal;
@@ -762,7 +771,6 @@ impl Board {
                 assigned_ms: now_ms,
                 slow: false,
             });
-            entry.waiting.clear();
             entry.last_event = match slow {
                 Some(slow) => format!("handed to {worker} too: {slow} is slow"),
                 None => format!("handed to {worker}"),
@@ -773,13 +781,37 @@ impl Board {
             free -= 1;
             actions.push(Action::Push { worker, work: Work::Run(Box::new(assignment)) });
         }
+        for key in finished {
+            self.unfinished.remove(&key);
+        }
         actions
+    }
+
+    /// Why an active task that needs another replicate has none: no worker at all, none
+    /// capable, every slot taken, or every free capable worker already ran it (`None`: a
+    /// worker is free for it, the next hand-out gives it one).
+    fn waiting(&self, entry: &TaskEntry, deal: &DealInfo) -> Option<String> {
+        let free: usize = self
+            .workers
+            .values()
+            .map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len()))
+            .sum();
+        if free == 0 {
+            return Some(waiting_reason(&self.workers, deal, "all"));
+        }
+        let candidate = self.workers.iter().any(|(a, w)| {
+            (w.capabilities.slots as usize) > w.busy.len()
+                && capable(&w.capabilities, deal.deal.tag, deal.app_type)
+                && !entry.replicates.iter().any(|r| r.worker == *a)
+        });
+        (!candidate).then(|| waiting_reason(&self.workers, deal, "capable"))
     }
 
     /// A task's view.
     pub fn task_view(&self, task: &B256) -> Option<TaskView> {
         let entry = self.tasks.get(task)?;
-        let deal = &self.deals.get(&entry.deal)?.info.deal;
+        let info = &self.deals.get(&entry.deal)?.info;
+        let deal = &info.deal;
         let pending: Vec<&Replicate> =
             entry.replicates.iter().filter(|r| r.status.pending()).collect();
         let state = match &entry.phase {
@@ -791,22 +823,21 @@ impl Board {
                     _ => None,
                 });
                 let count = u32::try_from(pending.len()).unwrap_or(u32::MAX);
-                if contributions > 0 && pending.is_empty() && !entry.waiting.is_empty() {
+                let waiting = (pending.is_empty()
+                    && needs_replicate(entry, deal.trust, &self.scores))
+                .then(|| self.waiting(entry, info))
+                .flatten();
+                if let Some(waiting) = waiting.as_ref().filter(|_| contributions > 0) {
                     TaskState::WaitingForWorker {
                         why: format!(
-                            "{contributions} contributions are not enough for consensus and {}",
-                            entry.waiting
+                            "{contributions} contributions are not enough for consensus and {waiting}"
                         ),
                     }
                 } else if contributions > 0 {
                     TaskState::WaitingForConsensus { contributions, pending: count }
                 } else if pending.is_empty() {
                     TaskState::WaitingForWorker {
-                        why: if entry.waiting.is_empty() {
-                            "next in line".into()
-                        } else {
-                            entry.waiting.clone()
-                        },
+                        why: waiting.unwrap_or_else(|| "next in line".into()),
                     }
                 } else if let Some(detail) =
                     setting_up.filter(|_| !pending.iter().any(|r| r.status == Status::Running))
@@ -1180,6 +1211,27 @@ mod tests {
             view.state,
             TaskState::WaitingForWorker { why: "every worker is busy (3/3 slots)".into() }
         );
+    }
+
+    #[test]
+    fn a_large_bag_is_handed_out_once_per_task_and_finished_tasks_leave_the_queue() {
+        let (mut board, tasks) = board(1, 2_000, Tag::NONE);
+        let mut pushed = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(4), 0, 0));
+        let mut handed = BTreeSet::new();
+        let mut done: usize = 0;
+        while let Some((w, task)) = pushed.pop() {
+            assert!(handed.insert(task), "task {task} handed out twice");
+            assert_eq!(w, worker(1));
+            done += 1;
+            pushed.extend(runs(&board.finalized(&task, format!("/results/{done}"), done as u64)));
+            assert!(
+                board.unfinished.len() <= tasks.len() - done + 1,
+                "finished tasks are dropped from the hand-out queue: {} queued after {done}",
+                board.unfinished.len()
+            );
+        }
+        assert_eq!(handed.len(), tasks.len(), "every task handed out");
+        assert!(board.unfinished.len() <= 1, "{} left queued", board.unfinished.len());
     }
 
     #[test]

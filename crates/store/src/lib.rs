@@ -73,6 +73,11 @@ macro_rules! try_db {
     };
 }
 
+/// The store's page cache. The node holds the live state in memory and reads the store
+/// through once at start; the cache only serves writes and block and history reads, so
+/// redb's default (1 GiB, filled by that first read) would be resident memory for nothing.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The node's durable store.
 #[derive(Debug)]
 pub struct Store {
@@ -85,7 +90,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = try_db!(Database::create(path), "open");
+        let db = try_db!(redb::Builder::new().set_cache_size(CACHE_BYTES).create(path), "open");
         Ok(Self { db })
     }
 

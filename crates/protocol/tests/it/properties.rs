@@ -325,3 +325,31 @@ fn a_rolled_back_block_leaves_the_root_as_it_was() {
         }
     }
 }
+
+/// A block writing thousands of entries is folded on several threads when the machine has
+/// them: the root is the same as the one recomputed from every entry, and a second block
+/// (updates and removals of those entries) folds to the recomputed root too.
+#[test]
+fn a_large_block_folds_to_the_recomputed_root() {
+    let mut w = World::new(1, Nrlc::rlc(1_000_000), PoolPolicy::default(), Nrlc::rlc(1_000));
+    let volume = 1_200;
+    let deal = w.deal(&DealSpec { volume, ..DealSpec::default() }).expect("deal");
+    let first = w.state.deals()[&deal].bot_first;
+    let owner = w.actors.pool_owner.clone();
+    let calls = (0..volume)
+        .map(|i| xiebao_types::tx::Initialize { deal_id: deal, idx: first + U256::from(i) }.into())
+        .collect();
+    w.send(&owner, calls).expect("initialize");
+    assert_eq!(w.state.digest(), w.state.full_digest(), "after the initialization");
+    assert_eq!(w.state.fold_digest(), w.state.full_digest());
+    let calls = (0..volume)
+        .map(|i| {
+            let task = w.task_id(&deal, i);
+            w.contribute_and_finalize_call(0, &task, &B256::repeat_byte(0x60))
+        })
+        .collect();
+    let worker = w.actors.workers[0].clone();
+    w.send(&worker, calls).expect("settle");
+    assert_eq!(w.state.digest(), w.state.full_digest(), "after the settlement");
+    assert_eq!(w.state.fold_digest(), w.state.full_digest());
+}
