@@ -18,7 +18,7 @@ use std::process::ExitCode;
 /// Largest picture side, pixels (the host-side `Tiling` keeps the same limits).
 const SIDE_PX_MAX: u32 = 8192;
 /// Most tiles in one picture (tasks in one bag).
-const TILES_MAX: u32 = 4096;
+const TILES_MAX: u32 = 16_384;
 /// Most pixels in one tile, so a tile stays well inside a task's memory and output limits.
 const TILE_PX_MAX: u64 = 1 << 22;
 /// Largest iteration count per pixel.

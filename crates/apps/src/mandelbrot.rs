@@ -13,7 +13,7 @@ use crate::AppError;
 /// Largest picture side, pixels.
 pub const SIDE_PX_MAX: u32 = 8192;
 /// Most tiles in one picture, i.e. tasks in one bag.
-pub const TILES_MAX: u32 = 4096;
+pub const TILES_MAX: u32 = 16_384;
 /// Most pixels in one tile, so one task stays well within the sandbox's memory and output limits.
 pub const TILE_PX_MAX: u64 = 1 << 22;
 /// Largest iteration count per pixel.
@@ -298,8 +298,8 @@ mod tests {
             Err(AppError::OutOfRange { name: "MAX_ITER", value: 0, max: 65536 }),
         );
         check_new(
-            [8192, 8192, 128, 64, 256],
-            Err(AppError::TooManyTiles { tiles_x: 128, tiles_y: 64, max: 4096 }),
+            [8192, 8192, 256, 128, 256],
+            Err(AppError::TooManyTiles { tiles_x: 256, tiles_y: 128, max: 16_384 }),
         );
         check_new(
             [64, 48, 3, 1, 256],
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(tiling.tile_width(), 0);
         assert_eq!(
             tiling.assemble(&[]),
-            Err(AppError::OutOfRange { name: "TILES_X", value: 0, max: 4096 })
+            Err(AppError::OutOfRange { name: "TILES_X", value: 0, max: 16_384 })
         );
     }
 

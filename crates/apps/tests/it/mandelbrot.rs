@@ -94,11 +94,11 @@ fn bad_arguments_and_task_indices_exit_2_naming_the_problem() {
     check(&["64", "48", "3", "2"], Some("0"), "WIDTH 64 is not divisible by TILES_X 3");
     check(&["64", "48", "2", "5"], Some("0"), "HEIGHT 48 is not divisible by TILES_Y 5");
     check(&["64", "48", "2", "2", "0"], Some("0"), "MAX_ITER must be an integer from 1 to 65536");
-    check(&["8192", "8192", "128", "64"], Some("0"), "at most 4096 tiles");
+    check(&["8192", "8192", "256", "128"], Some("0"), "at most 16384 tiles");
     check(&["4096", "2048", "1", "1"], Some("0"), "above the limit of 4194304");
     check(&["64", "48", "2", "2", "9", "9"], Some("0"), "at most 5 arguments");
     // The host refuses the same tilings.
-    assert!(Tiling::parse_params("8192 8192 128 64").is_err());
+    assert!(Tiling::parse_params("8192 8192 256 128").is_err());
     assert!(Tiling::parse_params("4096 2048 1 1").is_err());
     assert!(Tiling::parse_params("64 48 2 2 0").is_err());
 }
