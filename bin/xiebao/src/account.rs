@@ -15,7 +15,7 @@ use xiebao_types::tx::{Transaction, Transfer};
 #[derive(Debug, Args)]
 pub(crate) struct Endpoint {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
     pub(crate) rpc: String,
     /// Print JSON.
     #[arg(long)]

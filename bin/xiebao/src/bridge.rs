@@ -21,10 +21,10 @@ use crate::account::{format_rlc, parse_rlc};
 #[derive(Debug, Args)]
 pub(crate) struct Endpoints {
     /// The Xiebao node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
     rpc: String,
     /// The mainchain (Ethereum) JSON-RPC URL.
-    #[arg(long, env = "XIEBAO_ETHEREUM", default_value = "http://127.0.0.1:8546")]
+    #[arg(long, env = "XIEBAO_ETHEREUM", default_value = crate::config::DEFAULT_ETHEREUM)]
     ethereum: String,
     /// Print JSON.
     #[arg(long)]

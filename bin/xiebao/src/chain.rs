@@ -95,7 +95,7 @@ pub(crate) enum ChainCommand {
     /// Height, last block time, validators and sync state of a node.
     Status {
         /// The node's RPC URL.
-        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
         rpc: String,
         /// Print JSON.
         #[arg(long)]

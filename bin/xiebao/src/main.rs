@@ -7,6 +7,7 @@ mod bench_growth;
 mod bench_pipeline;
 mod bridge;
 mod chain;
+mod config;
 mod demo;
 mod devnet;
 mod order;
@@ -19,12 +20,17 @@ mod secret;
 mod task;
 mod wallet;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Xiebao: a decentralized marketplace for off-chain computing.
 #[derive(Debug, Parser)]
 #[command(name = "xiebao", version, about)]
 struct Cli {
+    /// Take the endpoints (--rpc, --scheduler, --ethereum, --results) from this chain of the
+    /// config file (`devnet` is built in: the devnet in ./xiebao-devnet); flags and their
+    /// environment variables still win. See `xiebao config show`.
+    #[arg(long, global = true, env = "XIEBAO_CHAIN", value_name = "NAME")]
+    chain: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,6 +108,9 @@ enum Command {
     Scheduler(pool::SchedulerArgs),
     /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
     Worker(pool::WorkerArgs),
+    /// Named chains (endpoints) in the config file, and where each endpoint comes from.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// The single-threaded runtime the client commands (RPC queries, payments) run on.
@@ -123,8 +132,47 @@ async fn send_call(
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match &cli.command {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The chain is chosen before clap parses, so that its endpoints become the defaults of the
+    // arguments that read them (a flag, then its environment variable, still win).
+    let selection = config::select(&args);
+    let command = match &selection {
+        Ok(selection) => config::with_profile(Cli::command(), selection),
+        Err(_) => Cli::command(),
+    };
+    let cli = Cli::from_arg_matches(&command.get_matches_from(&args)).unwrap_or_else(|e| e.exit());
+    // clap and the scan above must agree on the chain (`--chain NAME` given as another
+    // option's value would fool the scan).
+    let selection = selection.and_then(|selection| {
+        let chosen = selection.chain.as_ref().map(|c| &c.name);
+        match &cli.chain {
+            Some(name) if chosen != Some(name) => anyhow::bail!(
+                "--chain {name}: not found before the command ran (it chose {chosen:?}); give it as `--chain NAME` or XIEBAO_CHAIN"
+            ),
+            _ => Ok(selection),
+        }
+    });
+    let result = match selection {
+        // `config` reports a bad file or chain itself (`set-chain` does not need the chain).
+        Err(error) if !matches!(cli.command, Command::Config(_)) => Err(error),
+        selection => dispatch(&cli, selection),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let message = format!("{error:#}");
+            eprintln!("error: {message}");
+            if let Some(hint) = hint(&message) {
+                eprintln!("hint: {hint}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; `selection` is the config file and chain this run uses.
+fn dispatch(cli: &Cli, selection: anyhow::Result<config::Selection>) -> anyhow::Result<()> {
+    match &cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Order(command) => order::run(command),
@@ -160,17 +208,7 @@ fn main() -> std::process::ExitCode {
         Command::Task(command) => task::run_task(command),
         Command::Scheduler(args) => pool::scheduler(args),
         Command::Worker(args) => pool::worker(args),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            let message = format!("{error:#}");
-            eprintln!("error: {message}");
-            if let Some(hint) = hint(&message) {
-                eprintln!("hint: {hint}");
-            }
-            std::process::ExitCode::FAILURE
-        }
+        Command::Config(command) => config::run(command, selection),
     }
 }
 
@@ -178,7 +216,7 @@ fn main() -> std::process::ExitCode {
 fn hint(message: &str) -> Option<&'static str> {
     if message.contains("Connection refused") || message.contains("tcp connect error") {
         return Some(
-            "nothing answers at that address: start a local network with `xiebao devnet --keep` (it prints the URLs to use), or give the URL of a running node with --rpc (or XIEBAO_RPC)",
+            "nothing answers at that address: start a local network with `xiebao devnet --keep` (it prints the URLs to use), or give the URL of a running node with --rpc (or XIEBAO_RPC, or a chain of the config file: --chain NAME, see `xiebao config show`)",
         );
     }
     None

@@ -12,7 +12,7 @@ use xiebao_scheduler::api::Capabilities;
 #[derive(Debug, Args)]
 pub(crate) struct SchedulerArgs {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
     rpc: String,
     /// The workerpool's owner key (V3 keystore or hex key file).
     #[arg(long)]
@@ -51,13 +51,13 @@ pub(crate) struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
     rpc: String,
     /// The scheduler's URL (`ws://host:port`).
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_SCHEDULER")]
     scheduler: String,
     /// The result store's URL (`http://host:port`).
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_RESULTS")]
     results: String,
     /// The worker's key (V3 keystore or hex key file).
     #[arg(long)]

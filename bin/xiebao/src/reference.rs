@@ -6,18 +6,38 @@ use std::fmt::Write as _;
 
 use clap::CommandFactory as _;
 
-/// The README's reference: every command with what it does, its usage line and its options.
+/// The README's reference: every command with what it does, its usage line and its options
+/// (the options every command takes are listed once, first).
 pub(crate) fn markdown() -> String {
     let mut cli = crate::Cli::command();
     cli.build();
     let mut out = String::new();
+    let globals: Vec<&str> = cli
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !a.is_hide_set())
+        .map(|a| a.get_id().as_str())
+        .collect();
+    for arg in cli.get_arguments().filter(|a| globals.contains(&a.get_id().as_str())) {
+        let name = arg.get_long().map(|l| format!("--{l}")).unwrap_or_default();
+        let value = arg
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map(|v| format!(" <{v}>"))
+            .unwrap_or_default();
+        let env =
+            arg.get_env().map(|e| format!(" (or {})", e.to_string_lossy())).unwrap_or_default();
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let _ =
+            writeln!(out, "Every command takes `{name}{value}`{env}: {}", help.replace('`', "'"));
+        let _ = writeln!(out);
+    }
     for command in cli.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help") {
-        walk(command, &mut Vec::new(), &mut out);
+        walk(command, &mut Vec::new(), &globals, &mut out);
     }
     out
 }
 
-fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut String) {
+fn walk(command: &clap::Command, path: &mut Vec<String>, globals: &[&str], out: &mut String) {
     path.push(command.get_name().to_owned());
     let children: Vec<&clap::Command> =
         command.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help").collect();
@@ -29,7 +49,10 @@ fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut String) {
         }
         let _ = writeln!(out, "- `xiebao {}` — {about}", path.join(" "));
         let _ = writeln!(out, "  `{}`", usage.replace('`', "'"));
-        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        let own = command
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && !globals.contains(&a.get_id().as_str()));
+        for arg in own {
             let name = match (arg.get_long(), arg.get_short()) {
                 (Some(long), _) => format!("--{long}"),
                 (None, Some(short)) => format!("-{short}"),
@@ -44,7 +67,7 @@ fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut String) {
         }
     } else {
         for child in children {
-            walk(child, path, out);
+            walk(child, path, globals, out);
         }
     }
     path.pop();

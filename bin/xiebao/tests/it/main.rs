@@ -3,6 +3,7 @@
 mod bridge_cli;
 mod chain_cli;
 mod cli;
+mod config_cli;
 mod devnet_cli;
 mod json_cli;
 mod order_cli;
@@ -19,10 +20,36 @@ pub(crate) struct Run {
     pub(crate) stderr: String,
 }
 
-/// Runs `xiebao args…` with extra environment variables (and never an inherited password).
+/// Runs `xiebao args…` with extra environment variables (and never an inherited password,
+/// endpoint, chain or config file: the developer's own must not change what tests see).
 pub(crate) fn xiebao_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
+    run(Command::new(env!("CARGO_BIN_EXE_xiebao")), args, env)
+}
+
+/// Runs `xiebao args…` in the directory `dir`, as [`xiebao_env`] does.
+pub(crate) fn xiebao_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xiebao"));
-    command.args(args).env_remove("XIEBAO_PASSWORD");
+    command.current_dir(dir);
+    run(command, args, env)
+}
+
+fn run(mut command: Command, args: &[&str], env: &[(&str, &std::path::Path)]) -> Run {
+    command.args(args);
+    for key in [
+        "XIEBAO_PASSWORD",
+        "XIEBAO_CHAIN",
+        "XIEBAO_RPC",
+        "XIEBAO_SCHEDULER",
+        "XIEBAO_ETHEREUM",
+        "XIEBAO_RESULTS",
+    ] {
+        command.env_remove(key);
+    }
+    command.env("XIEBAO_CONFIG", "/nonexistent/xiebao/config.toml");
     for (key, value) in env {
         command.env(key, value);
     }
