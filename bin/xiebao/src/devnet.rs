@@ -656,9 +656,107 @@ struct Summary {
     after: BTreeMap<String, Balance>,
     /// Per task (by index): every worker the scheduler handed it to.
     task_workers: Vec<Vec<Address>>,
-    /// Per task: the contributions on chain (worker, proved).
-    contributions: Vec<Vec<(Address, bool)>>,
+    /// Per task: the contributions on chain (worker, proved, payout weight — floor(log2) of
+    /// the worker's weight when it contributed —, stake locked).
+    contributions: Vec<Vec<(Address, bool, u32, Nrlc)>>,
+    /// The events that read or change scores, in chain order: (what, task index, worker).
+    score_events: Vec<(ScoreEvent, u64, Address)>,
     workers: Vec<WorkerSummary>,
+    /// CPU time (user + system) from the match to the last result in hand.
+    cpu_us: CpuUse,
+}
+
+/// A score-related event of the demo's deal.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ScoreEvent {
+    /// A contribution (its payout weight comes from the worker's score at this point).
+    Contribute,
+    /// A winner of a replicated task: score + 1.
+    Accurate,
+    /// A loser: score cut to floor(2·score/3), stake seized.
+    Faulty,
+}
+
+/// CPU time the pool's processes spent, µs; `None` where it cannot be measured (no `/proc`,
+/// or the process was restarted meanwhile).
+#[derive(Debug, Serialize)]
+struct CpuUse {
+    scheduler: Option<u64>,
+    /// All workers together.
+    workers: Option<u64>,
+    /// The clock ticks per second `/proc` counts in.
+    clock_ticks_per_s: u64,
+}
+
+/// The scheduler's and workers' pids and CPU times (µs) at one moment.
+struct CpuSample {
+    scheduler: Vec<(u32, Option<u64>)>,
+    workers: Vec<(u32, Option<u64>)>,
+}
+
+impl CpuSample {
+    fn take(children: &Children) -> Self {
+        let read = |prefix: &str| {
+            children.pids(prefix).into_iter().map(|pid| (pid, process_cpu_us(pid))).collect()
+        };
+        Self { scheduler: read("scheduler"), workers: read("worker") }
+    }
+
+    /// CPU used since `before`, per role; `None` for a role whose processes changed.
+    fn since(&self, before: &Self) -> CpuUse {
+        fn delta(now: &[(u32, Option<u64>)], then: &[(u32, Option<u64>)]) -> Option<u64> {
+            if now.len() != then.len() || now.is_empty() {
+                return None;
+            }
+            let mut sum = 0;
+            for ((pid, now), (was, then)) in now.iter().zip(then) {
+                if pid != was {
+                    return None;
+                }
+                sum += now.as_ref()?.checked_sub(*then.as_ref()?)?;
+            }
+            Some(sum)
+        }
+        CpuUse {
+            scheduler: delta(&self.scheduler, &before.scheduler),
+            workers: delta(&self.workers, &before.workers),
+            clock_ticks_per_s: clock_ticks_per_s(),
+        }
+    }
+}
+
+/// `getconf CLK_TCK`, read once; 100 (Linux's usual) if it cannot be asked.
+fn clock_ticks_per_s() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// A process's CPU time (utime + stime of `/proc/PID/stat`, all its threads), µs.
+fn process_cpu_us(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_cpu_ticks(&stat).map(|ticks| ticks * 1_000_000 / clock_ticks_per_s())
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, clock ticks. The command
+/// name (field 2, in parentheses) may hold spaces and parentheses, so fields are counted
+/// after its last `)`.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -770,7 +868,15 @@ async fn demo(
     // Subscribe before matching so no result is missed.
     let ws = xiebao_rpc::ws_client(&node.ws_url()).await?;
     let filter = EventFilter {
-        types: vec!["TaskFinalize".into(), "TaskClaimed".into()],
+        types: [
+            "TaskFinalize",
+            "TaskClaimed",
+            "TaskContribute",
+            "AccurateContribution",
+            "FaultyContribution",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..EventFilter::default()
     };
     let mut events = ws.subscribe_events(filter).await?;
@@ -783,6 +889,7 @@ async fn demo(
         request,
     };
     say(args.json, &format!("requesting {} (trust {})", job.describe(), args.trust));
+    let cpu_before = CpuSample::take(children);
     let matched = Instant::now();
     let (deal, record, task_ids) = crate::run::match_deal(node, &sender, orders).await?;
     let index_of: BTreeMap<B256, u64> =
@@ -792,6 +899,7 @@ async fn demo(
     let mut tiles: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut downloads = tokio::task::JoinSet::new();
     let mut failed: Vec<B256> = Vec::new();
+    let mut score_events = Vec::new();
     let progress = Progress::new(args.json, task_ids.len() as u64);
     let mut first_result: Option<f64> = None;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
@@ -814,6 +922,15 @@ async fn demo(
                     Event::TaskClaimed { task } if index_of.contains_key(&task) => {
                         failed.push(task);
                         progress.failed();
+                    }
+                    Event::TaskContribute { task, worker, .. } if index_of.contains_key(&task) => {
+                        score_events.push((ScoreEvent::Contribute, index_of[&task], worker));
+                    }
+                    Event::AccurateContribution { worker, task } if index_of.contains_key(&task) => {
+                        score_events.push((ScoreEvent::Accurate, index_of[&task], worker));
+                    }
+                    Event::FaultyContribution { worker, task } if index_of.contains_key(&task) => {
+                        score_events.push((ScoreEvent::Faulty, index_of[&task], worker));
                     }
                     _ => {}
                 }
@@ -874,6 +991,7 @@ async fn demo(
         }
     }
     let seconds = matched.elapsed().as_secs_f64();
+    let cpu_us = CpuSample::take(children).since(&cpu_before);
     progress.finish();
     if !failed.is_empty() {
         bail!("{} tasks failed and were refunded: {:?}", failed.len(), failed);
@@ -901,7 +1019,10 @@ async fn demo(
             record
                 .contributions
                 .iter()
-                .map(|c| (c.worker, c.status == xiebao_protocol::ContributionStatus::Proved))
+                .map(|c| {
+                    let proved = c.status == xiebao_protocol::ContributionStatus::Proved;
+                    (c.worker, proved, c.weight, c.stake)
+                })
                 .collect(),
         );
     }
@@ -932,7 +1053,9 @@ async fn demo(
         after,
         task_workers,
         contributions,
+        score_events,
         workers,
+        cpu_us,
     })
 }
 
@@ -1148,5 +1271,24 @@ impl Progress {
 
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_even_when_the_command_name_holds_spaces() {
+        let stat = "4242 (xiebao (worker) 1) S 1 4242 4242 0 -1 4194560 2311 0 0 0 137 29 0 0 20 0 9 0 5125 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(137 + 29));
+        assert_eq!(parse_stat_cpu_ticks("4242 (x) S 1 2"), None);
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        assert!(process_cpu_us(std::process::id()).is_some());
+        assert_eq!(process_cpu_us(u32::MAX), None);
     }
 }

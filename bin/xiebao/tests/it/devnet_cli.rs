@@ -2,6 +2,7 @@
 //! validators, a result store, a scheduler and workers as processes and runs a Bag-of-Tasks
 //! deal through them; the summary it prints is checked against PoCo's formulas.
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,146 @@ fn sum(balances: &Value) -> u128 {
     balances.as_object().unwrap().keys().map(|name| total(balances, name)).sum()
 }
 
+/// The devnet pool's worker stake ratio, % of the pool price locked per contribution.
+const WORKER_STAKE_RATIO: u128 = 30;
+
+/// A worker's weight at `score`: max(floor(score/3), 3) − 1 (reference §4.2).
+fn weight_at(score: u64) -> u64 {
+    (score / 3).max(3) - 1
+}
+
+/// Checks the demo's settlement against PoCo's formulas (reference §4.2, §4.5, §14), computed
+/// here from the summary's chain data alone: prices, the scheduler's ratio ρ, every
+/// contribution (worker, proved, payout weight, stake) and the score events in chain order.
+///
+/// - Scores, replayed from `score_before`: every contribution's payout weight is
+///   floor(log2(max(floor(s/3), 3) − 1)) at the worker's score s when it contributed; a task
+///   with more than one contribution raises each winner's score by 1 (`AccurateContribution`);
+///   every loser's score becomes floor(2s/3) (`FaultyContribution`); the replay ends at
+///   `score_after`.
+/// - Per task: losers are the unproved contributions; totalReward = pool price + Σ losers'
+///   stakes; workersReward = floor(totalReward·(100−ρ)/100); each winner gets
+///   floor(workersReward·weight/Σ winners' weights); each loser loses its stake (pool price ×
+///   30 % at trust > 1, none at trust 1 where contributeAndFinalize locks nothing); the pool
+///   owner (scheduler) gets totalReward − Σ winners' shares (the kitty is empty on a fresh
+///   devnet: no kitty share).
+/// - The requester pays app + pool price per task, the app owner earns the app price per task,
+///   and money is conserved.
+///
+/// Returns each named account's expected change (free + frozen), nRLC.
+fn check_balances_by_the_formulas(summary: &Value) -> BTreeMap<String, i128> {
+    let (before, after) = (&summary["before"], &summary["after"]);
+    let app = nrlc(&summary["app_price"]) as i128;
+    let pool = nrlc(&summary["pool_price"]);
+    let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
+    let trust = summary["trust"].as_u64().unwrap();
+    let tasks = summary["tasks"].as_u64().unwrap();
+    let stake = if trust > 1 { pool * WORKER_STAKE_RATIO / 100 } else { 0 };
+    let workers = summary["workers"].as_array().unwrap();
+    let name_of: BTreeMap<String, String> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w["address"].as_str().unwrap().to_lowercase(), format!("worker_{i}")))
+        .collect();
+    let address = |v: &Value| v.as_str().unwrap().to_lowercase();
+
+    // Scores, replayed in chain order; each contribution's weight read off the replay.
+    let mut scores: BTreeMap<String, u64> = workers
+        .iter()
+        .map(|w| (address(&w["address"]), w["score_before"].as_u64().unwrap()))
+        .collect();
+    let mut weight_when_contributed: BTreeMap<(u64, String), u32> = BTreeMap::new();
+    // Per task: (accurate, faulty) workers as the chain reported them.
+    let mut verdicts: BTreeMap<u64, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for event in summary["score_events"].as_array().unwrap() {
+        let (kind, task, worker) =
+            (event[0].as_str().unwrap(), event[1].as_u64().unwrap(), address(&event[2]));
+        let score = scores.get_mut(&worker).unwrap_or_else(|| panic!("unknown worker {worker}"));
+        match kind {
+            "contribute" => {
+                let log2 = weight_at(*score).ilog2();
+                assert!(
+                    weight_when_contributed.insert((task, worker.clone()), log2).is_none(),
+                    "task {task}: {worker} contributed twice"
+                );
+            }
+            "accurate" => {
+                *score += 1;
+                verdicts.entry(task).or_default().0.push(worker);
+            }
+            "faulty" => {
+                *score = *score * 2 / 3;
+                verdicts.entry(task).or_default().1.push(worker);
+            }
+            other => panic!("unknown score event {other}"),
+        }
+    }
+    for (i, w) in workers.iter().enumerate() {
+        assert_eq!(
+            scores[&address(&w["address"])],
+            w["score_after"].as_u64().unwrap(),
+            "worker {i}'s score replayed from the events: {w}"
+        );
+    }
+
+    let mut expected: BTreeMap<String, i128> =
+        before.as_object().unwrap().keys().map(|name| (name.clone(), 0)).collect();
+    let mut change = |name: &str, amount: i128| *expected.get_mut(name).unwrap() += amount;
+    let contributions = summary["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len() as u64, tasks);
+    for (index, task) in contributions.iter().enumerate() {
+        let task = task.as_array().unwrap();
+        let index = index as u64;
+        let mut total_reward = pool;
+        let mut winners_weight = 0u128;
+        let (mut accurate, mut faulty) = (Vec::new(), Vec::new());
+        for c in task {
+            let worker = address(&c[0]);
+            let weight = c[2].as_u64().unwrap();
+            assert_eq!(
+                Some(&(weight as u32)),
+                weight_when_contributed.get(&(index, worker.clone())),
+                "task {index}: {worker}'s payout weight is its weight's log2 when it contributed"
+            );
+            assert_eq!(nrlc(&c[3]), stake, "task {index}: {worker}'s stake");
+            if c[1] == true {
+                winners_weight += u128::from(weight);
+                if task.len() > 1 {
+                    accurate.push(worker);
+                }
+            } else {
+                total_reward += stake;
+                change(&name_of[&worker], -(stake as i128));
+                faulty.push(worker);
+            }
+        }
+        assert!(winners_weight > 0, "task {index} completed with a proved contribution: {task:?}");
+        let workers_reward = total_reward * (100 - ratio) / 100;
+        let mut paid = 0;
+        for c in task.iter().filter(|c| c[1] == true) {
+            let share = workers_reward * u128::from(c[2].as_u64().unwrap()) / winners_weight;
+            change(&name_of[&address(&c[0])], share as i128);
+            paid += share;
+        }
+        change("pool_owner", (total_reward - paid) as i128);
+        change("requester", -(app + pool as i128));
+        change("app_owner", app);
+        let (mut got_accurate, mut got_faulty) = verdicts.remove(&index).unwrap_or_default();
+        for list in [&mut accurate, &mut faulty, &mut got_accurate, &mut got_faulty] {
+            list.sort();
+        }
+        assert_eq!((got_accurate, got_faulty), (accurate, faulty), "task {index}'s score events");
+    }
+    assert!(verdicts.is_empty(), "score events for unknown tasks: {verdicts:?}");
+    assert_eq!(total(before, "kitty"), 0, "a fresh devnet's kitty is empty: no kitty share");
+    for (name, change) in &expected {
+        let got = total(after, name) as i128 - total(before, name) as i128;
+        assert_eq!(got, *change, "{name}'s balance (free + frozen) changed by the formulas");
+    }
+    assert_eq!(sum(after), sum(before), "money is conserved among the participants");
+    expected
+}
+
 #[test]
 fn devnet_runs_a_bag_of_100_tasks_at_trust_1_and_pays_by_the_formulas() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,6 +269,10 @@ fn devnet_runs_a_bag_of_100_tasks_at_trust_1_and_pays_by_the_formulas() {
         "the scheduler's share"
     );
     assert_eq!(sum(after), sum(before), "money is conserved among the participants");
+    check_balances_by_the_formulas(&summary);
+    // The pool's processes' CPU from match to last result was measured.
+    assert!(summary["cpu_us"]["scheduler"].as_u64().is_some(), "{}", summary["cpu_us"]);
+    assert!(summary["cpu_us"]["workers"].as_u64().unwrap() > 0, "{}", summary["cpu_us"]);
 }
 
 #[test]
@@ -193,6 +338,81 @@ fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
     assert_eq!(total(before, "requester") - total(after, "requester"), 100 * (app + pool));
     assert_eq!(total(after, "app_owner") - total(before, "app_owner"), 100 * app);
     assert_eq!(sum(after), sum(before), "money is conserved among the participants");
+    // Every honest worker's and the scheduler's balance, by the formulas.
+    let expected = check_balances_by_the_formulas(&summary);
+    assert_eq!(expected[&name], -((lies * stake) as i128), "the liar won nothing");
+    for (i, _) in workers.iter().enumerate().filter(|(i, _)| *i != liar) {
+        assert!(expected[&format!("worker_{i}")] > 0, "honest worker {i} earned: {expected:?}");
+    }
+    // The scheduler kept more than its ρ % of the pool prices: ρ % of the slashed stakes too.
+    let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
+    assert!(
+        expected["pool_owner"] as u128 >= 100 * (pool - pool * (100 - ratio) / 100),
+        "{expected:?}"
+    );
+}
+
+/// A devnet running a bag of slow tiles (`--slots 1`), for fault tests.
+struct SlowBag {
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl Drop for SlowBag {
+    /// A test that fails midway stops its devnet (SIGTERM stops every component).
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl SlowBag {
+    fn start(tasks: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
+            .args(["devnet", "--data-dir"])
+            .arg(dir.path())
+            .args(["--demo", "--json", "--timeout", "200", "--tasks", &tasks.to_string()])
+            .args(["--tile-size", "32", "--max-iter", "20000", "--slots", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self { dir, child: Some(child) }
+    }
+
+    /// The pids file, the layout and the scheduler's client, once all exist.
+    async fn view(&self) -> Option<(Value, Value, xiebao_rpc::jsonrpsee::http_client::HttpClient)> {
+        let pids: Value =
+            serde_json::from_slice(&std::fs::read(self.dir.path().join("pids.json")).ok()?).ok()?;
+        let layout = std::fs::read(self.dir.path().join("devnet.json")).ok()?;
+        let layout: Value = serde_json::from_slice(&layout).unwrap();
+        let url = pids["scheduler_url"].as_str().unwrap().replace("ws://", "http://");
+        Some((pids, layout, xiebao_rpc::http_client(&url).unwrap()))
+    }
+
+    /// Waits for the devnet to end; checks every task completed; returns the summary and
+    /// what the devnet said on stderr.
+    fn finish(mut self, tasks: u64) -> (Value, String) {
+        let output = self.child.take().unwrap().wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "devnet failed: {stderr}\n{stdout}\n{}",
+            logs(self.dir.path())
+        );
+        let summary: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(summary["tasks"], tasks);
+        let contributions = summary["contributions"].as_array().unwrap();
+        assert!(
+            contributions.iter().all(|c| c.as_array().unwrap().iter().any(|c| c[1] == true)),
+            "every task completed: {contributions:?}"
+        );
+        (summary, stderr)
+    }
 }
 
 /// Runs a 60-task bag of slow tiles and SIGKILLs one component once the bag is under way
@@ -201,29 +421,14 @@ fn devnet_at_trust_3_excludes_a_lying_worker_slashes_it_and_lowers_its_score() {
 fn kill_mid_bag(
     victim: fn(&Value, &Value, &xiebao_scheduler::api::PoolStatus) -> Option<(u64, String)>,
 ) -> (Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
-        .args(["devnet", "--data-dir"])
-        .arg(dir.path())
-        .args(["--demo", "--json", "--timeout", "200", "--tasks", "60", "--tile-size", "32"])
-        .args(["--max-iter", "20000", "--slots", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let bag = SlowBag::start(60);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let pids_path = dir.path().join("pids.json");
     let start = Instant::now();
     let killed = runtime.block_on(async {
         loop {
             assert!(start.elapsed() < Duration::from_secs(300), "the bag never got going");
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let Ok(bytes) = std::fs::read(&pids_path) else { continue };
-            let Ok(pids) = serde_json::from_slice::<Value>(&bytes) else { continue };
-            let Ok(layout) = std::fs::read(dir.path().join("devnet.json")) else { continue };
-            let layout: Value = serde_json::from_slice(&layout).unwrap();
-            let url = pids["scheduler_url"].as_str().unwrap().replace("ws://", "http://");
-            let pool = xiebao_rpc::http_client(&url).unwrap();
+            let Some((pids, layout, pool)) = bag.view().await else { continue };
             let Ok(status) = pool.pool_status().await else { continue };
             if status.completed_tasks < 5 {
                 continue;
@@ -235,20 +440,10 @@ fn kill_mid_bag(
             }
         }
     });
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "devnet failed: {stderr}\n{stdout}");
+    let (summary, stderr) = bag.finish(60);
     assert!(
         stderr.contains("exited") && stderr.contains("restarting it"),
         "the devnet restarted it: {stderr}"
-    );
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(summary["tasks"], 60);
-    let contributions = summary["contributions"].as_array().unwrap();
-    assert!(
-        contributions.iter().all(|c| c.as_array().unwrap().iter().any(|c| c[1] == true)),
-        "every task completed: {contributions:?}"
     );
     (summary, killed)
 }
@@ -270,6 +465,21 @@ fn devnet_finishes_the_bag_when_a_worker_is_killed_mid_task() {
         workers.len() >= 2 && workers[0].as_str().unwrap().to_lowercase() == killed
     });
     assert!(reassigned, "a task of the killed worker was reassigned: {task_workers:?}");
+    let expected = check_balances_by_the_formulas(&summary);
+    // At trust 1 a worker stakes nothing (contributeAndFinalize locks no stake), so the killed
+    // worker forfeits nothing: it lost only the reward of the task it did not finish, and
+    // earned exactly its finished tasks' rewards (before the kill and after its restart).
+    let pool = nrlc(&summary["pool_price"]);
+    let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
+    let won = summary["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|task| task.as_array().unwrap())
+        .filter(|c| c[0].as_str().unwrap().to_lowercase() == killed)
+        .inspect(|c| assert_eq!(c[1], true, "a worker's only contributions are proved: {c}"))
+        .count() as i128;
+    assert_eq!(expected["worker_0"], won * (pool * (100 - ratio) / 100) as i128);
 }
 
 #[test]
@@ -279,6 +489,7 @@ fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk()
     });
     // The restarted scheduler resumed the deal from its data directory.
     assert_eq!(summary["task_workers"].as_array().unwrap().len(), 60);
+    check_balances_by_the_formulas(&summary);
 }
 
 /// GET `url` (blocking).
