@@ -217,7 +217,11 @@ impl Children {
 impl Drop for Children {
     fn drop(&mut self) {
         for component in self.all.iter().rev() {
-            let _ = Command::new("kill").arg(component.child.id().to_string()).status();
+            let pid = component.child.id().to_string();
+            let _ = Command::new("kill").arg(&pid).status();
+            // A stopped (SIGSTOP) process acts on SIGTERM only once continued: without this,
+            // waiting for a hung component would never end.
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
         }
         for component in &mut self.all {
             let _ = component.child.wait();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use alloy_primitives::B256;
 use serde_json::Value;
 use xiebao_scheduler::api::PoolApiClient as _;
 
@@ -490,6 +491,141 @@ fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk()
     // The restarted scheduler resumed the deal from its data directory.
     assert_eq!(summary["task_workers"].as_array().unwrap().len(), 60);
     check_balances_by_the_formulas(&summary);
+}
+
+/// A hung worker (SIGSTOP while it holds a task): the scheduler hands its task to another
+/// worker (the hung one runs past the slow-replicate threshold, or its connection times out);
+/// once another worker has settled that task the hung one is continued (SIGCONT): the chain
+/// refuses its stale replicate's settlement, and it completes new tasks. Every task is paid
+/// once, by the formulas, and the devnet never restarted the hung worker.
+#[test]
+fn devnet_finishes_the_bag_when_a_worker_hangs_mid_task_and_pays_once_after_it_resumes() {
+    use xiebao_rpc::XiebaoApiClient as _;
+    use xiebao_scheduler::api::TaskState;
+    const TASKS: u64 = 300;
+    let bag = SlowBag::start(TASKS);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let start = Instant::now();
+    let signal = |name: &str, pid: u64| {
+        let sent = Command::new("kill").args([name, &pid.to_string()]).status().unwrap();
+        assert!(sent.success(), "kill {name} {pid}");
+    };
+    let (victim, pid, held, reassigned, completed_after, deal) = runtime.block_on(async {
+        // Stop worker 0 while it holds a task.
+        let (victim, pid, pool, pids) = loop {
+            assert!(start.elapsed() < Duration::from_secs(300), "the bag never got going");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Some((pids, layout, pool)) = bag.view().await else { continue };
+            let Ok(status) = pool.pool_status().await else { continue };
+            let victim = layout["workers"][0]["address"].as_str().unwrap().parse().unwrap();
+            let busy = status.workers.iter().any(|w| w.worker == victim && w.busy > 0);
+            if status.completed_tasks >= 5 && busy {
+                let pid = pids["workers"][0].as_u64().unwrap();
+                signal("-STOP", pid);
+                break (victim, pid, pool, pids);
+            }
+        };
+        let deals: Vec<B256> = serde_json::from_slice(
+            &std::fs::read(bag.dir.path().join("scheduler/deals.json")).unwrap(),
+        )
+        .unwrap();
+        let deal = deals[0];
+        let unfinished_with_victim = |view: &xiebao_scheduler::api::DealView| -> Vec<u64> {
+            view.tasks
+                .iter()
+                .filter(|t| !t.state.is_final() && t.workers.last() == Some(&victim))
+                .map(|t| t.index)
+                .collect()
+        };
+        let view = pool.deal_view(deal).await.unwrap().unwrap();
+        let held = unfinished_with_victim(&view);
+        assert!(!held.is_empty(), "the stopped worker holds a task: {:?}", view.tasks);
+        // Wait until one of its tasks was handed to another worker, which settled it.
+        let node = xiebao_rpc::http_client(pids["rpc"][0].as_str().unwrap()).unwrap();
+        let stopped = Instant::now();
+        let reassigned = 'wait: loop {
+            if stopped.elapsed() > Duration::from_secs(120) {
+                let view = pool.deal_view(deal).await;
+                panic!(
+                    "the hung worker's tasks {held:?} were never settled by another worker: {view:?}\n{}",
+                    logs(bag.dir.path())
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let view = pool.deal_view(deal).await.unwrap().unwrap();
+            for t in &view.tasks {
+                if held.contains(&t.index)
+                    && matches!(t.state, TaskState::Completed { .. })
+                    && t.workers.iter().any(|w| *w != victim)
+                {
+                    let record = node.task(t.task).await.unwrap().unwrap();
+                    if record.contributions.iter().all(|c| c.worker != victim) {
+                        break 'wait t.index;
+                    }
+                }
+            }
+        };
+        let unfinished: Vec<u64> = pool
+            .deal_view(deal)
+            .await
+            .unwrap()
+            .unwrap()
+            .tasks
+            .iter()
+            .filter(|t| !t.state.is_final())
+            .map(|t| t.index)
+            .collect();
+        signal("-CONT", pid);
+        // The continued worker works again: it completes a task that was unfinished when it
+        // was continued and that no one else was handed.
+        let continued = Instant::now();
+        let completed_after = loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let view = pool.deal_view(deal).await;
+            let in_time = continued.elapsed() < Duration::from_secs(60);
+            let (Ok(Some(view)), true) = (&view, in_time) else {
+                panic!(
+                    "the continued worker completed no other task while the bag ran: {view:?}\n{}",
+                    logs(bag.dir.path())
+                );
+            };
+            let done = view.tasks.iter().find(|t| {
+                unfinished.contains(&t.index)
+                    && matches!(t.state, TaskState::Completed { .. })
+                    && t.workers == [victim]
+            });
+            if let Some(task) = done {
+                break task.index;
+            }
+        };
+        (victim.to_string().to_lowercase(), pid, held, reassigned, completed_after, deal)
+    });
+    let (summary, stderr) = bag.finish(TASKS);
+    assert!(!stderr.contains("restarting it"), "the hung worker was never restarted: {stderr}");
+    assert_eq!(summary["deal"].as_str().unwrap().parse::<B256>().unwrap(), deal);
+    // Each task the worker held when it hung was settled once; one by another worker.
+    for index in held {
+        let task = summary["contributions"][index as usize].as_array().unwrap();
+        assert_eq!(task.len(), 1, "task {index} settled once: {task:?}");
+    }
+    let task = summary["contributions"][reassigned as usize].as_array().unwrap();
+    assert_ne!(task[0][0].as_str().unwrap().to_lowercase(), victim, "task {reassigned}: {task:?}");
+    let workers = summary["task_workers"][reassigned as usize].as_array().unwrap();
+    assert_eq!(workers[0].as_str().unwrap().to_lowercase(), victim, "{workers:?}");
+    // …and a task after it was continued was the continued worker's.
+    let task = summary["contributions"][completed_after as usize].as_array().unwrap();
+    assert_eq!(task.len(), 1, "task {completed_after}: {task:?}");
+    assert_eq!(task[0][0].as_str().unwrap().to_lowercase(), victim, "task {completed_after}");
+    // Every balance by the formulas: no task was paid twice.
+    let expected = check_balances_by_the_formulas(&summary);
+    let pool = nrlc(&summary["pool_price"]);
+    let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
+    assert_eq!(
+        expected["pool_owner"],
+        (TASKS as u128 * (pool - pool * (100 - ratio) / 100)) as i128,
+        "the scheduler's share of {TASKS} tasks"
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the devnet stopped it");
 }
 
 /// GET `url` (blocking).
