@@ -60,6 +60,11 @@ pub(crate) struct DeployArgs {
     /// The app's code or the dataset's file (its sha256 goes on chain); not for workerpools.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// The checksum workers check, `sha256:<64 hex digits>`, instead of --file's sha256 (with
+    /// --url): for an OCI app pulled from a registry, its image's manifest digest (`podman
+    /// image inspect --format '{{.Digest}}'`).
+    #[arg(long, conflicts_with_all = ["file", "devnet"])]
+    checksum: Option<String>,
     /// Where workers download the file (http://…); with --devnet, stored in the devnet's
     /// result store instead.
     #[arg(long, conflicts_with = "devnet")]
@@ -135,6 +140,47 @@ fn file_location(args: &DeployArgs, bytes: &[u8]) -> anyhow::Result<String> {
     Ok(format!("http://{listen}/v1/results/{cid}"))
 }
 
+/// The form `--checksum` takes.
+const CHECKSUM_FORM: &str = "sha256:<64 hex digits>";
+
+/// Parses `--checksum`: `sha256:` and 64 hex digits (either case).
+fn parse_checksum(text: &str) -> anyhow::Result<B256> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--checksum {text}: expected {CHECKSUM_FORM} (for an image in a registry, the manifest digest `podman image inspect --format '{{{{.Digest}}}}' IMAGE` prints)"
+        )
+    };
+    let hex = text.strip_prefix("sha256:").ok_or_else(bad)?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    hex.parse().map_err(|_| bad())
+}
+
+/// `--checksum` with `--url`: the checksum as given, and the location. For an OCI app whose
+/// location is an image reference, the reference must parse, and one that pins a digest
+/// (`@sha256:…`) must pin this one (workers would refuse it otherwise).
+fn given_checksum(args: &DeployArgs, text: &str) -> anyhow::Result<(B256, String)> {
+    let checksum = parse_checksum(text)?;
+    let Some(url) = &args.url else {
+        bail!(
+            "--checksum needs --url: where workers fetch the bytes, or the image reference they pull"
+        );
+    };
+    if args.r#type == AppType::Oci
+        && let xiebao_runtime::oci::AppLocation::Image(reference) =
+            xiebao_runtime::oci::AppLocation::parse(url)?
+        && let Some(pinned) = reference.digest()
+        && B256::from(pinned) != checksum
+    {
+        bail!(
+            "--url {url} pins manifest digest sha256:{}, but --checksum is {text}: workers would refuse the image",
+            alloy_primitives::hex::encode(pinned)
+        );
+    }
+    Ok((checksum, url.clone()))
+}
+
 #[allow(clippy::print_stdout, reason = "the command's output")]
 fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
     let key = crate::secret::signing_key(&args.key.key_file, args.key.password_file.as_deref())?;
@@ -142,14 +188,19 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
     let price = args.price.as_deref().map(crate::account::parse_rlc).transpose()?;
     let (call, address, kind): (Call, Address, &str) = match registry {
         Registry::App | Registry::Dataset => {
-            let file = args
-                .file
-                .as_ref()
-                .context("--file is needed: the app's code or the dataset's file")?;
-            let bytes =
-                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
-            let multiaddr = Bytes::from(file_location(args, &bytes)?.into_bytes());
+            let (checksum, location) = match (&args.file, &args.checksum) {
+                (_, Some(checksum)) => given_checksum(args, checksum)?,
+                (Some(file), None) => {
+                    let bytes = std::fs::read(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+                    (checksum, file_location(args, &bytes)?)
+                }
+                (None, None) => bail!(
+                    "--file is needed: the app's code or the dataset's file (or, for an image in a registry, --url REFERENCE --checksum sha256:<its manifest digest>)"
+                ),
+            };
+            let multiaddr = Bytes::from(location.into_bytes());
             if matches!(registry, Registry::App) {
                 let call = CreateApp {
                     owner,
@@ -168,6 +219,9 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
             }
         }
         Registry::Workerpool => {
+            if args.checksum.is_some() {
+                bail!("--checksum is for apps and datasets, not workerpools");
+            }
             let call = CreateWorkerpool {
                 owner,
                 description: args.name.clone(),
@@ -404,4 +458,34 @@ pub(crate) fn categories(command: &CategoryCommand) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_are_sha256_and_64_hex_digits() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            parse_checksum(&format!("sha256:{hex}")).unwrap().to_string(),
+            format!("0x{hex}")
+        );
+        let upper = parse_checksum(&format!("sha256:{}", hex.to_uppercase())).unwrap();
+        assert_eq!(upper.to_string(), format!("0x{hex}"));
+        for bad in [
+            hex.clone(),
+            format!("sha512:{hex}"),
+            format!("sha256:{}", &hex[1..]),
+            format!("sha256:{hex}0"),
+            format!("sha256:0x{}", &hex[2..]),
+            format!("sha256:{}g", &hex[1..]),
+        ] {
+            let error = parse_checksum(&bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("--checksum {bad}: expected sha256:<64 hex digits>")),
+                "{error}"
+            );
+        }
+    }
 }

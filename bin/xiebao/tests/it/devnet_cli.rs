@@ -1130,40 +1130,48 @@ fn run_with_a_dataset(dir: &std::path::Path, rpc: &str, wordcount: &str) {
 }
 
 /// OCI apps whose location is an image reference on a kept devnet: the worker has podman pull
-/// it while setting up. A reference pinning another digest than the app's checksum fails the
-/// task at once (a mismatch is the same everywhere); an unreachable registry's failure is the
-/// task's last event, naming the reference. Only where podman runs.
+/// it while setting up. The app's checksum is the image's manifest digest, given as
+/// `--checksum sha256:…` (a malformed one, or one that contradicts the digest the reference
+/// pins, is refused at deploy). A reference pinning another digest than the app's checksum
+/// fails the task at once (a mismatch is the same everywhere); an unreachable registry's
+/// failure is the task's last event, naming the reference. Only where podman runs.
 fn run_oci_apps_from_a_registry(dir: &std::path::Path, rpc: &str, scheduler: &str) {
+    let requester = dir.join("keys/requester.key");
+    let requester = requester.to_str().unwrap();
+    let deploy_with = |name: &str, reference: &str, checksum: &[&str]| {
+        let mut args = vec!["app", "deploy", "--name", name, "--type", "oci", "--url", reference];
+        args.extend_from_slice(checksum);
+        args.extend_from_slice(&["--price", "0", "--key-file", requester, "--rpc", rpc, "--json"]);
+        crate::xiebao(&args)
+    };
+    let digest = format!("sha256:{}", "cd".repeat(32));
+    for (checksum, error) in [
+        ("sha256:xyz", "--checksum sha256:xyz: expected sha256:<64 hex digits>"),
+        (&digest[7..], &format!("--checksum {}: expected sha256:<64 hex digits>", &digest[7..])),
+        (&format!("md5:{}", "cd".repeat(16)), "expected sha256:<64 hex digits>"),
+    ] {
+        let refused =
+            deploy_with("malformed", "127.0.0.1:1/none:latest", &["--checksum", checksum]);
+        assert!(!refused.ok && refused.stderr.contains(error), "{}", refused.stderr);
+    }
+    let pinned_ab = format!("127.0.0.1:1/none:latest@sha256:{}", "ab".repeat(32));
+    let contradicted = deploy_with("contradicted", &pinned_ab, &["--checksum", &digest]);
+    assert!(
+        !contradicted.ok
+            && contradicted.stderr.contains(&format!(
+                "--url {pinned_ab} pins manifest digest sha256:{}, but --checksum is {digest}",
+                "ab".repeat(32)
+            )),
+        "{}",
+        contradicted.stderr
+    );
     let podman = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
     if !podman && std::env::var("XIEBAO_REQUIRE_PODMAN").is_err() {
         eprintln!("skipping the registry pulls: podman is not installed");
         return;
     }
-    let requester = dir.join("keys/requester.key");
-    let requester = requester.to_str().unwrap();
-    // The app's checksum is its image's manifest digest: here the sha256 of this file.
-    let digest_file = dir.join("manifest-digest");
-    std::fs::write(&digest_file, "the manifest the app owner pinned").unwrap();
-    let deploy = |name: &str, reference: &str| {
-        let deployed = crate::xiebao(&[
-            "app",
-            "deploy",
-            "--name",
-            name,
-            "--type",
-            "oci",
-            "--file",
-            digest_file.to_str().unwrap(),
-            "--url",
-            reference,
-            "--price",
-            "0",
-            "--key-file",
-            requester,
-            "--rpc",
-            rpc,
-            "--json",
-        ]);
+    let deploy = |name: &str, reference: &str, checksum: &[&str]| {
+        let deployed = deploy_with(name, reference, checksum);
         assert!(deployed.ok, "{}", deployed.stderr);
         let deployed: Value = serde_json::from_str(&deployed.stdout).unwrap();
         deployed["address"].as_str().unwrap().to_owned()
@@ -1173,7 +1181,11 @@ fn run_oci_apps_from_a_registry(dir: &std::path::Path, rpc: &str, scheduler: &st
         args.extend_from_slice(extra);
         crate::xiebao(&args)
     };
-    let unreachable = deploy("unreachable", "127.0.0.1:1/none:latest");
+    let unreachable = deploy("unreachable", "127.0.0.1:1/none:latest", &["--checksum", &digest]);
+    let show = crate::xiebao(&["app", "show", &unreachable, "--rpc", rpc, "--json"]);
+    assert!(show.ok, "{}", show.stderr);
+    let show: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert_eq!(show["checksum"], format!("0x{}", "cd".repeat(32)), "the checksum as given");
     let waiting = run(&unreachable, &["--no-watch"]);
     assert!(waiting.ok, "{}", waiting.stderr);
     let task = waiting
@@ -1183,8 +1195,12 @@ fn run_oci_apps_from_a_registry(dir: &std::path::Path, rpc: &str, scheduler: &st
         .expect("task 0's id")
         .to_owned();
 
-    let pinned = format!("127.0.0.1:1/none:latest@sha256:{}", "ab".repeat(32));
-    let mismatch = deploy("pinned-elsewhere", &pinned);
+    // A reference pinning another digest than the checksum, registered through --file (whose
+    // sha256 is the checksum; --checksum would refuse the contradiction): workers refuse it.
+    let digest_file = dir.join("manifest-digest");
+    std::fs::write(&digest_file, "the manifest the app owner pinned").unwrap();
+    let pinned = pinned_ab;
+    let mismatch = deploy("pinned-elsewhere", &pinned, &["--file", digest_file.to_str().unwrap()]);
     let refused = run(&mismatch, &["--out", dir.join("pinned-out").to_str().unwrap()]);
     assert!(!refused.ok, "{}", refused.stdout);
     assert!(
