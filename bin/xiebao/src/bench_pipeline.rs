@@ -1,7 +1,8 @@
 //! `xiebao bench pipeline`: a bag of trivial WebAssembly tasks through a whole devnet (4
 //! validator processes, result store, scheduler, 4 workers), from `matchOrders` to the last
 //! result in the requester's hands, beside the same tasks run back to back in-process (the
-//! compute alone), plus one task's end-to-end latency and the sandbox's cold start.
+//! compute alone), plus one task's end-to-end latency, the scheduler's and workers' CPU time
+//! per task, and the sandbox's cold start.
 
 use std::process::Command;
 use std::time::Instant;
@@ -88,6 +89,18 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let bag = devnet(&dir.join("net"), tasks)?;
     let bag_ms = seconds(&bag, "seconds")? * 1e3;
     let first_ms = seconds(&bag, "first_result_seconds")? * 1e3;
+    // The pool's CPU over the bag, as the devnet read it from /proc before the match and
+    // after the last result.
+    let cpu = &bag["cpu_us"];
+    let cpu_us = |role: &str| {
+        cpu[role].as_u64().with_context(|| {
+            format!(
+                "the devnet could not measure the {role}'s CPU time (it reads Linux's /proc; a component restarted during the bag is not measured): {cpu}"
+            )
+        })
+    };
+    let (scheduler_cpu_us, worker_cpu_us) = (cpu_us("scheduler")?, cpu_us("workers")?);
+    let clock_ticks_per_s = cpu["clock_ticks_per_s"].as_u64().unwrap_or(100);
     // One task at a time on the same (warm) network: a single task's end-to-end latency.
     let mut latencies = Vec::new();
     for _ in 0..if quick { 2 } else { 7 } {
@@ -154,6 +167,24 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
             note: format!(
                 "worker-slot time per task beyond the compute itself ({:.2} ms/task in-process): fetch, sandbox set-up, digest, archive, upload, transaction",
                 raw_ms / n
+            ),
+        },
+        Figure {
+            name: "pipeline.scheduler_cpu_us_per_task",
+            value: scheduler_cpu_us as f64 / n,
+            unit: "us",
+            note: format!(
+                "the scheduler process's CPU (user + system, /proc/PID/stat) from match to last result of the {tasks}-task bag, per task; /proc counts {clock_ticks_per_s} ticks/s: ±{:.1} us/task",
+                1e6 / clock_ticks_per_s as f64 / n
+            ),
+        },
+        Figure {
+            name: "pipeline.worker_cpu_us_per_task",
+            value: worker_cpu_us as f64 / n,
+            unit: "us",
+            note: format!(
+                "the {WORKERS} worker processes' CPU together, same bag, per task: fetch, sandbox, digest, archive, upload, transaction (the compute alone in-process: {:.0} us/task)",
+                raw_ms * 1e3 / n
             ),
         },
         Figure {
