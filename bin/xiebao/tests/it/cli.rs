@@ -92,6 +92,8 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "pipeline.latency_ms_p99",
         "pipeline.large_bag_ms",
         "pipeline.overhead_ms_per_task",
+        "pipeline.scheduler_cpu_us_per_task",
+        "pipeline.worker_cpu_us_per_task",
         "runtime.wasm_cold_start_ms",
         "growth.store_mib@4000",
         "growth.restart_ms@4000",
