@@ -137,10 +137,6 @@ const LATTICE_TABLE: u8 = 0xfe;
 /// Lanes of the lattice hash.
 const LANES: usize = 1_024;
 
-/// Entries from which a fold is spread over several threads (below, a thread's start costs
-/// more than it saves).
-const PARALLEL_FOLD_MIN: usize = 256;
-
 /// The lattice hash of a multiset of entries (LtHash, Bellare–Micciancio's additive
 /// construction with Lewi et al.'s parameters: 1,024 16-bit lanes filled from a blake3 XOF,
 /// added lane-wise modulo 2¹⁶): adding or removing one entry costs O(1), whatever the size of
@@ -156,8 +152,9 @@ impl Default for Lattice {
 }
 
 impl Lattice {
-    /// The lanes of one entry: `table id ‖ key` (length-prefixed) and its value.
-    fn element(key: &[u8], value: &[u8]) -> [u16; LANES] {
+    /// The lanes of one entry, `table id ‖ key` (length-prefixed) and its value, as the
+    /// XOF's little-endian bytes (read in place: no intermediate lane array).
+    fn element(key: &[u8], value: &[u8]) -> [u8; LANES * 2] {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"_XIEBAO_STATE_ENTRY_V1");
         hasher.update(&(key.len() as u32).to_be_bytes());
@@ -165,29 +162,20 @@ impl Lattice {
         hasher.update(value);
         let mut bytes = [0u8; LANES * 2];
         hasher.finalize_xof().fill(&mut bytes);
-        let mut lanes = [0u16; LANES];
-        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
-        }
-        lanes
+        bytes
     }
 
     fn add(&mut self, key: &[u8], value: &[u8]) {
-        for (lane, x) in self.0.iter_mut().zip(Self::element(key, value)) {
-            *lane = lane.wrapping_add(x);
+        let element = Self::element(key, value);
+        for (lane, x) in self.0.iter_mut().zip(element.chunks_exact(2)) {
+            *lane = lane.wrapping_add(u16::from_le_bytes([x[0], x[1]]));
         }
     }
 
     fn remove(&mut self, key: &[u8], value: &[u8]) {
-        for (lane, x) in self.0.iter_mut().zip(Self::element(key, value)) {
-            *lane = lane.wrapping_sub(x);
-        }
-    }
-
-    /// Adds every entry of `other`.
-    fn merge(&mut self, other: &Self) {
-        for (lane, x) in self.0.iter_mut().zip(other.0.iter()) {
-            *lane = lane.wrapping_add(*x);
+        let element = Self::element(key, value);
+        for (lane, x) in self.0.iter_mut().zip(element.chunks_exact(2)) {
+            *lane = lane.wrapping_sub(u16::from_le_bytes([x[0], x[1]]));
         }
     }
 
@@ -215,6 +203,15 @@ impl Lattice {
 /// then (`None`: absent).
 type Unfolded = BTreeMap<DirtyKey, Option<Vec<u8>>>;
 
+/// The fold's state and the pending change set, saved when a block opens.
+#[derive(Clone, Debug)]
+struct Tracking {
+    lattice: Lattice,
+    unfolded: Unfolded,
+    folded_changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    globals_written: bool,
+}
+
 /// One entry written by committed transactions: `key` is `table id ‖ key bytes`, `value` the
 /// entry's canonical (RLP) encoding, `None` when the entry was deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,17 +235,19 @@ macro_rules! tables {
             journal: Vec<Undo>,
             /// Undo entries of the transactions committed inside the current block, when one is open.
             block_journal: Option<Vec<Undo>>,
-            /// Keys written since the last `take_changes` (with repeats; sorted and deduplicated
-            /// there, which is cheaper than keeping a set on the hot path).
-            dirty: Vec<DirtyKey>,
+            /// The chain-wide settings were written since the last `take_changes`.
+            globals_written: bool,
             /// Value seized and not yet rewarded inside the current call (must return to zero).
             pub(crate) pot: Nrlc,
             /// The lattice hash of every entry as of the last fold.
             lattice: Lattice,
             /// Entries written by committed transactions since the last fold.
             unfolded: Unfolded,
-            /// The lattice and unfolded entries when the open block began.
-            block_lattice: Option<(Lattice, Unfolded)>,
+            /// Entries folded since the last `take_changes`, by store key, with their value
+            /// bytes then (`None`: deleted): the next change set, encoded once, by the fold.
+            folded_changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+            /// What the fold and change tracking were when the open block began.
+            block_tracking: Option<Tracking>,
         }
 
         /// Table ids in store keys: the tables' order of declaration (never reorder).
@@ -300,7 +299,12 @@ macro_rules! tables {
             pub fn begin_block(&mut self) {
                 assert!(self.block_journal.is_none(), "a block is already open");
                 self.block_journal = Some(Vec::new());
-                self.block_lattice = Some((self.lattice.clone(), self.unfolded.clone()));
+                self.block_tracking = Some(Tracking {
+                    lattice: self.lattice.clone(),
+                    unfolded: self.unfolded.clone(),
+                    folded_changes: self.folded_changes.clone(),
+                    globals_written: self.globals_written,
+                });
             }
 
             /// Keeps everything applied since [`State::begin_block`].
@@ -309,7 +313,7 @@ macro_rules! tables {
             /// If no block is open.
             pub fn commit_block(&mut self) {
                 self.block_journal.take().expect("no block is open");
-                self.block_lattice = None;
+                self.block_tracking = None;
             }
 
             /// Undoes everything applied since [`State::begin_block`].
@@ -321,9 +325,11 @@ macro_rules! tables {
                 self.rollback();
                 self.journal = block_journal;
                 self.rollback();
-                let (lattice, unfolded) = self.block_lattice.take().expect("taken at begin_block");
-                self.lattice = lattice;
-                self.unfolded = unfolded;
+                let tracking = self.block_tracking.take().expect("taken at begin_block");
+                self.lattice = tracking.lattice;
+                self.unfolded = tracking.unfolded;
+                self.folded_changes = tracking.folded_changes;
+                self.globals_written = tracking.globals_written;
             }
 
             /// Rolls every journaled write back, newest first.
@@ -358,46 +364,31 @@ macro_rules! tables {
                                 }));
                             }
                         } )*
-                        Undo::Globals(_) => {}
+                        Undo::Globals(_) => self.globals_written = true,
                     }
                 }
-                if let Some(block_journal) = &mut self.block_journal {
-                    for undo in self.journal.drain(..) {
-                        self.dirty.push(match &undo {
-                            $( Undo::$undo(k, _) => DirtyKey::$undo(k.clone()), )*
-                            Undo::Globals(_) => DirtyKey::Globals,
-                        });
-                        block_journal.push(undo);
-                    }
-                    return;
+                match &mut self.block_journal {
+                    Some(block_journal) => block_journal.append(&mut self.journal),
+                    // clear keeps the journal's capacity for the next transaction.
+                    None => self.journal.clear(),
                 }
-                // drain keeps the journal's capacity for the next transaction.
-                self.dirty.extend(self.journal.drain(..).map(|undo| match undo {
-                    $( Undo::$undo(k, _) => DirtyKey::$undo(k), )*
-                    Undo::Globals(_) => DirtyKey::Globals,
-                }));
             }
 
             /// The entries written by the transactions committed since the last call, with their
-            /// current values, in key order: what a node persists after each block.
+            /// current values, in key order: what a node persists after each block. Each entry
+            /// is encoded once, by the fold that also brings the lattice up to date.
             pub fn take_changes(&mut self) -> Vec<Change> {
                 self.fold();
-                let mut dirty = std::mem::take(&mut self.dirty);
-                dirty.sort_unstable();
-                dirty.dedup();
-                let mut changes: Vec<Change> = dirty
-                    .drain(..)
-                    .map(|dirty| {
-                        let (key, value) = self.entry_bytes(&dirty);
-                        Change { key, value }
-                    })
+                let mut changes: Vec<Change> = std::mem::take(&mut self.folded_changes)
+                    .into_iter()
+                    .map(|(key, value)| Change { key, value })
                     .collect();
-                // Keep the buffer's capacity for the next block.
-                self.dirty = dirty;
                 if !changes.is_empty() {
-                    let at = changes.partition_point(|c| c.key[0] < LATTICE_TABLE);
-                    let lattice = Change { key: vec![LATTICE_TABLE], value: Some(self.lattice.to_bytes()) };
-                    changes.insert(at, lattice);
+                    changes.push(Change { key: vec![LATTICE_TABLE], value: Some(self.lattice.to_bytes()) });
+                }
+                if std::mem::take(&mut self.globals_written) {
+                    let (key, value) = self.entry_bytes(&DirtyKey::Globals);
+                    changes.push(Change { key, value });
                 }
                 changes
             }
@@ -421,61 +412,43 @@ macro_rules! tables {
                 (key, present.then_some(value))
             }
 
-            /// `lattice` brought up to date with `unfolded`: each entry's value then out,
-            /// its value now in.
-            ///
-            /// Large folds are spread over the machine's cores: lattice addition commutes, so
-            /// the result does not depend on how the entries are split.
-            fn folded(&self, mut lattice: Lattice, unfolded: &Unfolded) -> Lattice {
-                let fold = |entries: &[(&DirtyKey, &Option<Vec<u8>>)], lattice: &mut Lattice| {
-                    for (dirty, old) in entries {
-                        let (key, now) = self.entry_bytes(dirty);
-                        if *old == &now {
-                            continue;
-                        }
-                        if let Some(old) = old {
-                            lattice.remove(&key, old);
-                        }
-                        if let Some(now) = &now {
-                            lattice.add(&key, now);
-                        }
+            /// `lattice` brought up to date with `unfolded` (each entry's value then out, its
+            /// value now in); `record` gets each entry that changed, encoded.
+            fn fold_into(
+                &self,
+                lattice: &mut Lattice,
+                unfolded: &Unfolded,
+                mut record: impl FnMut(Vec<u8>, Option<Vec<u8>>),
+            ) {
+                for (dirty, old) in unfolded {
+                    let (key, now) = self.entry_bytes(dirty);
+                    if old == &now {
+                        continue;
                     }
-                };
-                let entries: Vec<_> = unfolded.iter().collect();
-                let threads = std::thread::available_parallelism().map_or(1, usize::from);
-                if threads < 2 || entries.len() < PARALLEL_FOLD_MIN {
-                    fold(&entries, &mut lattice);
-                    return lattice;
+                    if let Some(old) = old {
+                        lattice.remove(&key, old);
+                    }
+                    if let Some(now) = &now {
+                        lattice.add(&key, now);
+                    }
+                    record(key, now);
                 }
-                let chunk = entries.len().div_ceil(threads);
-                let (first, rest) = entries.split_at(chunk);
-                std::thread::scope(|scope| {
-                    let partials: Vec<_> = rest
-                        .chunks(chunk)
-                        .map(|entries| {
-                            scope.spawn(move || {
-                                let mut partial = Lattice::default();
-                                fold(entries, &mut partial);
-                                partial
-                            })
-                        })
-                        .collect();
-                    fold(first, &mut lattice);
-                    for partial in partials {
-                        lattice.merge(&partial.join().expect("a fold thread panicked"));
-                    }
-                });
-                lattice
             }
 
-            /// Brings the lattice up to date with the entries written since the last fold.
+            /// Brings the lattice up to date with the entries written since the last fold, and
+            /// records them for the next change set.
             fn fold(&mut self) {
                 if self.unfolded.is_empty() {
                     return;
                 }
                 let unfolded = std::mem::take(&mut self.unfolded);
-                let lattice = std::mem::take(&mut self.lattice);
-                self.lattice = self.folded(lattice, &unfolded);
+                let mut lattice = std::mem::take(&mut self.lattice);
+                let mut changes = std::mem::take(&mut self.folded_changes);
+                self.fold_into(&mut lattice, &unfolded, |key, value| {
+                    changes.insert(key, value);
+                });
+                self.lattice = lattice;
+                self.folded_changes = changes;
             }
 
             /// The lattice of every entry, computed from scratch (O(size of the state)).
@@ -541,7 +514,8 @@ macro_rules! tables {
             /// O(entries written since the last [`State::take_changes`]), whatever the state's
             /// size: the lattice is updated entry by entry.
             pub fn digest(&self) -> B256 {
-                let lattice = self.folded(self.lattice.clone(), &self.unfolded);
+                let mut lattice = self.lattice.clone();
+                self.fold_into(&mut lattice, &self.unfolded, |_, _| {});
                 self.root(&lattice)
             }
 

@@ -339,6 +339,9 @@ impl OciRuntime {
         let podman = find_podman().ok_or_else(|| {
             RunError::Unavailable("podman is not installed (apt-get install podman runc)".into())
         })?;
+        // Absolute: podman reads CONTAINERS_CONF and the storage paths from other working
+        // directories than ours (a relative data directory failed as "no such file").
+        let state_dir = &std::path::absolute(state_dir).map_err(|e| host(state_dir, e))?;
         std::fs::create_dir_all(state_dir).map_err(|e| host(state_dir, e))?;
         let config = state_dir.join("containers.conf");
         std::fs::write(&config, CONTAINERS_CONF).map_err(|e| host(&config, e))?;
