@@ -159,7 +159,9 @@ struct WorkerEntry {
 #[derive(Clone, Debug)]
 struct DealEntry {
     info: DealInfo,
-    /// Durations of finished replicates, ms.
+    /// Durations of finished replicates, ms, kept sorted: the median the slow-replicate
+    /// check reads for every running replicate at every tick is then one lookup (sorting a
+    /// copy there cost a 10,000-task bag a third of the scheduler's CPU).
     durations: Vec<u64>,
 }
 
@@ -404,7 +406,9 @@ impl Board {
             if replicate.status.pending()
                 && let Some(deal) = self.deals.get_mut(&deal_id)
             {
-                deal.durations.push(now_ms.saturating_sub(replicate.assigned_ms));
+                let duration = now_ms.saturating_sub(replicate.assigned_ms);
+                let at = deal.durations.partition_point(|d| *d <= duration);
+                deal.durations.insert(at, duration);
             }
             replicate.status = Status::Contributed(result_hash);
         }
@@ -1023,9 +1027,9 @@ fn maybe_finalize(entry: &mut TaskEntry, chain_time: Timestamp) -> Vec<Action> {
     Vec::new()
 }
 
-fn median(durations: &[u64]) -> u64 {
-    let mut sorted = durations.to_vec();
-    sorted.sort_unstable();
+/// The median of `sorted` (ascending), 0 when empty.
+fn median(sorted: &[u64]) -> u64 {
+    debug_assert!(sorted.is_sorted());
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
