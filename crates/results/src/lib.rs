@@ -101,7 +101,13 @@ impl ResultStore {
         if path.exists() {
             return Ok(text);
         }
-        let temporary = self.dir.join(format!(".{text}.partial"));
+        // One temporary file per write: two workers storing the same bytes at once (tasks
+        // with identical outputs) each rename a whole file over the other's, where a shared
+        // temporary name made the second rename fail.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temporary =
+            self.dir.join(format!(".{text}.{}-{write}.partial", std::process::id()));
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| ResultsError::Io { path, source }
@@ -150,6 +156,28 @@ mod tests {
             "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
         );
         assert!(cid_of(b"").starts_with("bafkrei"));
+    }
+
+    #[test]
+    fn the_same_bytes_stored_at_once_by_many_writers_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(ResultStore::open(dir.path()).unwrap());
+        for round in 0..20u8 {
+            let bytes = vec![round; 256 * 1024];
+            let cids: Vec<String> = std::thread::scope(|scope| {
+                let writers: Vec<_> =
+                    (0..8).map(|_| scope.spawn(|| store.put(&bytes).expect("stored"))).collect();
+                writers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            assert!(cids.iter().all(|c| *c == cids[0]), "{cids:?}");
+            assert_eq!(store.get(&cids[0]).unwrap(), bytes);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 
     #[test]
