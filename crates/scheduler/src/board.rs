@@ -590,7 +590,15 @@ impl Board {
             }
             Progress::Failed { stage, reason } => {
                 entry.last_event = format!("{worker} failed while {stage}: {reason}");
-                if stage == "uploading" {
+                // The designated uploader of an agreed result (it contributed, or revealed)
+                // failed: another winner uploads. A replicate that failed to upload its own
+                // result before contributing (trust 1) failed like any other, and the task
+                // goes to another worker.
+                let uploader_failed = stage == "uploading"
+                    && entry.replicate_mut(&worker).is_some_and(|r| {
+                        matches!(r.status, Status::Contributed(_) | Status::Revealed)
+                    });
+                if uploader_failed {
                     entry.uploader = None;
                 } else if let Some(r) = entry.replicate_mut(&worker)
                     && !matches!(r.status, Status::Failed(_))
@@ -1236,6 +1244,18 @@ mod tests {
         }
         assert_eq!(handed.len(), tasks.len(), "every task handed out");
         assert!(board.unfinished.len() <= 1, "{} left queued", board.unfinished.len());
+    }
+
+    #[test]
+    fn a_trust_1_result_that_fails_to_upload_goes_to_another_worker() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        let first = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
+        assert_eq!(first, vec![(worker(1), tasks[0])]);
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
+        board.report(worker(1), &tasks[0], Progress::Computed, 5, 0);
+        let failed = Progress::Failed { stage: "uploading".into(), reason: "HTTP 500".into() };
+        let again = runs(&board.report(worker(1), &tasks[0], failed, 6, 0));
+        assert_eq!(again, vec![(worker(2), tasks[0])], "handed to the other worker");
     }
 
     #[test]
