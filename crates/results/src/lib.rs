@@ -106,8 +106,7 @@ impl ResultStore {
         // temporary name made the second rename fail.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temporary =
-            self.dir.join(format!(".{text}.{}-{write}.partial", std::process::id()));
+        let temporary = self.dir.join(format!(".{text}.{}-{write}.partial", std::process::id()));
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| ResultsError::Io { path, source }
