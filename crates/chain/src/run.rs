@@ -266,7 +266,7 @@ pub fn max_message_size(validators: usize) -> u32 {
 }
 
 /// Per-peer rate limit on each p2p channel: 1,000 messages a second, in bursts of at most
-/// [`QUOTA_BURST`].
+/// 128 (see `QUOTA_BURST`).
 pub const QUOTA: Quota = Quota::per_second(NZU32!(1_000)).allow_burst(QUOTA_BURST);
 
 /// The largest burst one peer may send on one channel. Each channel's inbound mailbox and the
