@@ -1,7 +1,8 @@
-//! `xiebao bench chain`: a 4-validator network as 4 processes on this machine, measured
-//! from the outside over JSON-RPC: finality latency of single transfers, and finalized
+//! `xiebao bench chain`: a 4-validator network as 4 processes on this machine, and the same
+//! network in one process (one thread per validator, still talking over loopback TCP),
+//! measured from the outside over JSON-RPC: finality latency of single transfers, finalized
 //! calls/s under load from several senders (batched transactions) and with one call per
-//! transaction (the baseline).
+//! transaction (the baseline), and trust-1 task lifecycles.
 
 use std::path::PathBuf;
 use std::process::Child;
@@ -16,7 +17,7 @@ use xiebao_types::tx::{Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
 use crate::bench::Figure;
-use crate::chain::{GenesisBase, localnet_configs, spawn_node};
+use crate::chain::{GenesisBase, localnet_configs, spawn_node, spawn_nodes};
 use xiebao_chain::config::Timing;
 
 const CHAIN_ID: u64 = xiebao_protocol::testkit::CHAIN_ID;
@@ -130,9 +131,69 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     genesis.balances.extend(funds);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (network, clients) =
-        runtime.block_on(start_network(dir, genesis.clone(), &Timing::default()))?;
-    let mut figures = runtime.block_on(async {
+    let mut figures = Vec::new();
+    for one_process in [false, true] {
+        let dir = dir.join(if one_process { "one-process" } else { "processes" });
+        let (network, clients) = runtime.block_on(start_network(
+            dir,
+            genesis.clone(),
+            &Timing::default(),
+            one_process,
+        ))?;
+        let measured = runtime.block_on(measure(
+            &clients,
+            &senders,
+            &world,
+            (&init_txs, &settle_txs),
+            quick,
+            one_process,
+        ))?;
+        drop(network);
+        figures.extend(measured);
+    }
+    let ours = figures[0].value;
+    figures.push(runtime.block_on(iexec_profile(quick, genesis, ours))?);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(figures)
+}
+
+/// Finality, throughput and task lifecycles on a running network (`one_process`: the figures
+/// are named `chain.one_process.…`).
+async fn measure(
+    clients: &[HttpClient],
+    senders: &[SecretKey],
+    world: &xiebao_protocol::testkit::World,
+    (init_txs, settle_txs): (&[xiebao_protocol::VerifiedTx], &[xiebao_protocol::VerifiedTx]),
+    quick: bool,
+    one_process: bool,
+) -> anyhow::Result<Vec<Figure>> {
+    let volume = init_txs.iter().map(|tx| tx.tx.calls.len()).sum::<usize>();
+    let batch = init_txs.first().map_or(0, |tx| tx.tx.calls.len());
+    let names = if one_process {
+        [
+            "chain.one_process.tasks_per_s",
+            "chain.one_process.finality_ms_p50",
+            "chain.one_process.finality_ms_p99",
+            "chain.one_process.calls_per_s",
+            "chain.one_process.txs_per_s",
+            "chain.one_process.single_call_txs_per_s",
+        ]
+    } else {
+        [
+            "chain.tasks_per_s",
+            "chain.finality_ms_p50",
+            "chain.finality_ms_p99",
+            "chain.calls_per_s",
+            "chain.txs_per_s",
+            "chain.single_call_txs_per_s",
+        ]
+    };
+    let shape = if one_process {
+        "4 validators in one process (a thread each, loopback TCP between them)"
+    } else {
+        "4 validator processes"
+    };
+    {
         // Finality: one transfer at a time, submitted to each validator in turn, timed until
         // that validator reports it executed in a finalized block.
         let samples = if quick { 8 } else { 100 };
@@ -155,9 +216,9 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
         // Throughput: batched (100 calls per transaction) vs one call per transaction.
         let (txs_per_sender, calls) = if quick { (4, 10) } else { (200, 100) };
         let (batched_calls_s, batched_txs_s) =
-            load(&clients, &senders[1..], 0, txs_per_sender, calls).await?;
+            load(clients, &senders[1..], 0, txs_per_sender, calls).await?;
         let single_txs = if quick { 8 } else { 600 };
-        let (single_calls_s, _) = load(&clients, &senders[1..], txs_per_sender, single_txs, 1)
+        let (single_calls_s, _) = load(clients, &senders[1..], txs_per_sender, single_txs, 1)
             .await
             .context("one call per transaction")?;
         // Task lifecycles: the playground's set-up, then initialize and contributeAndFinalize
@@ -172,7 +233,7 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
         let worker = world.actors.workers[0].address();
         let worker_target = clients[0].account(worker).await?.nonce + settle_txs.len() as u64;
         let start = Instant::now();
-        for (init, settle) in init_txs.iter().zip(&settle_txs) {
+        for (init, settle) in init_txs.iter().zip(settle_txs) {
             clients[0].send_raw_transaction(init.signed().encode_to_vec().into()).await?;
             clients[0].send_raw_transaction(settle.signed().encode_to_vec().into()).await?;
         }
@@ -185,7 +246,7 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
         let tasks_per_s = volume as f64 / start.elapsed().as_secs_f64();
         anyhow::Ok(vec![
             Figure {
-                name: "chain.tasks_per_s",
+                name: names[0],
                 value: tasks_per_s,
                 unit: "tasks/s",
                 note: format!(
@@ -193,35 +254,30 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
                 ),
             },
             Figure {
-                name: "chain.finality_ms_p50",
+                name: names[1],
                 value: percentile(&latencies, 0.5),
                 unit: "ms",
                 note: format!(
-                    "one transfer, submit → executed in a finalized block, {samples} samples, 4 validator processes"
+                    "one transfer, submit → executed in a finalized block, {samples} samples, {shape}"
                 ),
             },
             Figure {
-                name: "chain.finality_ms_p99",
+                name: names[2],
                 value: percentile(&latencies, 0.99),
                 unit: "ms",
                 note: "same samples".into(),
             },
             Figure {
-                name: "chain.calls_per_s",
+                name: names[3],
                 value: batched_calls_s,
                 unit: "calls/s",
                 note: format!(
                     "7 senders × {txs_per_sender} txs × {calls} transfers, first submit → last finalized"
                 ),
             },
+            Figure { name: names[4], value: batched_txs_s, unit: "txs/s", note: "same run".into() },
             Figure {
-                name: "chain.txs_per_s",
-                value: batched_txs_s,
-                unit: "txs/s",
-                note: "same run".into(),
-            },
-            Figure {
-                name: "chain.single_call_txs_per_s",
+                name: names[5],
                 value: single_calls_s,
                 unit: "calls/s",
                 note: format!(
@@ -230,26 +286,29 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
                 ),
             },
         ])
-    })?;
-    drop(network);
-    let ours = figures[0].value;
-    figures.push(runtime.block_on(iexec_profile(quick, genesis, ours))?);
-    Ok(figures)
+    }
 }
 
-/// Starts `VALIDATORS` validator processes under `dir` with `timing`; returns them with one
-/// client each, once every one has finalized a block.
+/// Starts `VALIDATORS` validators under `dir` with `timing`, as as many processes or
+/// (`one_process`) together in one; returns them with one client each, once every one has
+/// finalized a block.
 async fn start_network(
     dir: PathBuf,
     genesis: xiebao_chain::config::GenesisFile,
     timing: &Timing,
+    one_process: bool,
 ) -> anyhow::Result<(Network, Vec<HttpClient>)> {
     let _ = std::fs::remove_dir_all(&dir);
     let options = crate::chain::NodeOptions { timing: timing.clone(), bridge: None };
     let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis), &options)?;
     let mut network = Network { children: Vec::new(), dir };
-    for config in &file.configs {
-        network.children.push(spawn_node(config)?);
+    if one_process {
+        let configs: Vec<&std::path::Path> = file.configs.iter().map(PathBuf::as_path).collect();
+        network.children.push(spawn_nodes(&configs)?);
+    } else {
+        for config in &file.configs {
+            network.children.push(spawn_node(config)?);
+        }
     }
     let clients: Vec<HttpClient> =
         file.rpc.iter().map(|url| xiebao_rpc::http_client(url)).collect::<Result<_, _>>()?;
@@ -292,7 +351,7 @@ async fn iexec_profile(
     };
     let (world, stages) = crate::bench::classic_trust1(volume);
     let dir = std::env::temp_dir().join(format!("xiebao-bench-iexec-{}", std::process::id()));
-    let (network, clients) = start_network(dir, genesis, &timing).await?;
+    let (network, clients) = start_network(dir, genesis, &timing, false).await?;
     for tx in &world.transactions {
         clients[0].send_raw_transaction(tx.encode_to_vec().into()).await?;
     }

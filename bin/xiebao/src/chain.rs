@@ -47,9 +47,11 @@ pub(crate) struct GenesisArgs {
 /// `xiebao node`.
 #[derive(Debug, Args)]
 pub(crate) struct NodeArgs {
-    /// The validator's config file (see `xiebao genesis` and `xiebao localnet`).
-    #[arg(long)]
-    config: PathBuf,
+    /// The validator's config file (see `xiebao genesis` and `xiebao localnet`). Given
+    /// several times, runs those validators together in this one process, one thread each (the
+    /// chain benchmark's one-process network).
+    #[arg(long, required = true)]
+    config: Vec<PathBuf>,
     /// Once its RPC answers, print one JSON object (its URLs, listen addresses, data
     /// directory) on stdout; logs stay on stderr.
     #[arg(long)]
@@ -421,16 +423,32 @@ pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
-    let config = NodeConfig::load(&args.config)?;
+    let configs = args
+        .config
+        .iter()
+        .map(|path| Ok((path, NodeConfig::load(path)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     init_logs();
-    if let Some(bridge) = &config.bridge {
-        start_oracle(bridge, config.rpc_listen)?;
+    for (path, config) in &configs {
+        if let Some(bridge) = &config.bridge {
+            start_oracle(bridge, config.rpc_listen)?;
+        }
+        if args.json {
+            announce_node(path, config)?;
+        }
     }
-    if args.json {
-        announce_node(&args.config, &config)?;
+    // Each validator on a thread of its own (each runs its own runtime); the process ends
+    // when the first one does.
+    let (done, first) = std::sync::mpsc::channel();
+    for (path, config) in configs {
+        let done = done.clone();
+        let name = format!("validator {}", path.display());
+        std::thread::Builder::new().name(name.clone()).spawn(move || {
+            let _ = done.send(xiebao_chain::run(config).with_context(|| name));
+        })?;
     }
-    xiebao_chain::run(config)?;
-    Ok(())
+    drop(done);
+    first.recv().context("every validator thread ended without a result")?
 }
 
 /// The URL a local client reaches a listen address at (an unspecified IP means loopback).
@@ -647,16 +665,25 @@ fn write_configs(
 
 /// Starts `xiebao node --config config`, logging to `node.log` beside the config.
 pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
-    let dir = config.parent().unwrap_or(Path::new("."));
+    spawn_nodes(&[config])
+}
+
+/// Starts one `xiebao node` process running the validators of `configs` (one thread each),
+/// logging to the first one's folder (`node.log`).
+pub(crate) fn spawn_nodes(configs: &[&Path]) -> anyhow::Result<Child> {
+    let first = configs.first().context("no validator config to start")?;
+    let dir = first.parent().unwrap_or(Path::new("."));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("node.log"))
         .with_context(|| format!("opening {}/node.log", dir.display()))?;
-    Command::new(std::env::current_exe()?)
-        .arg("node")
-        .arg("--config")
-        .arg(config)
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("node");
+    for config in configs {
+        command.arg("--config").arg(config);
+    }
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
