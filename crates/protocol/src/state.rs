@@ -349,8 +349,8 @@ macro_rules! tables {
             /// Forgets the journal: the writes so far are final (and recorded as changes).
             pub(crate) fn commit(&mut self) {
                 // The value of each entry before its first write since the last fold (the
-                // journal is oldest first, so the first undo of a key holds it).
-                // Only a key's first write since the fold is encoded.
+                // journal is oldest first, so the first undo of a key holds it); only that
+                // first write's old value is encoded.
                 for undo in &self.journal {
                     match undo {
                         $( Undo::$undo(k, old) => {

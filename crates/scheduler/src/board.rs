@@ -718,11 +718,7 @@ impl Board {
     /// Hands replicates to free capable workers, tasks in deal order then index order.
     fn dispatch(&mut self, now_ms: u64) -> Vec<Action> {
         let mut actions = Vec::new();
-        let mut free: usize = self
-            .workers
-            .values()
-            .map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len()))
-            .sum();
+        let mut free = free_slots(&self.workers);
         let mut finished = Vec::new();
         for key in &self.unfinished {
             // Every slot taken: the tasks still waiting say why when asked (`task_view`).
@@ -742,16 +738,7 @@ impl Board {
             if !needs_replicate(entry, deal.deal.trust, &self.scores) {
                 continue;
             }
-            let tag = deal.deal.tag;
-            let candidate = self
-                .workers
-                .iter()
-                .filter(|(_, w)| (w.capabilities.slots as usize) > w.busy.len())
-                .filter(|(_, w)| capable(&w.capabilities, tag, deal.app_type))
-                .filter(|(a, _)| !entry.replicates.iter().any(|r| r.worker == **a))
-                .min_by_key(|(a, w)| (w.busy.len(), **a))
-                .map(|(a, _)| *a);
-            let Some(worker) = candidate else { continue };
+            let Some(worker) = candidate(&self.workers, entry, deal) else { continue };
             let authorization =
                 self.key.eth_sign(&ids::authorization_hash(&worker, task_id, &Address::ZERO));
             let d = &deal.deal;
@@ -803,20 +790,12 @@ impl Board {
     /// capable, every slot taken, or every free capable worker already ran it (`None`: a
     /// worker is free for it, the next hand-out gives it one).
     fn waiting(&self, entry: &TaskEntry, deal: &DealInfo) -> Option<String> {
-        let free: usize = self
-            .workers
-            .values()
-            .map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len()))
-            .sum();
-        if free == 0 {
+        if free_slots(&self.workers) == 0 {
             return Some(waiting_reason(&self.workers, deal, "all"));
         }
-        let candidate = self.workers.iter().any(|(a, w)| {
-            (w.capabilities.slots as usize) > w.busy.len()
-                && capable(&w.capabilities, deal.deal.tag, deal.app_type)
-                && !entry.replicates.iter().any(|r| r.worker == *a)
-        });
-        (!candidate).then(|| waiting_reason(&self.workers, deal, "capable"))
+        candidate(&self.workers, entry, deal)
+            .is_none()
+            .then(|| waiting_reason(&self.workers, deal, "capable"))
     }
 
     /// A task's view.
@@ -962,6 +941,27 @@ fn capable(caps: &Capabilities, tag: Tag, app_type: AppType) -> bool {
     (!tag.is_gpu() || caps.gpu)
         && (!tag.is_tee() || caps.tee)
         && caps.runtimes.iter().any(|r| r.eq_ignore_ascii_case(app_type.as_str()))
+}
+
+/// Slots free over every connected worker.
+fn free_slots(workers: &BTreeMap<Address, WorkerEntry>) -> usize {
+    workers.values().map(|w| (w.capabilities.slots as usize).saturating_sub(w.busy.len())).sum()
+}
+
+/// The worker the next replicate of `entry` goes to: a free, capable one that has not run it
+/// yet, the least busy first (then the lowest address).
+fn candidate(
+    workers: &BTreeMap<Address, WorkerEntry>,
+    entry: &TaskEntry,
+    deal: &DealInfo,
+) -> Option<Address> {
+    workers
+        .iter()
+        .filter(|(_, w)| (w.capabilities.slots as usize) > w.busy.len())
+        .filter(|(_, w)| capable(&w.capabilities, deal.deal.tag, deal.app_type))
+        .filter(|(a, _)| !entry.replicates.iter().any(|r| r.worker == **a))
+        .min_by_key(|(a, w)| (w.busy.len(), **a))
+        .map(|(a, _)| *a)
 }
 
 fn waiting_reason(workers: &BTreeMap<Address, WorkerEntry>, deal: &DealInfo, kind: &str) -> String {
