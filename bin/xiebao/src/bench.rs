@@ -85,8 +85,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("| figure | value | unit | notes |");
         println!("|---|---:|---|---|");
         for f in &figures {
-            // Small figures keep a decimal (1.6 tasks/s is not 2).
-            let value = if f.value.abs() < 10.0 {
+            // Small figures keep a decimal (1.6 tasks/s is not 2), those below 1 two.
+            let value = if f.value.abs() < 1.0 {
+                format!("{:.2}", f.value)
+            } else if f.value.abs() < 10.0 {
                 format!("{:.1}", f.value)
             } else {
                 format!("{:.0}", f.value)

@@ -341,14 +341,9 @@ async fn iexec_profile(
     genesis: xiebao_chain::config::GenesisFile,
     ours: f64,
 ) -> anyhow::Result<Figure> {
-    let (interval_ms, volume) = if quick { (1_000, 8) } else { (5_000, 40) };
-    let timing = Timing {
-        block_interval_ms: interval_ms,
-        leader_timeout_ms: interval_ms + 3_000,
-        certification_timeout_ms: interval_ms + 4_000,
-        block_txs_max: 32,
-        ..Timing::default()
-    };
+    let (interval_ms, volume) =
+        if quick { (1_000, 8) } else { (crate::chain::IEXEC_BLOCK_INTERVAL_MS, 40) };
+    let timing = crate::chain::block_timing(interval_ms, crate::chain::IEXEC_BLOCK_TXS_MAX);
     let (world, stages) = crate::bench::classic_trust1(volume);
     let dir = std::env::temp_dir().join(format!("xiebao-bench-iexec-{}", std::process::id()));
     let (network, clients) = start_network(dir, genesis, &timing, false).await?;
@@ -378,8 +373,9 @@ async fn iexec_profile(
         value: tasks_per_s,
         unit: "tasks/s",
         note: format!(
-            "baseline: {volume} trust-1 tasks, {} s blocks, 1 call per tx, initialize/contribute/reveal/finalize, ≤ 32 txs per block; our defaults are {:.0}× this",
+            "baseline: {volume} trust-1 tasks, {} s blocks, 1 call per tx, initialize/contribute/reveal/finalize, ≤ {} txs per block; our defaults are {:.0}× this",
             interval_ms / 1_000,
+            crate::chain::IEXEC_BLOCK_TXS_MAX,
             ours / tasks_per_s
         ),
     })

@@ -2,7 +2,9 @@
 //! validator processes, result store, scheduler, 4 workers), from `matchOrders` to the last
 //! result in the requester's hands, beside the same tasks run back to back in-process (the
 //! compute alone), plus one task's end-to-end latency, the scheduler's and workers' CPU time
-//! per task, and the sandbox's cold start.
+//! per task, and the sandbox's cold start. Two baselines run the real components differently:
+//! the same bag with one call per transaction (`devnet --max-calls-per-tx 1`), and a smaller
+//! bag in iExec's sidechain profile (`devnet --profile iexec`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -20,7 +22,9 @@ const SLOTS: u32 = 2;
 const TILE: u32 = 4;
 const ITERATIONS: u32 = 16;
 
-fn devnet(dir: &std::path::Path, tasks: u64) -> anyhow::Result<serde_json::Value> {
+/// Runs the demo's bag of `tasks` trivial tiles on the devnet in `dir` (created, or resumed),
+/// with `extra` devnet options; returns its summary.
+fn devnet(dir: &std::path::Path, tasks: u64, extra: &[&str]) -> anyhow::Result<serde_json::Value> {
     let output = Command::new(std::env::current_exe()?)
         .arg("devnet")
         .arg("--data-dir")
@@ -28,6 +32,7 @@ fn devnet(dir: &std::path::Path, tasks: u64) -> anyhow::Result<serde_json::Value
         .args(["--demo", "--json", "--tasks", &tasks.to_string()])
         .args(["--tile-size", &TILE.to_string(), "--max-iter", &ITERATIONS.to_string()])
         .args(["--workers", &WORKERS.to_string(), "--slots", &SLOTS.to_string()])
+        .args(extra)
         .output()
         .context("running xiebao devnet")?;
     if !output.status.success() {
@@ -38,6 +43,15 @@ fn devnet(dir: &std::path::Path, tasks: u64) -> anyhow::Result<serde_json::Value
 
 fn seconds(summary: &serde_json::Value, field: &str) -> anyhow::Result<f64> {
     summary[field].as_f64().with_context(|| format!("the summary has no {field}"))
+}
+
+/// The transactions and calls the chain finalized during a bag, in words.
+fn finalized(summary: &serde_json::Value) -> String {
+    let finalized = &summary["finalized"];
+    match (finalized["txs"].as_u64(), finalized["calls"].as_u64()) {
+        (Some(txs), Some(calls)) => format!("{calls} calls in {txs} transactions"),
+        _ => "transactions not counted".to_owned(),
+    }
 }
 
 fn run_tile(
@@ -86,7 +100,7 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let raw_ms = start.elapsed().as_secs_f64() * 1e3;
     drop(runtime);
 
-    let bag = devnet(&dir.join("net"), tasks)?;
+    let bag = devnet(&dir.join("net"), tasks, &[])?;
     let bag_ms = seconds(&bag, "seconds")? * 1e3;
     let first_ms = seconds(&bag, "first_result_seconds")? * 1e3;
     // The pool's CPU over the bag, as the devnet read it from /proc before the match and
@@ -104,23 +118,43 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     // One task at a time on the same (warm) network: a single task's end-to-end latency.
     let mut latencies = Vec::new();
     for _ in 0..if quick { 2 } else { 7 } {
-        let single = devnet(&dir.join("net"), 1)?;
+        let single = devnet(&dir.join("net"), 1, &[])?;
         latencies.push(seconds(&single, "seconds")? * 1e3);
     }
     latencies.sort_by(f64::total_cmp);
     let p50 = latencies[latencies.len() / 2];
     let p99 = latencies[latencies.len() - 1];
+    // Baseline: the same bag on the same network, the scheduler and the workers sending one
+    // call per transaction instead of batching.
+    let single_call = devnet(&dir.join("net"), tasks, &["--max-calls-per-tx", "1"])?;
+    let single_call_ms = seconds(&single_call, "seconds")? * 1e3;
     // The large bag, on a network of its own: 10,000 tiles (a 100×100 picture), the issue's
     // large bag. The word-count demo is no substitute: every task of its bag fetches every
     // input file of the deal (iExec's per-deal input files), N² fetches for N tasks.
     let large: u64 = if quick { 40 } else { 10_000 };
-    let big = devnet(&dir.join("net-large"), large)?;
+    let big = devnet(&dir.join("net-large"), large, &[])?;
     let large_ms = seconds(&big, "seconds")? * 1e3;
+    // Baseline: iExec's sidechain profile on a network of its own (5 s blocks of at most 32
+    // transactions, one call per transaction, contribute/reveal/finalize at trust 1). Each
+    // account keeps one transaction in flight, so the scheduler's initialize and finalize take
+    // a block each: 12 tasks are ≈ 2 minutes. Quick: 4 tasks, 1 s blocks.
+    let (iexec_tasks, iexec_interval_ms) =
+        if quick { (4, 1_000) } else { (12, crate::chain::IEXEC_BLOCK_INTERVAL_MS) };
+    let interval = iexec_interval_ms.to_string();
+    let iexec = devnet(
+        &dir.join("net-iexec"),
+        iexec_tasks,
+        &["--profile", "iexec", "--block-interval-ms", &interval],
+    )?;
+    let iexec_ms = seconds(&iexec, "seconds")? * 1e3;
     let _ = std::fs::remove_dir_all(&dir);
 
     let slots = f64::from(WORKERS * SLOTS);
     let n = tasks as f64;
     let overhead_ms = (bag_ms * slots - raw_ms).max(0.0) / n;
+    let bag_tasks_per_s = n / (bag_ms / 1e3);
+    let single_call_tasks_per_s = n / (single_call_ms / 1e3);
+    let iexec_tasks_per_s = iexec_tasks as f64 / (iexec_ms / 1e3);
     Ok(vec![
         Figure {
             name: "pipeline.bag_ms",
@@ -132,9 +166,31 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
         },
         Figure {
             name: "pipeline.bag_tasks_per_s",
-            value: n / (bag_ms / 1e3),
+            value: bag_tasks_per_s,
             unit: "tasks/s",
-            note: format!("first result after {first_ms:.0} ms"),
+            note: format!("first result after {first_ms:.0} ms; {}", finalized(&bag)),
+        },
+        Figure {
+            name: "pipeline.bag_tasks_per_s_one_call_per_tx",
+            value: single_call_tasks_per_s,
+            unit: "tasks/s",
+            note: format!(
+                "baseline: the same {tasks}-task bag on the same network, the scheduler and the workers sending one call per transaction (devnet --max-calls-per-tx 1; {}, each account one transaction in flight); batched is {:.1}× this",
+                finalized(&single_call),
+                bag_tasks_per_s / single_call_tasks_per_s
+            ),
+        },
+        Figure {
+            name: "pipeline.iexec_profile_bag_tasks_per_s",
+            value: iexec_tasks_per_s,
+            unit: "tasks/s",
+            note: format!(
+                "baseline: {iexec_tasks} tasks in iExec's sidechain profile (devnet --profile iexec: {} s blocks of ≤ {} txs, 1 call per tx, initialize/contribute/reveal/finalize; {}); sizes differ, so compared per task with the {tasks}-task bag: our defaults are {:.0}× this",
+                iexec_interval_ms / 1_000,
+                crate::chain::IEXEC_BLOCK_TXS_MAX,
+                finalized(&iexec),
+                bag_tasks_per_s / iexec_tasks_per_s
+            ),
         },
         Figure {
             name: "pipeline.latency_ms_p50",

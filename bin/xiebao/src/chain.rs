@@ -570,6 +570,29 @@ pub(crate) fn free_ports(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
     held.iter().map(|l| l.local_addr().context("finding a free loopback port")).collect()
 }
 
+/// iExec's sidechain profile (the baseline the benchmarks compare with): a block every 5 s…
+pub(crate) const IEXEC_BLOCK_INTERVAL_MS: u64 = 5_000;
+/// …of at most 32 transactions, standing in for its gas limit (≈ 4 transactions of ≈ 0.2 M gas
+/// per task, 8 tasks per block).
+pub(crate) const IEXEC_BLOCK_TXS_MAX: usize = 32;
+
+/// The default timing, except that a leader waits `interval_ms` before each proposal (0: it
+/// proposes as soon as asked) — the view timeouts leave it that long — and that a block holds
+/// at most `block_txs_max` transactions.
+pub(crate) fn block_timing(interval_ms: u64, block_txs_max: usize) -> Timing {
+    let default = Timing::default();
+    if interval_ms == 0 {
+        return Timing { block_txs_max, ..default };
+    }
+    Timing {
+        block_interval_ms: interval_ms,
+        leader_timeout_ms: interval_ms + 3_000,
+        certification_timeout_ms: interval_ms + 4_000,
+        block_txs_max,
+        ..default
+    }
+}
+
 /// What every validator of a new network is configured with besides its addresses.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NodeOptions {

@@ -91,6 +91,104 @@ pub(crate) struct DevnetArgs {
     /// Test only: this many workers corrupt their outputs (lying workers).
     #[arg(long, hide = true, default_value_t = 0)]
     lying_workers: usize,
+    /// How the network runs: `xiebao` (this project's defaults) or `iexec` (iExec's sidechain,
+    /// the baseline benchmarks compare with: 5 s blocks of at most 32 transactions, one call
+    /// per transaction, no contributeAndFinalize). The four options below override it.
+    #[arg(long, value_enum, default_value_t = Profile::Xiebao)]
+    profile: Profile,
+    /// Most calls the scheduler and the workers pack into one transaction (1: one call per
+    /// transaction) [default: 256; iexec profile: 1].
+    #[arg(long, value_name = "N", value_parser = crate::pool::calls_per_tx)]
+    max_calls_per_tx: Option<usize>,
+    /// Trust-1 tasks take the trust > 1 path — contribute, reveal, finalize — instead of one
+    /// contributeAndFinalize [iexec profile: on].
+    #[arg(long)]
+    no_contribute_and_finalize: bool,
+    /// A validator proposes a block every this many milliseconds (0: as soon as it can); fixed
+    /// when the network is created [default: 0; iexec profile: 5000].
+    #[arg(long, value_name = "MS")]
+    block_interval_ms: Option<u64>,
+    /// Most transactions in one block; fixed when the network is created [default: 2000;
+    /// iexec profile: 32].
+    #[arg(long, value_name = "N", value_parser = block_txs)]
+    block_txs_max: Option<usize>,
+}
+
+/// `devnet --profile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Profile {
+    /// This project's defaults: blocks as fast as consensus allows, batched transactions,
+    /// contributeAndFinalize at trust 1.
+    Xiebao,
+    /// iExec's sidechain as a baseline: 5 s blocks of at most 32 transactions, one call per
+    /// transaction, no contributeAndFinalize.
+    Iexec,
+}
+
+/// `--block-txs-max`: a positive number of transactions.
+fn block_txs(text: &str) -> Result<usize, String> {
+    let txs: usize = text.parse().map_err(|e| format!("{e}: a number of transactions"))?;
+    if txs == 0 {
+        return Err("a block must be able to hold at least one transaction".into());
+    }
+    Ok(txs)
+}
+
+/// How the pool's components send their calls and how the validators make blocks, from the
+/// profile and the options that override it.
+#[derive(Clone, Debug)]
+struct Settings {
+    max_calls_per_tx: usize,
+    contribute_and_finalize: bool,
+    /// The validators' timing when the network is created.
+    timing: xiebao_chain::config::Timing,
+    /// Whether the timing was asked for (a profile or an option), so a resumed network made
+    /// with another timing is refused rather than silently run as it was.
+    timing_asked: bool,
+}
+
+impl DevnetArgs {
+    fn settings(&self) -> Settings {
+        let iexec = self.profile == Profile::Iexec;
+        let default = xiebao_chain::config::Timing::default();
+        let interval_ms = self.block_interval_ms.unwrap_or(if iexec {
+            crate::chain::IEXEC_BLOCK_INTERVAL_MS
+        } else {
+            0
+        });
+        let txs_max = self.block_txs_max.unwrap_or(if iexec {
+            crate::chain::IEXEC_BLOCK_TXS_MAX
+        } else {
+            default.block_txs_max
+        });
+        Settings {
+            max_calls_per_tx: self.max_calls_per_tx.unwrap_or(if iexec {
+                1
+            } else {
+                SenderOptions::DEFAULT_MAX_CALLS
+            }),
+            contribute_and_finalize: !(iexec || self.no_contribute_and_finalize),
+            timing: crate::chain::block_timing(interval_ms, txs_max),
+            timing_asked: iexec || self.block_interval_ms.is_some() || self.block_txs_max.is_some(),
+        }
+    }
+}
+
+/// `timing`'s blocks in words.
+fn describe_blocks(timing: &xiebao_chain::config::Timing) -> String {
+    let pace = match timing.block_interval_ms {
+        0 => "blocks as fast as consensus allows".to_owned(),
+        ms => format!("a block every {ms} ms"),
+    };
+    format!("{pace}, at most {} transactions each", timing.block_txs_max)
+}
+
+/// The timing a validator config file holds.
+fn configured_timing(config: &Path) -> anyhow::Result<xiebao_chain::config::Timing> {
+    let bytes = std::fs::read(config).with_context(|| format!("reading {}", config.display()))?;
+    let config: xiebao_chain::config::NodeConfig = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is damaged", config.display()))?;
+    Ok(config.timing)
 }
 
 /// A deployed demo app.
@@ -307,7 +405,7 @@ fn create(args: &DevnetArgs) -> anyhow::Result<(Layout, bool)> {
             scores,
             epoch_length: xiebao_protocol::Genesis::DEFAULT_EPOCH_LENGTH,
         },
-        &crate::chain::NodeOptions::default(),
+        &crate::chain::NodeOptions { timing: args.settings().timing, bridge: None },
     )?;
     let pool_owner = xiebao_sdk::wallet::load_key(&keys.pool_owner, None)?;
     let pool = pool_call(&pool_owner);
@@ -483,6 +581,21 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
     let chain_dir = dir.join("chain");
     let localnet: crate::chain::LocalnetFile =
         serde_json::from_slice(&std::fs::read(chain_dir.join("localnet.json"))?)?;
+    let settings = args.settings();
+    let first_config = localnet.configs.first().context("the devnet has no validator")?;
+    let timing = configured_timing(first_config)?;
+    let asked = &settings.timing;
+    if settings.timing_asked
+        && (timing.block_interval_ms, timing.block_txs_max)
+            != (asked.block_interval_ms, asked.block_txs_max)
+    {
+        bail!(
+            "{} was created with {}, not {}: a devnet's block timing is fixed when it is created (use another --data-dir)",
+            dir.display(),
+            describe_blocks(&timing),
+            describe_blocks(asked),
+        );
+    }
     for (i, config) in localnet.configs.iter().enumerate() {
         children.start(format!("validator {i}"), Launch::Node(config.clone()))?;
     }
@@ -541,7 +654,14 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
                 dir.join("scheduler").display().to_string(),
                 "--price".into(),
                 crate::account::format_rlc(POOL_PRICE).trim_end_matches(" RLC").to_owned(),
-            ],
+                "--max-calls-per-tx".into(),
+                settings.max_calls_per_tx.to_string(),
+            ]
+            .into_iter()
+            .chain(
+                (!settings.contribute_and_finalize).then(|| "--no-contribute-and-finalize".into()),
+            )
+            .collect(),
         ),
     )?;
     for (i, worker) in layout.workers.iter().enumerate() {
@@ -563,6 +683,8 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
             layout.workerpool.to_string(),
             "--stake".into(),
             WORKER_STAKE_RLC.to_string(),
+            "--max-calls-per-tx".into(),
+            settings.max_calls_per_tx.to_string(),
         ];
         if worker.lying {
             worker_args.push("--corrupt-output".into());
@@ -591,7 +713,14 @@ async fn devnet(args: &DevnetArgs) -> anyhow::Result<()> {
         write_pids(&dir, &children, &urls)?;
     }
     if args.demo {
-        let summary = demo(args, &layout, &node, &pool, &mut children, &urls).await?;
+        let facts = RunFacts {
+            max_calls_per_tx: settings.max_calls_per_tx,
+            contribute_and_finalize: settings.contribute_and_finalize,
+            block_interval_ms: timing.block_interval_ms,
+            block_txs_max: timing.block_txs_max,
+            metrics: localnet.metrics.first().cloned(),
+        };
+        let summary = demo(args, &facts, &layout, &node, &pool, &mut children, &urls).await?;
         if args.json {
             #[allow(clippy::print_stdout, reason = "the command's output")]
             {
@@ -668,6 +797,60 @@ struct Summary {
     workers: Vec<WorkerSummary>,
     /// CPU time (user + system) from the match to the last result in hand.
     cpu_us: CpuUse,
+    /// Most calls the scheduler and the workers packed into one transaction.
+    max_calls_per_tx: usize,
+    /// Whether trust-1 tasks ended with contributeAndFinalize (else contribute, reveal,
+    /// finalize).
+    contribute_and_finalize: bool,
+    /// The validators' block interval, ms (0: as fast as consensus allows).
+    block_interval_ms: u64,
+    /// Most transactions in one block.
+    block_txs_max: usize,
+    /// Transactions and calls finalized from just before the match to the end of the demo,
+    /// as validator 0's metrics count them; `None` if they could not be read.
+    finalized: Option<Finalized>,
+}
+
+/// What `/metrics` counts: transactions and calls in finalized blocks.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct Finalized {
+    txs: u64,
+    calls: u64,
+}
+
+impl Finalized {
+    /// Reads a validator's counters from its Prometheus endpoint.
+    async fn read(http: &reqwest::Client, url: &str) -> Option<Self> {
+        let text = http.get(url).send().await.ok()?.text().await.ok()?;
+        let metric = |name: &str| {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .find(|l| l.split(['{', ' ']).next() == Some(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some(Self {
+            txs: metric("xiebao_finalized_txs_total")?,
+            calls: metric("xiebao_finalized_calls_total")?,
+        })
+    }
+
+    fn since(self, before: Self) -> Option<Self> {
+        Some(Self {
+            txs: self.txs.checked_sub(before.txs)?,
+            calls: self.calls.checked_sub(before.calls)?,
+        })
+    }
+}
+
+/// How this run's components send calls and make blocks, and where the chain's counters are
+/// read (validator 0's `/metrics`).
+struct RunFacts {
+    max_calls_per_tx: usize,
+    contribute_and_finalize: bool,
+    block_interval_ms: u64,
+    block_txs_max: usize,
+    metrics: Option<String>,
 }
 
 /// A score-related event of the demo's deal.
@@ -823,6 +1006,7 @@ pub(crate) fn tiling_for(n: u64, tile_size: u32, max_iter: u32) -> anyhow::Resul
 
 async fn demo(
     args: &DevnetArgs,
+    facts: &RunFacts,
     layout: &Layout,
     node: &Node,
     pool: &xiebao_rpc::jsonrpsee::http_client::HttpClient,
@@ -893,13 +1077,18 @@ async fn demo(
         request,
     };
     say(args.json, &format!("requesting {} (trust {})", job.describe(), args.trust));
+    let http = reqwest::Client::new();
+    let metrics = facts.metrics.as_deref();
+    let finalized_before = match metrics {
+        Some(url) => Finalized::read(&http, url).await,
+        None => None,
+    };
     let cpu_before = CpuSample::take(children);
     let matched = Instant::now();
     let (deal, record, task_ids) = crate::run::match_deal(node, &sender, orders).await?;
     let index_of: BTreeMap<B256, u64> =
         task_ids.iter().enumerate().map(|(i, t)| (*t, i as u64)).collect();
     say(args.json, &format!("deal {deal}: {} tasks", task_ids.len()));
-    let http = reqwest::Client::new();
     let mut tiles: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut downloads = tokio::task::JoinSet::new();
     let mut failed: Vec<B256> = Vec::new();
@@ -1041,6 +1230,14 @@ async fn demo(
             membership: node.rpc.membership(w.address).await?,
         });
     }
+    // Read last: every transaction of the bag is final by now (the demo has read each task's
+    // final record), and nothing of the bag comes after.
+    let finalized = match (metrics, finalized_before) {
+        (Some(url), Some(before)) => {
+            Finalized::read(&http, url).await.and_then(|after| after.since(before))
+        }
+        _ => None,
+    };
     Ok(Summary {
         deal,
         tasks: task_ids.len() as u64,
@@ -1060,6 +1257,11 @@ async fn demo(
         score_events,
         workers,
         cpu_us,
+        max_calls_per_tx: facts.max_calls_per_tx,
+        contribute_and_finalize: facts.contribute_and_finalize,
+        block_interval_ms: facts.block_interval_ms,
+        block_txs_max: facts.block_txs_max,
+        finalized,
     })
 }
 

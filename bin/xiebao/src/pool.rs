@@ -7,6 +7,17 @@ use alloy_primitives::Address;
 use anyhow::Context;
 use clap::Args;
 use xiebao_scheduler::api::Capabilities;
+use xiebao_sdk::client::SenderOptions;
+
+/// `--max-calls-per-tx`: a positive number of calls.
+pub(crate) fn calls_per_tx(text: &str) -> Result<usize, String> {
+    let calls: usize =
+        text.parse().map_err(|e| format!("{e}: a number of calls per transaction"))?;
+    if calls == 0 {
+        return Err("a transaction carries at least one call (1: one call per transaction)".into());
+    }
+    Ok(calls)
+}
 
 /// `xiebao scheduler`.
 #[derive(Debug, Args)]
@@ -41,6 +52,15 @@ pub(crate) struct SchedulerArgs {
     /// Category (work clock) of the published workerpool order.
     #[arg(long, default_value_t = 0)]
     category: u64,
+    /// Most calls the scheduler packs into one transaction (initializations, finalizations;
+    /// 1: one call per transaction, the batching baseline).
+    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = calls_per_tx)]
+    max_calls_per_tx: usize,
+    /// Trust-1 tasks take the trust > 1 path — the worker contributes, the scheduler asks for
+    /// the reveal, the worker reveals, the scheduler finalizes — instead of one
+    /// contributeAndFinalize (iExec's sidechain path, for baselines).
+    #[arg(long)]
+    no_contribute_and_finalize: bool,
     /// Once listening, print one JSON object (its URLs, the workerpool, the data directory)
     /// on stdout instead of the sentence; logs stay on stderr.
     #[arg(long)]
@@ -83,6 +103,10 @@ pub(crate) struct WorkerArgs {
     /// Stake bonded when joining, RLC.
     #[arg(long)]
     stake: Option<String>,
+    /// Most calls the worker packs into one transaction (its contributions and reveals;
+    /// 1: one call per transaction, the batching baseline).
+    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = calls_per_tx)]
+    max_calls_per_tx: usize,
     /// Test only: corrupt every output (a lying worker, for fault tests).
     #[arg(long, hide = true)]
     corrupt_output: bool,
@@ -122,6 +146,8 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
             category: args.category,
             ..Default::default()
         },
+        max_calls_per_tx: args.max_calls_per_tx,
+        contribute_and_finalize: !args.no_contribute_and_finalize,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -178,6 +204,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         fault: args.corrupt_output.then_some(xiebao_worker::Fault::CorruptOutput),
         oci: !args.no_oci,
         join,
+        max_calls_per_tx: args.max_calls_per_tx,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

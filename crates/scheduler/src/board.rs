@@ -181,6 +181,9 @@ pub struct Board {
     unfinished: BTreeSet<(usize, u64)>,
     workers: BTreeMap<Address, WorkerEntry>,
     scores: BTreeMap<Address, u64>,
+    /// Trust-1 replicates end with one `contributeAndFinalize`; when off, they contribute and
+    /// the board asks for the reveal and finalizes, as at trust > 1.
+    contribute_and_finalize: bool,
 }
 
 /// PoCo's worker weight: `max(score / 3, 3) − 1` (the protocol's own formula).
@@ -220,7 +223,16 @@ impl Board {
             unfinished: BTreeSet::new(),
             workers: BTreeMap::new(),
             scores: BTreeMap::new(),
+            contribute_and_finalize: true,
         }
+    }
+
+    /// Whether trust-1 replicates end with one `contributeAndFinalize` (the default). Off,
+    /// a trust-1 task takes the trust > 1 path — contribute, reveal when asked, upload,
+    /// finalize — which is what iExec's sidechain does: the baseline benchmarks compare with it.
+    pub fn with_contribute_and_finalize(mut self, enabled: bool) -> Self {
+        self.contribute_and_finalize = enabled;
+        self
     }
 
     /// Whether the deal is known.
@@ -427,7 +439,9 @@ impl Board {
         now_ms: u64,
     ) -> Vec<Action> {
         let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
-        if self.deals.get(&entry.deal).is_none_or(|d| d.info.deal.trust <= 1) {
+        if self.contribute_and_finalize
+            && self.deals.get(&entry.deal).is_none_or(|d| d.info.deal.trust <= 1)
+        {
             // contributeAndFinalize: consensus, reveal and finalize come in one transaction.
             entry.consensus = Some(consensus);
             return Vec::new();
@@ -756,7 +770,7 @@ impl Board {
                 time_ref_s: d.time_ref_s,
                 contribution_deadline: d.contribution_deadline(),
                 authorization,
-                finish: if d.trust <= 1 {
+                finish: if d.trust <= 1 && self.contribute_and_finalize {
                     Finish::ContributeAndFinalize
                 } else {
                     Finish::Contribute
@@ -1256,6 +1270,52 @@ mod tests {
         let failed = Progress::Failed { stage: "uploading".into(), reason: "HTTP 500".into() };
         let again = runs(&board.report(worker(1), &tasks[0], failed, 6, 0));
         assert_eq!(again, vec![(worker(2), tasks[0])], "handed to the other worker");
+    }
+
+    #[test]
+    fn trust_1_without_contribute_and_finalize_goes_through_contribute_reveal_and_finalize() {
+        let (board, tasks) = board(1, 1, Tag::NONE);
+        let mut board = board.with_contribute_and_finalize(false);
+        let task = tasks[0];
+        let pushed = board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        let Some(Action::Push { work: Work::Run(assignment), .. }) = pushed.first() else {
+            panic!("{pushed:?}")
+        };
+        assert_eq!(assignment.finish, Finish::Contribute, "the worker only contributes");
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
+        let result = B256::repeat_byte(0x11);
+        assert!(runs(&board.contributed(&task, worker(1), result, 10)).is_empty());
+        // At trust 1 one contribution is consensus: the contributor reveals and uploads.
+        let actions = board.consensus(&task, result, 2_000, 10);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Push { worker: worker(1), work: Work::Reveal { task } },
+                Action::Push { worker: worker(1), work: Work::Upload { task } },
+            ]
+        );
+        assert_eq!(
+            board.task_view(&task).unwrap().state,
+            TaskState::Revealing { revealed: 0, winners: 1 }
+        );
+        assert!(board.revealed(&task, worker(1), 1_500).is_empty(), "no link yet");
+        let link = Progress::Uploaded { link: "http://r/1".into() };
+        let done = board.report(worker(1), &task, link, 20, 1_500);
+        assert_eq!(done, vec![Action::Finalize { task, link: "http://r/1".into() }]);
+        board.finalized(&task, "http://r/1".into(), 30);
+        let view = board.task_view(&task).unwrap();
+        assert_eq!(view.state, TaskState::Completed { link: "http://r/1".into() });
+        assert_eq!(view.workers, vec![worker(1)], "never handed to the second worker");
+    }
+
+    #[test]
+    fn trust_1_consensus_asks_nothing_when_contribute_and_finalize_settles_the_task() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        let result = B256::repeat_byte(0x11);
+        board.contributed(&tasks[0], worker(1), result, 10);
+        assert!(board.consensus(&tasks[0], result, 2_000, 10).is_empty());
+        assert!(board.tick(20, 1_500).is_empty(), "no reveal, upload or finalize to ask for");
     }
 
     #[test]

@@ -78,6 +78,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The order it publishes.
     pub order: OrderPolicy,
+    /// Most calls in one of its transactions (at least 1; 1: one call per transaction, the
+    /// baseline benchmarks compare batching with).
+    pub max_calls_per_tx: usize,
+    /// Trust-1 tasks end with the worker's `contributeAndFinalize`; off, they take the
+    /// trust > 1 path (contribute, reveal, finalize), as on iExec's sidechain.
+    pub contribute_and_finalize: bool,
 }
 
 /// Starting the scheduler failed.
@@ -569,6 +575,9 @@ pub struct Running {
 ///
 /// # Errors
 /// [`SchedulerError`] when the node, the pool, the data directory or the socket is unusable.
+///
+/// # Panics
+/// If `config.max_calls_per_tx` is 0.
 pub async fn start(config: Config) -> Result<Running, SchedulerError> {
     let node = Node::connect(&config.rpc).await?;
     let pool = node
@@ -587,7 +596,8 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
     let orders = load_or_make_order(&config, &node)?;
-    let sender = Sender::spawn(node.clone(), config.key.clone(), SenderOptions::default());
+    let options = SenderOptions { max_calls: config.max_calls_per_tx, ..SenderOptions::default() };
+    let sender = Sender::spawn(node.clone(), config.key.clone(), options);
     let deals_file = config.data_dir.join("deals.json");
     let known: Vec<B256> = std::fs::read(&deals_file)
         .ok()
@@ -595,7 +605,8 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         .unwrap_or_default();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
-            board: Board::new(config.key.clone(), config.workerpool),
+            board: Board::new(config.key.clone(), config.workerpool)
+                .with_contribute_and_finalize(config.contribute_and_finalize),
             sinks: std::collections::BTreeMap::new(),
             challenges: BTreeSet::new(),
             chain_time: 0,

@@ -101,15 +101,20 @@ pub fn ws_url(http: &str) -> String {
 /// How a [`Sender`] batches.
 #[derive(Clone, Copy, Debug)]
 pub struct SenderOptions {
-    /// Most calls in one transaction.
+    /// Most calls in one transaction (at least 1; 1 sends one call per transaction).
     pub max_calls: usize,
     /// How long to wait for a transaction to become final before asking again from scratch.
     pub final_timeout: Duration,
 }
 
+impl SenderOptions {
+    /// The default [`SenderOptions::max_calls`].
+    pub const DEFAULT_MAX_CALLS: usize = 256;
+}
+
 impl Default for SenderOptions {
     fn default() -> Self {
-        Self { max_calls: 256, final_timeout: Duration::from_secs(30) }
+        Self { max_calls: Self::DEFAULT_MAX_CALLS, final_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -157,7 +162,11 @@ pub struct Sender {
 
 impl Sender {
     /// Starts the sender's loop for `key` on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If `options.max_calls` is 0 (a transaction carries at least one call).
     pub fn spawn(node: Node, key: SecretKey, options: SenderOptions) -> Self {
+        assert!(options.max_calls >= 1, "a transaction carries at least one call (max_calls 0)");
         let (jobs, queue) = mpsc::unbounded_channel();
         let address = key.address();
         tokio::spawn(run(node, key, options, queue));

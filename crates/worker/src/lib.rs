@@ -6,9 +6,9 @@
 //! or has the OCI runtime pull an app's image and check its manifest digest (setting up,
 //! reported separately and never counted as execution time; a mismatch fails as `verifying`),
 //! runs the app in its sandbox with the task's arguments and inputs, computes the result digest
-//! (rule v1) of the output directory, then either uploads the result and sends one
-//! `contributeAndFinalize` (trust ≤ 1) or contributes and waits to be asked to reveal and
-//! upload. Its transactions go through one [`Sender`], so the calls of several tasks share
+//! (rule v1) of the output directory, then, as the scheduler's assignment says, either uploads
+//! the result and sends one `contributeAndFinalize` (trust ≤ 1) or contributes and waits to be
+//! asked to reveal and upload. Its transactions go through one [`Sender`], so the calls of several tasks share
 //! transactions. A failed task is reported and the worker goes on; a dropped connection is
 //! retried, and the scheduler resends what the worker still owes.
 
@@ -60,6 +60,9 @@ pub struct Config {
     pub oci: bool,
     /// Join this workerpool at start, bonding this stake, unless already a member.
     pub join: Option<(Address, xiebao_types::Nrlc)>,
+    /// Most calls in one of its transactions (at least 1; 1: one call per transaction, the
+    /// baseline benchmarks compare batching with).
+    pub max_calls_per_tx: usize,
 }
 
 /// The worker could not start.
@@ -577,11 +580,15 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io
 ///
 /// # Errors
 /// [`WorkerError`] when the node, the sandbox or the work directory is unusable at start.
+///
+/// # Panics
+/// If `config.max_calls_per_tx` is 0.
 pub async fn run(config: Config) -> Result<(), WorkerError> {
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|source| WorkerError::Io { path: config.work_dir.clone(), source })?;
     let node = Node::connect(&config.rpc).await?;
-    let sender = Sender::spawn(node.clone(), config.key.clone(), SenderOptions::default());
+    let options = SenderOptions { max_calls: config.max_calls_per_tx, ..SenderOptions::default() };
+    let sender = Sender::spawn(node.clone(), config.key.clone(), options);
     if let Some((workerpool, stake)) = config.join {
         use xiebao_rpc::XiebaoApiClient as _;
         let membership = node

@@ -63,6 +63,45 @@ fn a_scheduler_refuses_an_empty_order_volume() {
 }
 
 #[test]
+fn a_transaction_or_a_block_with_no_room_for_a_call_is_refused() {
+    let pool = "0x0101010101010101010101010101010101010101";
+    let scheduler = [
+        "scheduler",
+        "--key-file",
+        "/nonexistent/owner.key",
+        "--workerpool",
+        pool,
+        "--data-dir",
+        "/nonexistent/sched",
+    ];
+    let worker = [
+        "worker",
+        "--scheduler",
+        "ws://127.0.0.1:9",
+        "--results",
+        "http://127.0.0.1:9",
+        "--key-file",
+        "/nonexistent/worker.key",
+        "--work-dir",
+        "/nonexistent/work",
+    ];
+    for command in [&scheduler[..], &worker[..], &["devnet", "--data-dir", "/nonexistent/net"]] {
+        let run = xiebao(&[command, &["--max-calls-per-tx", "0"]].concat());
+        assert!(!run.ok, "{command:?}");
+        assert!(
+            run.stderr.contains(
+                "invalid value '0' for '--max-calls-per-tx <N>': a transaction carries at least one call"
+            ),
+            "{command:?}: {}",
+            run.stderr
+        );
+    }
+    let run = xiebao(&["devnet", "--data-dir", "/nonexistent/net", "--block-txs-max", "0"]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("a block must be able to hold at least one transaction"));
+}
+
+#[test]
 fn bench_all_quick_smoke_prints_every_figure() {
     let run = xiebao(&["bench", "all", "--quick", "--json"]);
     let (ok, stdout, stderr) = (run.ok, run.stdout, run.stderr);
@@ -91,6 +130,8 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.one_process.calls_per_s",
         "pipeline.bag_ms",
         "pipeline.bag_tasks_per_s",
+        "pipeline.bag_tasks_per_s_one_call_per_tx",
+        "pipeline.iexec_profile_bag_tasks_per_s",
         "pipeline.latency_ms_p50",
         "pipeline.latency_ms_p99",
         "pipeline.large_bag_ms",

@@ -105,7 +105,7 @@ fn weight_at(score: u64) -> u64 {
 /// - Per task: losers are the unproved contributions; totalReward = pool price + Σ losers'
 ///   stakes; workersReward = floor(totalReward·(100−ρ)/100); each winner gets
 ///   floor(workersReward·weight/Σ winners' weights); each loser loses its stake (pool price ×
-///   30 % at trust > 1, none at trust 1 where contributeAndFinalize locks nothing); the pool
+///   30 % per contribution, none where trust-1 contributeAndFinalize locks nothing); the pool
 ///   owner (scheduler) gets totalReward − Σ winners' shares (the kitty is empty on a fresh
 ///   devnet: no kitty share).
 /// - The requester pays app + pool price per task, the app owner earns the app price per task,
@@ -119,7 +119,11 @@ fn check_balances_by_the_formulas(summary: &Value) -> BTreeMap<String, i128> {
     let ratio = u128::from(summary["scheduler_reward_ratio"].as_u64().unwrap());
     let trust = summary["trust"].as_u64().unwrap();
     let tasks = summary["tasks"].as_u64().unwrap();
-    let stake = if trust > 1 { pool * WORKER_STAKE_RATIO / 100 } else { 0 };
+    // contributeAndFinalize locks no stake; a contribution (trust > 1, or trust 1 without
+    // contributeAndFinalize) locks the deal's worker stake.
+    let contribute_and_finalize = summary["contribute_and_finalize"].as_bool().unwrap();
+    let stake =
+        if trust > 1 || !contribute_and_finalize { pool * WORKER_STAKE_RATIO / 100 } else { 0 };
     let workers = summary["workers"].as_array().unwrap();
     let name_of: BTreeMap<String, String> = workers
         .iter()
@@ -271,9 +275,64 @@ fn devnet_runs_a_bag_of_100_tasks_at_trust_1_and_pays_by_the_formulas() {
     );
     assert_eq!(sum(after), sum(before), "money is conserved among the participants");
     check_balances_by_the_formulas(&summary);
+    // The scheduler and the workers batch: the chain saw more calls than transactions.
+    let finalized = &summary["finalized"];
+    assert!(
+        finalized["calls"].as_u64().unwrap() > finalized["txs"].as_u64().unwrap(),
+        "{finalized}"
+    );
     // The pool's processes' CPU from match to last result was measured.
     assert!(summary["cpu_us"]["scheduler"].as_u64().is_some(), "{}", summary["cpu_us"]);
     assert!(summary["cpu_us"]["workers"].as_u64().unwrap() > 0, "{}", summary["cpu_us"]);
+}
+
+/// The baseline the benchmarks compare with (`--profile iexec`, here with 1 s blocks to stay
+/// quick): one call per transaction and no contributeAndFinalize, so a trust-1 task is
+/// initialize, contribute, reveal and finalize — four single-call transactions.
+#[test]
+fn devnet_in_the_iexec_profile_settles_every_task_in_single_call_transactions_by_the_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = 4;
+    let summary = run_devnet(
+        dir.path(),
+        &["--profile", "iexec", "--block-interval-ms", "1000", "--tasks", "4", "--tile-size", "8"],
+    );
+    assert_eq!(summary["tasks"], tasks);
+    assert_eq!(png_size(summary["picture"].as_str().unwrap()), (16, 16));
+    assert_eq!(summary["max_calls_per_tx"], 1);
+    assert_eq!(summary["contribute_and_finalize"], false);
+    assert_eq!(summary["block_interval_ms"], 1_000, "the override wins over the profile's 5 s");
+    assert_eq!(summary["block_txs_max"], 32);
+    // Every task completed with one proved contribution that locked the worker stake (not a
+    // contributeAndFinalize, which locks none).
+    let contributions = summary["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len() as u64, tasks);
+    for (index, task) in contributions.iter().enumerate() {
+        let task = task.as_array().unwrap();
+        assert_eq!(task.len(), 1, "task {index}: one contribution at trust 1: {task:?}");
+        assert_eq!(task[0][1], true, "task {index}: proved (revealed): {task:?}");
+        assert!(nrlc(&task[0][3]) > 0, "task {index}: the contribution locked a stake");
+    }
+    check_balances_by_the_formulas(&summary);
+    // The chain's own count: one call per transaction, at least the match and four per task.
+    let finalized = &summary["finalized"];
+    let (txs, calls) = (finalized["txs"].as_u64().unwrap(), finalized["calls"].as_u64().unwrap());
+    assert_eq!(calls, txs, "one call per transaction: {finalized}");
+    assert!(txs > 4 * tasks, "matchOrders, then initialize, contribute, reveal, finalize: {txs}");
+
+    // The block timing is fixed at creation: resuming in another profile is refused.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xiebao"))
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path())
+        .args(["--profile", "xiebao", "--block-interval-ms", "0", "--demo", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("was created with a block every 1000 ms, at most 32 transactions each, not blocks as fast as consensus allows, at most 2000 transactions each"),
+        "{stderr}"
+    );
 }
 
 #[test]
