@@ -208,6 +208,13 @@ pub enum TaskStatus {
 }
 rlp_u8_enum!(TaskStatus { Active = 1, Revealing = 2, Completed = 3, Failed = 4 });
 
+impl TaskStatus {
+    /// Not final yet: the task may still be contributed to, revealed, finalized or claimed.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Active | Self::Revealing)
+    }
+}
+
 impl std::fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -134,6 +134,10 @@ const GLOBALS_TABLE: u8 = 0xff;
 /// Store key of the lattice hash of every entry (the state root's incremental part).
 const LATTICE_TABLE: u8 = 0xfe;
 
+/// Room reserved for an entry's encoded value (a settled trust-1 task takes ≈ 400 bytes), so
+/// encoding rarely reallocates.
+const VALUE_CAPACITY: usize = 512;
+
 /// Lanes of the lattice hash.
 const LANES: usize = 1_024;
 
@@ -223,7 +227,7 @@ pub struct Change {
 }
 
 macro_rules! tables {
-    ($( $(#[$doc:meta])* $field:ident : $k:ty => $v:ty, $undo:ident, $put:ident, $remove:ident; )*) => {
+    ($( $(#[$doc:meta])* $field:ident = $id:literal : $k:ty => $v:ty, $undo:ident, $put:ident, $remove:ident; )*) => {
         /// The whole protocol state. Every table is ordered (no hash-map iteration anywhere).
         ///
         /// Reads are free; writes go through methods that journal the previous value, so a
@@ -231,6 +235,10 @@ macro_rules! tables {
         #[derive(Clone, Debug, Default)]
         pub struct State {
             $( $(#[$doc])* pub(crate) $field: BTreeMap<$k, $v>, )*
+            /// Unfinished initialized tasks per deal, `(deal, task)`: an index derived from
+            /// `tasks` (kept by [`State::put_task`], rebuilt by [`State::load`]), so neither
+            /// in the state root nor in the store.
+            open_tasks: std::collections::BTreeSet<(B256, B256)>,
             pub(crate) globals: Globals,
             journal: Vec<Undo>,
             /// Undo entries of the transactions committed inside the current block, when one is open.
@@ -250,11 +258,11 @@ macro_rules! tables {
             block_tracking: Option<Tracking>,
         }
 
-        /// Table ids in store keys: the tables' order of declaration (never reorder).
+        /// Table ids in store keys (never reuse or renumber one).
         #[derive(Clone, Copy)]
         #[repr(u8)]
         enum TableId {
-            $( $undo, )*
+            $( $undo = $id, )*
         }
 
         /// A typed key of any table, for change tracking.
@@ -268,6 +276,8 @@ macro_rules! tables {
         enum Undo {
             $( $undo($k, Option<$v>), )*
             Globals(Globals),
+            /// The derived open-task index: the entry and whether it was present.
+            OpenTask((B256, B256), bool),
         }
 
         impl State {
@@ -341,6 +351,8 @@ macro_rules! tables {
                             Undo::$undo(key, None) => { self.$field.remove(&key); }
                         )*
                         Undo::Globals(old) => self.globals = old,
+                        Undo::OpenTask(entry, true) => { self.open_tasks.insert(entry); }
+                        Undo::OpenTask(entry, false) => { self.open_tasks.remove(&entry); }
                     }
                 }
                 self.pot = Nrlc::ZERO;
@@ -358,13 +370,14 @@ macro_rules! tables {
                                 self.unfolded.entry(DirtyKey::$undo(k.clone()))
                             {
                                 entry.insert(old.as_ref().map(|v| {
-                                    let mut bytes = Vec::new();
+                                    let mut bytes = Vec::with_capacity(VALUE_CAPACITY);
                                     v.value_bytes(&mut bytes);
                                     bytes
                                 }));
                             }
                         } )*
                         Undo::Globals(_) => self.globals_written = true,
+                        Undo::OpenTask(..) => {}
                     }
                 }
                 match &mut self.block_journal {
@@ -396,7 +409,7 @@ macro_rules! tables {
             /// The store key and current value bytes (`None`: absent) of an entry.
             fn entry_bytes(&self, dirty: &DirtyKey) -> (Vec<u8>, Option<Vec<u8>>) {
                 let mut key = Vec::with_capacity(64);
-                let mut value = Vec::new();
+                let mut value = Vec::with_capacity(VALUE_CAPACITY);
                 let present = match dirty {
                     $( DirtyKey::$undo(k) => {
                         key.push(TableId::$undo as u8);
@@ -505,6 +518,12 @@ macro_rules! tables {
                     Some(lattice) => lattice,
                     None => state.full_lattice(),
                 };
+                state.open_tasks = state
+                    .tasks
+                    .iter()
+                    .filter(|(_, task)| task.status.is_open())
+                    .map(|(id, task)| (task.deal_id, *id))
+                    .collect();
                 Ok(state)
             }
 
@@ -534,7 +553,7 @@ macro_rules! tables {
 
             fn root(&self, lattice: &Lattice) -> B256 {
                 let mut hasher = Keccak256::new();
-                hasher.update(b"_XIEBAO_STATE_ROOT_V2");
+                hasher.update(b"_XIEBAO_STATE_ROOT_V3");
                 let mut buf = Vec::with_capacity(256);
                 self.globals.value_bytes(&mut buf);
                 hasher.update(&buf);
@@ -547,51 +566,70 @@ macro_rules! tables {
 
 tables! {
     /// Balances and nonces.
-    accounts: Address => Account, Account, put_account, remove_account;
+    accounts = 0: Address => Account, Account, put_account, remove_account;
     /// Registered apps.
-    apps: Address => App, App, put_app, remove_app;
+    apps = 1: Address => App, App, put_app, remove_app;
     /// Registered datasets.
-    datasets: Address => Dataset, Dataset, put_dataset, remove_dataset;
+    datasets = 2: Address => Dataset, Dataset, put_dataset, remove_dataset;
     /// Registered workerpools.
-    workerpools: Address => Workerpool, Workerpool, put_workerpool, remove_workerpool;
+    workerpools = 3: Address => Workerpool, Workerpool, put_workerpool, remove_workerpool;
     /// Restriction groups.
-    groups: Address => Group, Group, put_group, remove_group;
+    groups = 4: Address => Group, Group, put_group, remove_group;
     /// Group memberships: (group, member).
-    group_members: (Address, Address) => (), GroupMember, put_group_member, remove_group_member;
+    group_members = 5: (Address, Address) => (), GroupMember, put_group_member, remove_group_member;
     /// Categories by id.
-    categories: u64 => Category, Category, put_category, remove_category;
+    categories = 6: u64 => Category, Category, put_category, remove_category;
     /// Presigned orders: order hash → signer.
-    presigned: B256 => Address, Presigned, put_presigned, remove_presigned;
+    presigned = 7: B256 => Address, Presigned, put_presigned, remove_presigned;
     /// Consumed volume per order hash.
-    consumed: B256 => U256, Consumed, put_consumed, remove_consumed;
+    consumed = 8: B256 => U256, Consumed, put_consumed, remove_consumed;
     /// Deals by id.
-    deals: B256 => Deal, Deal, put_deal, remove_deal;
+    deals = 9: B256 => Deal, Deal, put_deal, remove_deal;
     /// Tasks by id.
-    tasks: B256 => Task, Task, put_task, remove_task;
-    /// Unfinished initialized tasks per deal: (deal, task).
-    open_tasks: (B256, B256) => (), OpenTask, put_open_task, remove_open_task;
+    tasks = 10: B256 => Task, Task, put_task_entry, remove_task;
+    // Id 11 was the open-task index, now derived (kept out of the root and the store).
     /// Worker scores.
-    scores: Address => u64, Score, put_score, remove_score;
+    scores = 12: Address => u64, Score, put_score, remove_score;
     /// Pool memberships by worker.
-    memberships: Address => Membership, Membership, put_membership, remove_membership;
+    memberships = 13: Address => Membership, Membership, put_membership, remove_membership;
     /// Timers by (time, what).
-    timers: (Timestamp, Timer) => (), Timer, put_timer, remove_timer;
+    timers = 14: (Timestamp, Timer) => (), Timer, put_timer, remove_timer;
     /// Validators by Ethereum address.
-    validators: Address => Validator, Validator, put_validator, remove_validator;
+    validators = 15: Address => Validator, Validator, put_validator, remove_validator;
     /// The bridge settings and totals (one entry, key 0, once the authority set it).
-    bridge: u64 => Bridge, Bridge, put_bridge, remove_bridge;
+    bridge = 16: u64 => Bridge, Bridge, put_bridge, remove_bridge;
     /// Attested mainchain deposits: (deposit id, keccak of recipient ‖ amount) → the claim.
-    deposit_claims: (u64, B256) => DepositClaim, DepositClaim, put_deposit_claim, remove_deposit_claim;
+    deposit_claims = 17: (u64, B256) => DepositClaim, DepositClaim, put_deposit_claim, remove_deposit_claim;
     /// Withdrawals by id.
-    withdrawals: u64 => Withdrawal, Withdrawal, put_withdrawal, remove_withdrawal;
+    withdrawals = 18: u64 => Withdrawal, Withdrawal, put_withdrawal, remove_withdrawal;
     /// Each consensus epoch's validators (written at the end of the previous epoch).
-    epochs: u64 => EpochValidators, Epoch, put_epoch, remove_epoch;
+    epochs = 19: u64 => EpochValidators, Epoch, put_epoch, remove_epoch;
 }
 
 impl State {
     /// Chain-wide settings and totals.
     pub fn globals(&self) -> &Globals {
         &self.globals
+    }
+
+    /// Writes a task and keeps the open-task index in step with its status.
+    pub(crate) fn put_task(&mut self, id: B256, task: Task) {
+        let entry = (task.deal_id, id);
+        let open = task.status.is_open();
+        if open != self.open_tasks.contains(&entry) {
+            if open {
+                self.open_tasks.insert(entry);
+            } else {
+                self.open_tasks.remove(&entry);
+            }
+            self.journal.push(Undo::OpenTask(entry, !open));
+        }
+        self.put_task_entry(id, task);
+    }
+
+    /// Unfinished initialized tasks per deal, `(deal, task)`, in order.
+    pub fn open_tasks(&self) -> &std::collections::BTreeSet<(B256, B256)> {
+        &self.open_tasks
     }
 
     pub(crate) fn set_globals(&mut self, globals: Globals) {

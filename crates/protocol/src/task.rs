@@ -140,7 +140,6 @@ pub(crate) fn initialize(ctx: &mut Ctx<'_>, call: &Initialize) -> Result<B256, P
     let workerpool = deal.workerpool.pointer;
     ctx.state.put_deal(call.deal_id, deal);
     ctx.state.put_task(task_id, task);
-    ctx.state.put_open_task((call.deal_id, task_id), ());
     ctx.emit(Event::TaskInitialize { task: task_id, workerpool });
     Ok(task_id)
 }
@@ -327,9 +326,11 @@ fn check_callback(
     digest: &B256,
     results_callback: &Bytes,
 ) -> Result<(), ProtocolError> {
-    let no_callback = deal.callback.is_zero() && results_callback.is_empty();
+    if deal.callback.is_zero() && results_callback.is_empty() {
+        return Ok(());
+    }
     let got = keccak256(results_callback);
-    if no_callback || got == *digest {
+    if got == *digest {
         Ok(())
     } else {
         Err(ProtocolError::CallbackMismatch {
@@ -442,7 +443,6 @@ fn close_task(ctx: &mut Ctx<'_>, task_id: B256, task: Task, mut deal: Deal, comp
         deal.failed += 1;
     }
     ctx.state.put_deal(deal_id, deal);
-    ctx.state.remove_open_task(&(deal_id, task_id));
     ctx.state.put_task(task_id, task);
 }
 
@@ -579,7 +579,7 @@ pub(crate) fn expire_deal(ctx: &mut Ctx<'_>, deal_id: B256) {
         .state
         .open_tasks()
         .range((deal_id, B256::ZERO)..=(deal_id, B256::repeat_byte(0xff)))
-        .map(|((_, task), ())| *task)
+        .map(|(_, task)| *task)
         .collect();
     for task_id in open {
         let (task, deal) = load_task(ctx, &task_id).expect("open tasks exist");

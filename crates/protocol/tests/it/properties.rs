@@ -165,6 +165,8 @@ fn run(ops: &[Op]) -> B256 {
         }
         // The incremental root always equals the root recomputed from every entry.
         assert_eq!(w.state.digest(), w.state.full_digest(), "after {op:?}");
+        // The derived open-task index follows the tasks, rollbacks included.
+        assert_eq!(w.state.open_tasks(), &open_tasks_of(&w.state), "after {op:?}");
         persist(&mut store, &mut w);
         if let Err(broken) = w.state.check_invariants() {
             panic!("after {op:?}: {broken}");
@@ -198,7 +200,18 @@ fn run(ops: &[Op]) -> B256 {
     let reloaded = xiebao_protocol::State::load(store).expect("the store decodes");
     assert_eq!(reloaded.digest(), w.state.digest(), "state rebuilt from its change sets differs");
     assert_eq!(reloaded.full_digest(), reloaded.digest(), "the stored lattice matches the entries");
+    assert_eq!(reloaded.open_tasks(), w.state.open_tasks(), "the open-task index is rebuilt");
     w.state.digest()
+}
+
+/// The open-task index recomputed from the tasks.
+fn open_tasks_of(state: &xiebao_protocol::State) -> std::collections::BTreeSet<(B256, B256)> {
+    state
+        .tasks()
+        .iter()
+        .filter(|(_, task)| task.status.is_open())
+        .map(|(id, task)| (task.deal_id, *id))
+        .collect()
 }
 
 fn persist(store: &mut std::collections::BTreeMap<Vec<u8>, Vec<u8>>, w: &mut World) {
