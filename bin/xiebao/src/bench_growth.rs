@@ -196,7 +196,8 @@ fn restart(path: &Path) -> anyhow::Result<(f64, u64)> {
 pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let store = Store::open(path)?;
-    let (state, head) = store.load()?.context("an empty store")?;
+    let (state, head) =
+        store.load(xiebao_protocol::FinishedTasks::Evict)?.context("an empty store")?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss_kib = status
@@ -210,7 +211,7 @@ pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
             "load_ms": load_ms,
             "rss_kib": rss_kib,
             "height": head.height,
-            "tasks": state.tasks().len(),
+            "tasks": state.task_count(),
         })
     );
     Ok(())

@@ -37,6 +37,19 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     error(codes::INTERNAL, e.to_string())
 }
 
+impl Rpc {
+    /// A committed task: from memory, or from the store when the node evicted it (finished
+    /// tasks never change, so reading it after releasing the state is not stale).
+    fn committed_task(&self, id: &B256) -> Result<Option<Task>, ErrorObjectOwned> {
+        let committed = self.chain.committed();
+        if !committed.state.is_evicted(id) {
+            return Ok(committed.state.tasks().get(id).cloned());
+        }
+        drop(committed);
+        self.chain.store().task(id).map_err(internal)
+    }
+}
+
 #[jsonrpsee::core::async_trait]
 impl XiebaoApiServer for Rpc {
     async fn chain_status(&self) -> Result<ChainStatus, ErrorObjectOwned> {
@@ -123,7 +136,7 @@ impl XiebaoApiServer for Rpc {
     }
 
     async fn task(&self, id: B256) -> Result<Option<Task>, ErrorObjectOwned> {
-        Ok(self.chain.committed().state.tasks().get(&id).cloned())
+        self.committed_task(&id)
     }
 
     async fn contribution(
@@ -131,8 +144,7 @@ impl XiebaoApiServer for Rpc {
         task: B256,
         worker: Address,
     ) -> Result<Option<Contribution>, ErrorObjectOwned> {
-        let committed = self.chain.committed();
-        Ok(committed.state.tasks().get(&task).and_then(|t| t.contribution(&worker)).cloned())
+        Ok(self.committed_task(&task)?.and_then(|t| t.contribution(&worker).cloned()))
     }
 
     async fn score(&self, worker: Address) -> Result<u64, ErrorObjectOwned> {

@@ -31,6 +31,7 @@ use commonware_utils::ordered::Map;
 use commonware_utils::vec::NonEmptyVec;
 use commonware_utils::{NZDuration, NZU16, NZU32, NZU64, NZUsize};
 use futures::StreamExt as _;
+use xiebao_protocol::FinishedTasks;
 use xiebao_store::Store;
 
 use crate::ChainError;
@@ -240,10 +241,12 @@ pub fn open_chain(
     })?;
     let store = Store::open(&data_dir.join("chain.redb"))?;
     let (genesis_state, genesis_block) = genesis.genesis_block();
-    let (state, head) = match store.load()? {
+    // Finished tasks leave memory once persisted (read back from the store by the RPC).
+    let (state, head) = match store.load(FinishedTasks::Evict)? {
         Some((state, head)) => (state, head),
         None => {
             let mut state = genesis_state;
+            state.set_finished_tasks(FinishedTasks::Evict);
             store.init(&mut state, &genesis_block.header)?;
             (state, genesis_block.header.clone())
         }

@@ -30,7 +30,7 @@ pub use error::{EntryKind, ProtocolError};
 pub use event::{EscrowRef, Event};
 pub use model::*;
 pub use registry::{app_address, dataset_address, group_address, workerpool_address};
-pub use state::{Change, State};
+pub use state::{Change, FinishedTasks, State};
 pub use verify::{Recovered, VerifiedTx};
 
 use alloy_primitives::{Address, B256};

@@ -9,8 +9,23 @@ use xiebao_types::{Nrlc, Timestamp};
 
 use crate::model::{
     Account, App, Bridge, Category, Dataset, Deal, DepositClaim, EpochValidators, Globals, Group,
-    Membership, Task, Timer, Validator, Withdrawal, Workerpool,
+    Membership, Task, TaskStatus, Timer, Validator, Withdrawal, Workerpool,
 };
+
+/// Which finished tasks a state keeps in memory.
+///
+/// A finished task (completed or failed) never changes again and every call on it fails on
+/// its status, so a node that has persisted it may drop the record and keep only the status:
+/// the entry stays in the state (and its root), in the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinishedTasks {
+    /// Every task's record stays in memory (tests, tools, a state without a store).
+    #[default]
+    Keep,
+    /// A finished task's record leaves memory once its entry is taken by
+    /// [`State::take_changes`] (so persisted by the caller); only its status stays.
+    Evict,
+}
 
 /// A key's canonical bytes (order-preserving for fixed-size keys), for the digest and stores.
 pub(crate) trait KeyBytes: Sized {
@@ -239,6 +254,11 @@ macro_rules! tables {
             /// `tasks` (kept by [`State::put_task`], rebuilt by [`State::load`]), so neither
             /// in the state root nor in the store.
             open_tasks: std::collections::BTreeSet<(B256, B256)>,
+            /// The statuses of finished tasks whose records left memory (their entries are in
+            /// the caller's store), under [`FinishedTasks::Evict`].
+            evicted: BTreeMap<B256, TaskStatus>,
+            /// Whether finished tasks leave memory.
+            finished_tasks: FinishedTasks,
             pub(crate) globals: Globals,
             journal: Vec<Undo>,
             /// Undo entries of the transactions committed inside the current block, when one is open.
@@ -390,8 +410,14 @@ macro_rules! tables {
             /// The entries written by the transactions committed since the last call, with their
             /// current values, in key order: what a node persists after each block. Each entry
             /// is encoded once, by the fold that also brings the lattice up to date.
+            ///
+            /// Under [`FinishedTasks::Evict`] (and outside a block), the finished tasks among
+            /// them leave memory: the caller must persist these changes.
             pub fn take_changes(&mut self) -> Vec<Change> {
                 self.fold();
+                if self.finished_tasks == FinishedTasks::Evict && self.block_journal.is_none() {
+                    self.evict_finished();
+                }
                 let mut changes: Vec<Change> = std::mem::take(&mut self.folded_changes)
                     .into_iter()
                     .map(|(key, value)| Change { key, value })
@@ -404,6 +430,23 @@ macro_rules! tables {
                     changes.push(Change { key, value });
                 }
                 changes
+            }
+
+            /// Moves the finished tasks among the folded changes out of memory, keeping their
+            /// statuses.
+            fn evict_finished(&mut self) {
+                let tasks = self.folded_changes.range(
+                    vec![TableId::Task as u8]..vec![TableId::Task as u8 + 1],
+                );
+                for (key, _) in tasks {
+                    let Some(id) = B256::from_key_bytes(&key[1..]) else { continue };
+                    if let Some(status) = self.tasks.get(&id).map(|task| task.status)
+                        && !status.is_open()
+                    {
+                        self.tasks.remove(&id);
+                        self.evicted.insert(id, status);
+                    }
+                }
             }
 
             /// The store key and current value bytes (`None`: absent) of an entry.
@@ -483,12 +526,16 @@ macro_rules! tables {
             }
 
             /// Rebuilds a state from every entry a store holds (as written from
-            /// [`State::take_changes`]).
+            /// [`State::take_changes`]), keeping finished tasks in memory or not.
             ///
             /// # Errors
-            /// A message naming the first entry that does not decode.
-            pub fn load(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Self, String> {
-                let mut state = Self::default();
+            /// A message naming the first entry that does not decode, or, when finished tasks
+            /// are evicted, a store without its lattice hash (the root would need every entry).
+            pub fn load(
+                entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+                finished_tasks: FinishedTasks,
+            ) -> Result<Self, String> {
+                let mut state = Self { finished_tasks, ..Self::default() };
                 let mut lattice = None;
                 for (key, value) in entries {
                     let bad = || format!("store entry {} does not decode", alloy_primitives::hex::encode(&key));
@@ -499,6 +546,16 @@ macro_rules! tables {
                     }
                     if *table == LATTICE_TABLE {
                         lattice = Some(Lattice::from_bytes(&value).ok_or_else(bad)?);
+                        continue;
+                    }
+                    if finished_tasks == FinishedTasks::Evict && *table == TableId::Task as u8 {
+                        let id = B256::from_key_bytes(rest).ok_or_else(bad)?;
+                        let task = Task::from_value_bytes(&value).ok_or_else(bad)?;
+                        if task.status.is_open() {
+                            state.tasks.insert(id, task);
+                        } else {
+                            state.evicted.insert(id, task.status);
+                        }
                         continue;
                     }
                     let mut known = false;
@@ -516,7 +573,8 @@ macro_rules! tables {
                 }
                 state.lattice = match lattice {
                     Some(lattice) => lattice,
-                    None => state.full_lattice(),
+                    None if state.evicted.is_empty() => state.full_lattice(),
+                    None => return Err("the store holds finished tasks but no lattice hash".into()),
                 };
                 state.open_tasks = state
                     .tasks
@@ -547,7 +605,12 @@ macro_rules! tables {
 
             /// The same root recomputed from every entry (O(size of the state)): what
             /// [`State::digest`] must always equal.
+            ///
+            /// # Panics
+            /// If finished tasks left memory ([`FinishedTasks::Evict`]): their entries are in
+            /// the store only.
             pub fn full_digest(&self) -> B256 {
+                assert!(self.evicted.is_empty(), "finished tasks were evicted: the full digest needs the store");
                 self.root(&self.full_lattice())
             }
 
@@ -585,7 +648,8 @@ tables! {
     consumed = 8: B256 => U256, Consumed, put_consumed, remove_consumed;
     /// Deals by id.
     deals = 9: B256 => Deal, Deal, put_deal, remove_deal;
-    /// Tasks by id.
+    /// Tasks by id: every task under [`FinishedTasks::Keep`]; under [`FinishedTasks::Evict`]
+    /// the open ones and the finished ones not yet persisted (see [`State::task_status`]).
     tasks = 10: B256 => Task, Task, put_task_entry, remove_task;
     // Id 11 was the open-task index, now derived (kept out of the root and the store).
     /// Worker scores.
@@ -625,6 +689,39 @@ impl State {
             self.journal.push(Undo::OpenTask(entry, !open));
         }
         self.put_task_entry(id, task);
+    }
+
+    /// Whether finished tasks leave memory once persisted.
+    pub fn set_finished_tasks(&mut self, finished_tasks: FinishedTasks) {
+        self.finished_tasks = finished_tasks;
+    }
+
+    /// A task's status, whether its record is in memory or was evicted.
+    pub fn task_status(&self, id: &B256) -> Option<TaskStatus> {
+        self.tasks.get(id).map(|task| task.status).or_else(|| self.evicted.get(id).copied())
+    }
+
+    /// Whether a task's record left memory (finished and evicted): read it from the store,
+    /// under [`State::task_store_key`].
+    pub fn is_evicted(&self, id: &B256) -> bool {
+        self.evicted.contains_key(id)
+    }
+
+    /// Initialized tasks, in memory or evicted.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len() + self.evicted.len()
+    }
+
+    /// The store key of a task's entry (as in [`Change::key`]).
+    pub fn task_store_key(id: &B256) -> Vec<u8> {
+        let mut key = vec![TableId::Task as u8];
+        id.key_bytes(&mut key);
+        key
+    }
+
+    /// Decodes a task's stored entry value (as in [`Change::value`]).
+    pub fn decode_task(value: &[u8]) -> Option<Task> {
+        Task::from_value_bytes(value)
     }
 
     /// Unfinished initialized tasks per deal, `(deal, task)`, in order.

@@ -21,9 +21,20 @@ fn load_deal(ctx: &Ctx<'_>, deal: &B256) -> Result<Deal, ProtocolError> {
     ctx.state.deals().get(deal).cloned().ok_or(ProtocolError::UnknownDeal { deal: *deal })
 }
 
-fn load_task(ctx: &Ctx<'_>, task: &B256) -> Result<(Task, Deal), ProtocolError> {
-    let record =
-        ctx.state.tasks().get(task).cloned().ok_or(ProtocolError::UnknownTask { task: *task })?;
+/// A task and its deal, for a call that needs it in one of the open statuses (`expected`,
+/// for `action`). A finished task fails on its status before any other check, the same
+/// whether its record is in memory or was evicted.
+fn load_task(
+    ctx: &Ctx<'_>,
+    task: &B256,
+    expected: &'static str,
+    action: &'static str,
+) -> Result<(Task, Deal), ProtocolError> {
+    let status = ctx.state.task_status(task).ok_or(ProtocolError::UnknownTask { task: *task })?;
+    if !status.is_open() {
+        return Err(ProtocolError::WrongTaskStatus { task: *task, status, expected, action });
+    }
+    let record = ctx.state.tasks()[task].clone();
     let deal = ctx.state.deals()[&record.deal_id].clone();
     Ok((record, deal))
 }
@@ -115,7 +126,7 @@ pub(crate) fn initialize(ctx: &mut Ctx<'_>, call: &Initialize) -> Result<B256, P
         });
     }
     let task_id = ids::task_id(&call.deal_id, call.idx);
-    if ctx.state.tasks().contains_key(&task_id) {
+    if ctx.state.task_status(&task_id).is_some() {
         return Err(ProtocolError::TaskAlreadyInitialized { task: task_id });
     }
     let task = Task {
@@ -213,7 +224,7 @@ pub(crate) fn contribute(
 ) -> Result<(), ProtocolError> {
     let worker = ctx.sender;
     let task_id = call.task_id;
-    let (mut task, deal) = load_task(ctx, &task_id)?;
+    let (mut task, deal) = load_task(ctx, &task_id, "ACTIVE", "contribute to")?;
     check_contribution(ctx, &task_id, &task, &deal, call.enclave_challenge, signers)?;
     pool::lock_contribution_stake(ctx, worker, deal.workerpool.pointer, deal.worker_stake)?;
 
@@ -269,7 +280,7 @@ pub(crate) fn contribute(
 pub(crate) fn reveal(ctx: &mut Ctx<'_>, call: &Reveal) -> Result<(), ProtocolError> {
     let worker = ctx.sender;
     let task_id = call.task_id;
-    let (mut task, _) = load_task(ctx, &task_id)?;
+    let (mut task, _) = load_task(ctx, &task_id, "REVEALING", "reveal on")?;
     expect_status(&task_id, &task, &[TaskStatus::Revealing], "REVEALING", "reveal on")?;
     before(ctx, &task_id, task.reveal_deadline, "reveal", "reveal")?;
     let consensus = task.consensus_value;
@@ -344,7 +355,7 @@ fn check_callback(
 
 pub(crate) fn finalize(ctx: &mut Ctx<'_>, call: &Finalize) -> Result<(), ProtocolError> {
     let task_id = call.task_id;
-    let (mut task, deal) = load_task(ctx, &task_id)?;
+    let (mut task, deal) = load_task(ctx, &task_id, "REVEALING", "finalize")?;
     check_pool_owner(ctx, &task_id, &deal, "finalize")?;
     expect_status(&task_id, &task, &[TaskStatus::Revealing], "REVEALING", "finalize")?;
     before(ctx, &task_id, task.final_deadline, "final", "finalize")?;
@@ -448,7 +459,7 @@ fn close_task(ctx: &mut Ctx<'_>, task_id: B256, task: Task, mut deal: Deal, comp
 
 pub(crate) fn reopen(ctx: &mut Ctx<'_>, call: &Reopen) -> Result<(), ProtocolError> {
     let task_id = call.task_id;
-    let (mut task, deal) = load_task(ctx, &task_id)?;
+    let (mut task, deal) = load_task(ctx, &task_id, "REVEALING", "reopen")?;
     check_pool_owner(ctx, &task_id, &deal, "reopen")?;
     expect_status(&task_id, &task, &[TaskStatus::Revealing], "REVEALING", "reopen")?;
     before(ctx, &task_id, task.final_deadline, "final", "reopen")?;
@@ -481,7 +492,7 @@ pub(crate) fn reopen(ctx: &mut Ctx<'_>, call: &Reopen) -> Result<(), ProtocolErr
 
 pub(crate) fn claim(ctx: &mut Ctx<'_>, call: &Claim) -> Result<(), ProtocolError> {
     let task_id = call.task_id;
-    let (task, deal) = load_task(ctx, &task_id)?;
+    let (task, deal) = load_task(ctx, &task_id, "ACTIVE or REVEALING", "claim")?;
     expect_status(
         &task_id,
         &task,
@@ -520,7 +531,7 @@ pub(crate) fn contribute_and_finalize(
 ) -> Result<(), ProtocolError> {
     let worker = ctx.sender;
     let task_id = call.task_id;
-    let (mut task, deal) = load_task(ctx, &task_id)?;
+    let (mut task, deal) = load_task(ctx, &task_id, "ACTIVE", "contribute to")?;
     if deal.trust > 1 {
         return Err(ProtocolError::SingleTxNotAllowed {
             task: task_id,
@@ -582,7 +593,8 @@ pub(crate) fn expire_deal(ctx: &mut Ctx<'_>, deal_id: B256) {
         .map(|(_, task)| *task)
         .collect();
     for task_id in open {
-        let (task, deal) = load_task(ctx, &task_id).expect("open tasks exist");
+        let (task, deal) =
+            load_task(ctx, &task_id, "ACTIVE or REVEALING", "expire").expect("open tasks exist");
         fail_task(ctx, task_id, task, deal).expect("deal prices were checked at match");
     }
     let mut deal = ctx.state.deals()[&deal_id].clone();

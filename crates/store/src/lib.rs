@@ -14,7 +14,7 @@ use std::path::Path;
 use alloy_rlp::{Decodable, Encodable};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use xiebao_node::{Block, Header};
-use xiebao_protocol::{Change, State};
+use xiebao_protocol::{Change, FinishedTasks, State, Task};
 
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -205,20 +205,33 @@ impl Store {
         Ok(())
     }
 
-    /// Loads the state and head header, checking that they agree.
+    /// Loads the state and head header, checking that they agree; `finished_tasks` says
+    /// whether finished tasks' records stay in memory (a node evicts them: they are read
+    /// back with [`Store::task`]). Entries stream from the table into the state (no copy of
+    /// the whole table in memory).
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(None)` for an empty store.
-    pub fn load(&self) -> Result<Option<(State, Header)>, StoreError> {
+    pub fn load(
+        &self,
+        finished_tasks: FinishedTasks,
+    ) -> Result<Option<(State, Header)>, StoreError> {
         let Some(head) = self.head()? else { return Ok(None) };
         let read = try_db!(self.db.begin_read(), "read");
         let table = try_db!(read.open_table(STATE), "open state");
-        let mut entries = Vec::new();
-        for entry in try_db!(table.iter(), "scan state") {
-            let (key, value) = try_db!(entry, "scan state");
-            entries.push((key.value().to_vec(), value.value().to_vec()));
+        let mut failure = None;
+        let entries = try_db!(table.iter(), "scan state").map_while(|entry| match entry {
+            Ok((key, value)) => Some((key.value().to_vec(), value.value().to_vec())),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+        let state = State::load(entries, finished_tasks).map_err(StoreError::Corrupt);
+        if let Some(error) = failure {
+            return Err(db_error("scan state")(error.into()));
         }
-        let state = State::load(entries).map_err(StoreError::Corrupt)?;
+        let state = state?;
         let digest = state.digest();
         if digest != head.state_root {
             return Err(StoreError::Inconsistent {
@@ -253,6 +266,21 @@ impl Store {
         };
         try_db!(write.commit(), "commit");
         Ok(removed)
+    }
+
+    /// A task's committed record, read from the state table (where a node that evicts
+    /// finished tasks keeps them).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn task(&self, id: &alloy_primitives::B256) -> Result<Option<Task>, StoreError> {
+        let read = try_db!(self.db.begin_read(), "read");
+        let table = try_db!(read.open_table(STATE), "open state");
+        let key = State::task_store_key(id);
+        let Some(bytes) = try_db!(table.get(key.as_slice()), "read task") else { return Ok(None) };
+        State::decode_task(bytes.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("task {id} does not decode")))
     }
 
     /// The block at `height`, if stored.

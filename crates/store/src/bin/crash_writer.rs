@@ -6,8 +6,8 @@ use std::io::Write;
 
 use alloy_primitives::{Address, B256};
 use xiebao_node::{Header, execute_block, propose_block};
-use xiebao_protocol::VerifiedTx;
 use xiebao_protocol::testkit::{CHAIN_ID, World};
+use xiebao_protocol::{FinishedTasks, VerifiedTx};
 use xiebao_store::Store;
 use xiebao_types::tx::{PoolPolicy, Transfer};
 use xiebao_types::{Nrlc, Transaction};
@@ -16,7 +16,7 @@ fn main() {
     let path = std::env::args().nth(1).expect("usage: xiebao-store-crash-writer <store file>");
     let store = Store::open(path.as_ref()).expect("open store");
     let world = World::new(1, Nrlc::rlc(1_000_000), PoolPolicy::default(), Nrlc::rlc(1));
-    let (mut state, mut head) = match store.load().expect("load") {
+    let (mut state, mut head) = match store.load(FinishedTasks::Evict).expect("load") {
         Some(loaded) => loaded,
         None => {
             let mut state = world.state.clone();
