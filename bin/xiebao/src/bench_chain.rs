@@ -148,6 +148,9 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
             quick,
             one_process,
         ))?;
+        if !one_process {
+            figures.extend(validator_memory(&network, volume)?);
+        }
         drop(network);
         figures.extend(measured);
     }
@@ -155,6 +158,37 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     figures.push(runtime.block_on(iexec_profile(quick, genesis, ours))?);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(figures)
+}
+
+/// The validator processes' resident memory after the suite's load (the largest of the
+/// four, now and at its peak): each node's own cost, beside the state's
+/// (`growth.restart_rss_mib`).
+fn validator_memory(network: &Network, tasks: u64) -> anyhow::Result<Vec<Figure>> {
+    let read = |field: &str| -> anyhow::Result<f64> {
+        let mut largest = 0;
+        for child in &network.children {
+            let kib = crate::bench_growth::memory_kib(&child.id().to_string(), field)
+                .with_context(|| format!("reading {field} of validator process {}", child.id()))?;
+            largest = largest.max(kib);
+        }
+        Ok(largest as f64 / 1024.0)
+    };
+    Ok(vec![
+        Figure {
+            name: "chain.validator_rss_mib",
+            value: read("VmRSS")?,
+            unit: "MiB",
+            note: format!(
+                "the largest of the 4 validator processes' resident memory after the suite ({tasks} finished tasks, finality and load runs); finished tasks are evicted to the store"
+            ),
+        },
+        Figure {
+            name: "chain.validator_peak_rss_mib",
+            value: read("VmHWM")?,
+            unit: "MiB",
+            note: "the same processes' peak resident memory".into(),
+        },
+    ])
 }
 
 /// Finality, throughput and task lifecycles on a running network (`one_process`: the figures

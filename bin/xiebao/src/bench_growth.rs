@@ -191,6 +191,16 @@ fn restart(path: &Path) -> anyhow::Result<(f64, u64)> {
     Ok((ms, rss))
 }
 
+/// A process's memory figure from Linux's `/proc/PID/status` (`field`: `VmRSS`, `VmHWM`…),
+/// in KiB; `pid` is a process id or `self`.
+pub(crate) fn memory_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+}
+
 /// The restart process: opens the store, loads and checks the state; prints time and RSS.
 #[allow(clippy::print_stdout, reason = "read by the parent bench process")]
 pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
@@ -199,12 +209,7 @@ pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
     let (state, head) =
         store.load(xiebao_protocol::FinishedTasks::Evict)?.context("an empty store")?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let rss_kib = memory_kib("self", "VmRSS").unwrap_or(0);
     println!(
         "{}",
         serde_json::json!({

@@ -125,6 +125,8 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.txs_per_s",
         "chain.single_call_txs_per_s",
         "chain.iexec_profile_tasks_per_s",
+        "chain.validator_rss_mib",
+        "chain.validator_peak_rss_mib",
         "chain.one_process.tasks_per_s",
         "chain.one_process.finality_ms_p50",
         "chain.one_process.calls_per_s",
