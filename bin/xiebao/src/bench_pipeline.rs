@@ -185,7 +185,7 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
             value: iexec_tasks_per_s,
             unit: "tasks/s",
             note: format!(
-                "baseline: {iexec_tasks} tasks in iExec's sidechain profile (devnet --profile iexec: {} s blocks of ≤ {} txs, 1 call per tx, initialize/contribute/reveal/finalize; {}); sizes differ, so compared per task with the {tasks}-task bag: our defaults are {:.0}× this",
+                "baseline: {iexec_tasks} tasks in iExec's sidechain profile (devnet --profile iexec: {} s blocks of ≤ {} txs, 1 call per tx, initialize/contribute/reveal/finalize; {}; one transaction in flight per account, so the scheduler's 2 calls per task take a block each); sizes differ, so compared per task with the {tasks}-task bag: our defaults are {:.0}× this",
                 iexec_interval_ms / 1_000,
                 crate::chain::IEXEC_BLOCK_TXS_MAX,
                 finalized(&iexec),
