@@ -151,7 +151,10 @@ pub(crate) fn apply_calls(
     account.nonce += 1;
     state.put_account(tx.sender, account);
 
-    let mut ctx = Ctx { state, block, sender: tx.sender, events: Vec::new() };
+    // Room for a settlement's events (a trust-1 one emits about ten), so a batch of
+    // calls seldom regrows the list.
+    let events = Vec::with_capacity(tx.tx.calls.len() * 12);
+    let mut ctx = Ctx { state, block, sender: tx.sender, events };
     let batch = tx.tx.calls.len() > 1;
     for (index, (call, signers)) in tx.tx.calls.iter().zip(&tx.signers).enumerate() {
         dispatch(&mut ctx, call, signers).map_err(|source| {

@@ -680,12 +680,9 @@ impl State {
     pub(crate) fn put_task(&mut self, id: B256, task: Task) {
         let entry = (task.deal_id, id);
         let open = task.status.is_open();
-        if open != self.open_tasks.contains(&entry) {
-            if open {
-                self.open_tasks.insert(entry);
-            } else {
-                self.open_tasks.remove(&entry);
-            }
+        let changed =
+            if open { self.open_tasks.insert(entry) } else { self.open_tasks.remove(&entry) };
+        if changed {
             self.journal.push(Undo::OpenTask(entry, !open));
         }
         self.put_task_entry(id, task);

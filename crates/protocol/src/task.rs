@@ -30,11 +30,15 @@ fn load_task(
     expected: &'static str,
     action: &'static str,
 ) -> Result<(Task, Deal), ProtocolError> {
-    let status = ctx.state.task_status(task).ok_or(ProtocolError::UnknownTask { task: *task })?;
-    if !status.is_open() {
-        return Err(ProtocolError::WrongTaskStatus { task: *task, status, expected, action });
-    }
-    let record = ctx.state.tasks()[task].clone();
+    let record = match ctx.state.tasks().get(task) {
+        Some(record) if record.status.is_open() => record.clone(),
+        // Finished, in memory or evicted.
+        _ => {
+            let status =
+                ctx.state.task_status(task).ok_or(ProtocolError::UnknownTask { task: *task })?;
+            return Err(ProtocolError::WrongTaskStatus { task: *task, status, expected, action });
+        }
+    };
     let deal = ctx.state.deals()[&record.deal_id].clone();
     Ok((record, deal))
 }
