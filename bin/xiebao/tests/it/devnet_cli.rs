@@ -561,7 +561,10 @@ fn devnet_finishes_the_bag_when_the_scheduler_is_killed_and_restarts_from_disk()
 fn devnet_finishes_the_bag_when_a_worker_hangs_mid_task_and_pays_once_after_it_resumes() {
     use xiebao_rpc::XiebaoApiClient as _;
     use xiebao_scheduler::api::TaskState;
-    const TASKS: u64 = 300;
+    // Enough tasks that the bag outlasts the hung worker's connection timeout (≈ 10 s after
+    // the stop, when it was stopped while setting up) with work left for it once continued:
+    // 300 tasks took ≈ 10 s once the chain got faster, and the continued worker found none.
+    const TASKS: u64 = 900;
     let bag = SlowBag::start(TASKS);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let start = Instant::now();
