@@ -568,7 +568,10 @@ macro_rules! tables {
                         }
                     )*
                     if !known {
-                        return Err(bad());
+                        return Err(format!(
+                            "store entry {} is in table {table}, which this version does not have: the store was written by another version of xiebao (start a new chain or data directory)",
+                            alloy_primitives::hex::encode(&key)
+                        ));
                     }
                 }
                 state.lattice = match lattice {

@@ -402,3 +402,19 @@ fn a_large_block_folds_to_the_recomputed_root() {
         xiebao_protocol::State::load(store, FinishedTasks::Keep).expect("the store decodes");
     assert_eq!(reloaded.full_digest(), w.state.digest(), "the change sets rebuild the state");
 }
+
+/// A store from another version (here: an entry of the open-task index, table 11, which
+/// is derived now) is refused with the table named and what to do, in both modes.
+#[test]
+fn a_store_from_another_version_is_refused_naming_the_table() {
+    let mut w = World::new(1, Nrlc::rlc(100), PoolPolicy::default(), Nrlc::rlc(1));
+    let mut store: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
+    persist(&mut store, &mut w);
+    let mut old = vec![11u8];
+    old.extend_from_slice(&[0x22; 64]);
+    store.insert(old, Vec::new());
+    for mode in [FinishedTasks::Keep, FinishedTasks::Evict] {
+        let error = xiebao_protocol::State::load(store.clone(), mode).expect_err("refused");
+        assert!(error.contains("table 11") && error.contains("another version"), "{error}");
+    }
+}
