@@ -4,10 +4,16 @@
 //! input directory read-only at `/in`, its output directory at `/out`, a clock fixed at the
 //! task's reference time and a random generator seeded from the task — so every honest worker
 //! computes the same output. No network, no other files. CPU is metered in fuel (deterministic),
-//! memory is capped, a wall-clock deadline stops runaway hosts, and the output's size is checked.
-//! Compiled modules are cached by the sha256 of their bytes (the app's checksum).
+//! memory is capped, a wall-clock deadline stops runaway hosts, and the output's size and
+//! number of entries are bounded *while the app runs*: every epoch tick (10 ms) the guest is
+//! paused, `/out` is measured and the guest is stopped once it holds more than the limit (so a
+//! disk fills at most by what one tick and one write can add). stdout and stderr keep their
+//! first [`Limits::log_bytes`] and count the rest ([`truncated_log`]); a chatty app is not a
+//! failure. Compiled modules are cached by the sha256 of their bytes (the app's checksum).
 //!
 //! **Invariant:** nothing a guest does can reach the host beyond `/in` (read) and `/out`.
+//! **Invariant:** a guest's `/out` never holds more than [`Limits::output_bytes`] plus what it
+//! writes in one epoch tick (one host write is at most its linear memory).
 
 pub mod oci;
 
@@ -15,14 +21,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    UpdateDeadline,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 
 /// How long one epoch tick lasts; wall-clock deadlines are counted in ticks.
@@ -104,9 +110,11 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Wall-clock time before the run is stopped.
     pub wall_time: Duration,
-    /// Largest total size of the output directory, bytes.
+    /// Largest total size of the output directory, bytes (checked while the app runs).
     pub output_bytes: u64,
-    /// Most bytes of stdout and of stderr kept.
+    /// Most files and directories in the output directory (checked while the app runs).
+    pub output_entries: u64,
+    /// Most bytes of stdout and of stderr kept; the rest is counted, not kept.
     pub log_bytes: usize,
 }
 
@@ -117,10 +125,14 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             wall_time: Duration::from_secs(300),
             output_bytes: 64 << 20,
+            output_entries: OUTPUT_ENTRIES_MAX,
             log_bytes: 64 << 10,
         }
     }
 }
+
+/// Most files and directories an app's output may hold by default (inodes are a disk too).
+pub const OUTPUT_ENTRIES_MAX: u64 = 10_000;
 
 /// One run of an app.
 #[derive(Clone, Debug)]
@@ -146,9 +158,10 @@ pub struct Outcome {
     pub exit_code: i32,
     /// Fuel consumed.
     pub fuel_used: u64,
-    /// Captured stdout (truncated to the limit).
+    /// Captured stdout: its first bytes up to the limit, then, if it wrote more, the
+    /// marker of [`truncated_log`].
     pub stdout: Vec<u8>,
-    /// Captured stderr (truncated to the limit).
+    /// Captured stderr, bounded the same way.
     pub stderr: Vec<u8>,
 }
 
@@ -176,11 +189,19 @@ pub enum RunError {
         /// The limit.
         limit: Duration,
     },
-    /// The output is too large.
+    /// The output is too large (measured while the app ran, or once it exited).
     #[error("the output is {size} bytes, above the limit of {limit} bytes")]
     OutputTooLarge {
-        /// Output size.
+        /// Output size when it was measured (a lower bound once the app is stopped early).
         size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The output holds too many files and directories.
+    #[error("the output holds {entries} files and directories, above the limit of {limit}")]
+    OutputTooManyEntries {
+        /// Entries counted when it was measured (a lower bound).
+        entries: u64,
         /// The limit.
         limit: u64,
     },
@@ -342,8 +363,8 @@ impl WasmRuntime {
     /// not an error.
     pub fn run(&self, module: &[u8], job: &Job, limits: &Limits) -> Result<Outcome, RunError> {
         let pre = self.prepare(module)?;
-        let stdout = MemoryOutputPipe::new(limits.log_bytes);
-        let stderr = MemoryOutputPipe::new(limits.log_bytes);
+        let stdout = LogPipe::new(limits.log_bytes);
+        let stderr = LogPipe::new(limits.log_bytes);
         let mut builder = WasiCtxBuilder::new();
         let mut argv = vec!["app".to_owned()];
         argv.extend(job.args.iter().cloned());
@@ -378,8 +399,21 @@ impl WasmRuntime {
             Store::new(&self.engine, Guest { wasi: builder.build_p1(), limits: store_limits });
         store.limiter(|guest| &mut guest.limits);
         store.set_fuel(limits.fuel).map_err(|e| RunError::Invalid(e.to_string()))?;
-        let ticks = (limits.wall_time.as_millis() / EPOCH_TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // Every tick the guest is paused here: past the wall-time deadline it is interrupted;
+        // with too large an output it is stopped, so a guest cannot fill the disk while it
+        // runs (the output is measured again once it exits).
+        let deadline = Instant::now() + limits.wall_time;
+        let (out, output) = (job.output_dir.clone(), OutputLimits::from(limits));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            match output.check(&out) {
+                Ok(()) => Ok(UpdateDeadline::Continue(1)),
+                Err(stop) => Err(wasmtime::Error::from(stop)),
+            }
+        });
 
         let result = pre
             .instantiate(&mut store)
@@ -391,6 +425,8 @@ impl WasmRuntime {
             Err(error) => {
                 if let Some(exit) = error.downcast_ref::<I32Exit>() {
                     exit.0
+                } else if let Some(stop) = error.downcast_ref::<RunError>() {
+                    return Err(stop.clone());
                 } else {
                     return Err(match error.downcast_ref::<Trap>() {
                         Some(Trap::OutOfFuel) => RunError::OutOfFuel { limit: limits.fuel },
@@ -403,30 +439,216 @@ impl WasmRuntime {
                 }
             }
         };
-        let size = dir_size(&job.output_dir)
-            .map_err(|e| RunError::Host { path: job.output_dir.clone(), detail: e.to_string() })?;
-        if size > limits.output_bytes {
-            return Err(RunError::OutputTooLarge { size, limit: limits.output_bytes });
-        }
-        Ok(Outcome {
-            exit_code,
-            fuel_used,
-            stdout: stdout.contents().to_vec(),
-            stderr: stderr.contents().to_vec(),
-        })
+        OutputLimits::from(limits).check(&job.output_dir)?;
+        Ok(Outcome { exit_code, fuel_used, stdout: stdout.finish(), stderr: stderr.finish() })
     }
 }
 
-pub(crate) fn dir_size(dir: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            total += dir_size(&entry.path())?;
-        } else {
-            total += entry.metadata()?.len();
+/// The bounds on an output directory, as measured during and after a run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutputLimits {
+    pub(crate) bytes: u64,
+    pub(crate) entries: u64,
+}
+
+impl From<&Limits> for OutputLimits {
+    fn from(limits: &Limits) -> Self {
+        Self { bytes: limits.output_bytes, entries: limits.output_entries }
+    }
+}
+
+impl OutputLimits {
+    /// Measures `dir`, stopping as soon as it is over a limit.
+    ///
+    /// # Errors
+    /// [`RunError::OutputTooLarge`] or [`RunError::OutputTooManyEntries`] with what was counted
+    /// so far; [`RunError::Host`] when it cannot be read.
+    pub(crate) fn check(&self, dir: &Path) -> Result<(), RunError> {
+        let mut usage = Usage::default();
+        match usage.add(dir, self) {
+            Ok(()) => Ok(()),
+            Err(Measure::Over) if usage.bytes > self.bytes => {
+                Err(RunError::OutputTooLarge { size: usage.bytes, limit: self.bytes })
+            }
+            Err(Measure::Over) => {
+                Err(RunError::OutputTooManyEntries { entries: usage.entries, limit: self.entries })
+            }
+            Err(Measure::Io(e)) => {
+                Err(RunError::Host { path: dir.to_owned(), detail: e.to_string() })
+            }
         }
     }
-    Ok(total)
+}
+
+/// What an output directory holds: the lengths of its files and its entries (symbolic links
+/// are counted as entries, never followed).
+#[derive(Debug, Default)]
+struct Usage {
+    bytes: u64,
+    entries: u64,
+}
+
+enum Measure {
+    Over,
+    Io(std::io::Error),
+}
+
+impl Usage {
+    fn add(&mut self, dir: &Path, limits: &OutputLimits) -> Result<(), Measure> {
+        for entry in std::fs::read_dir(dir).map_err(Measure::Io)? {
+            let entry = entry.map_err(Measure::Io)?;
+            self.entries += 1;
+            if self.entries > limits.entries {
+                return Err(Measure::Over);
+            }
+            let kind = entry.file_type().map_err(Measure::Io)?;
+            if kind.is_dir() {
+                self.add(&entry.path(), limits)?;
+            } else {
+                self.bytes =
+                    self.bytes.saturating_add(entry.metadata().map_err(Measure::Io)?.len());
+                if self.bytes > limits.bytes {
+                    return Err(Measure::Over);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A log as an app's output keeps it: `kept` (the first bytes, up to the limit) and, when the
+/// app wrote `dropped` more bytes, a last line `[truncated, {dropped} bytes]`.
+pub fn truncated_log(mut kept: Vec<u8>, dropped: u64) -> Vec<u8> {
+    if dropped > 0 {
+        if kept.last().is_some_and(|b| *b != b'\n') {
+            kept.push(b'\n');
+        }
+        kept.extend_from_slice(format!("[truncated, {dropped} bytes]\n").as_bytes());
+    }
+    kept
+}
+
+/// A guest's stdout or stderr: keeps the first `cap` bytes, counts the rest and always accepts
+/// writes (a full log is not an error the guest sees).
+#[derive(Clone)]
+struct LogPipe {
+    log: Arc<Mutex<(Vec<u8>, u64)>>,
+    cap: usize,
+}
+
+impl LogPipe {
+    fn new(cap: usize) -> Self {
+        Self { log: Arc::new(Mutex::new((Vec::new(), 0))), cap }
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = self.cap.saturating_sub(log.0.len()).min(bytes.len());
+        log.0.extend_from_slice(&bytes[..room]);
+        log.1 = log.1.saturating_add((bytes.len() - room) as u64);
+    }
+
+    fn finish(&self) -> Vec<u8> {
+        let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (kept, dropped) = (std::mem::take(&mut log.0), log.1);
+        truncated_log(kept, dropped)
+    }
+}
+
+/// How many bytes a guest may hand over in one write (any amount is accepted).
+const LOG_PERMIT_BYTES: usize = 64 << 10;
+
+impl wasmtime_wasi::cli::IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LogPipe {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for LogPipe {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(LOG_PERMIT_BYTES)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for LogPipe {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogPipe {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.push(bytes);
+        std::task::Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_keeps_its_first_bytes_and_counts_the_rest() {
+        let pipe = LogPipe::new(4);
+        pipe.push(b"ab");
+        pipe.push(b"cdef");
+        pipe.push(b"gh");
+        assert_eq!(pipe.finish(), b"abcd\n[truncated, 4 bytes]\n");
+        let short = LogPipe::new(4);
+        short.push(b"ok\n");
+        assert_eq!(short.finish(), b"ok\n");
+    }
+
+    #[test]
+    fn output_measures_stop_at_the_first_limit_crossed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/f"), [0u8; 10]).unwrap();
+        let limits = |bytes, entries| OutputLimits { bytes, entries };
+        assert_eq!(limits(10, 3).check(dir.path()), Ok(()));
+        assert_eq!(
+            limits(9, 3).check(dir.path()),
+            Err(RunError::OutputTooLarge { size: 10, limit: 9 })
+        );
+        assert_eq!(
+            limits(10, 2).check(dir.path()),
+            Err(RunError::OutputTooManyEntries { entries: 3, limit: 2 })
+        );
+    }
 }

@@ -21,6 +21,12 @@
 //!
 //! podman runs with the `runc` runtime and explicit ulimits (see `containers.conf` written by
 //! [`OciRuntime::new`]); resource limits need root on cgroup v1 hosts.
+//!
+//! The output is bounded while the container runs: every file it writes is capped by
+//! `RLIMIT_FSIZE` at [`OciLimits::output_bytes`] + 1 (a write past it fails, so an oversized
+//! file is seen, never a full disk), and `/out` is measured every [`OUTPUT_POLL`]; the
+//! container is killed once the output is over a limit. podman keeps no log file of its own
+//! (`--log-driver=none`); stdout and stderr keep their first bytes and count the rest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +34,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{AppCode, Job, Outcome, RunError, Sandbox, dir_size};
+use crate::{AppCode, Job, Outcome, OutputLimits, RunError, Sandbox, truncated_log};
 
 /// The engine settings every podman call uses: runc (crun fails on hybrid cgroups) and ulimits
 /// at or below the host's hard limits (raising them needs a capability the host may lack).
@@ -50,11 +56,16 @@ pub struct OciLimits {
     pub pids: u32,
     /// Wall-clock time before the container is killed.
     pub wall_time: Duration,
-    /// Largest total size of the output directory, bytes.
+    /// Largest total size of the output directory, bytes (checked while the app runs).
     pub output_bytes: u64,
-    /// Most bytes of stdout and of stderr kept.
+    /// Most files and directories in the output directory (checked while the app runs).
+    pub output_entries: u64,
+    /// Most bytes of stdout and of stderr kept; the rest is counted, not kept.
     pub log_bytes: usize,
 }
+
+/// How often a running container's output directory is measured.
+pub const OUTPUT_POLL: Duration = Duration::from_millis(50);
 
 impl Default for OciLimits {
     fn default() -> Self {
@@ -64,6 +75,7 @@ impl Default for OciLimits {
             pids: 128,
             wall_time: Duration::from_secs(300),
             output_bytes: 64 << 20,
+            output_entries: crate::OUTPUT_ENTRIES_MAX,
             log_bytes: 64 << 10,
         }
     }
@@ -556,7 +568,12 @@ impl OciRuntime {
             .arg(format!("--cpus={}.{:03}", limits.millicpus / 1000, limits.millicpus % 1000))
             .arg(format!("--pids-limit={}", limits.pids))
             .arg("--security-opt=no-new-privileges")
-            .arg("--cap-drop=all");
+            .arg("--cap-drop=all")
+            // podman would otherwise copy all of stdout and stderr into a log file on disk.
+            .arg("--log-driver=none")
+            // Ulimits on the command line replace containers.conf's, so all three are here.
+            .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--ulimit"])
+            .arg(format!("fsize={0}:{0}", limits.output_bytes.saturating_add(1)));
         if let Some(input) = &job.input_dir {
             command.arg("-v").arg(format!("{}:/in:ro", input.display()));
         }
@@ -570,9 +587,12 @@ impl OciRuntime {
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let cap = limits.log_bytes;
-        let out_reader = std::thread::spawn(move || read_capped(&mut stdout, cap));
-        let err_reader = std::thread::spawn(move || read_capped(&mut stderr, cap));
+        let out_reader = std::thread::spawn(move || read_log(&mut stdout, cap));
+        let err_reader = std::thread::spawn(move || read_log(&mut stderr, cap));
+        let output = OutputLimits { bytes: limits.output_bytes, entries: limits.output_entries };
         let start = Instant::now();
+        let mut measured = start;
+        let mut over = None;
         let status = loop {
             if let Some(status) =
                 child.try_wait().map_err(|e| RunError::Unavailable(e.to_string()))?
@@ -584,6 +604,15 @@ impl OciRuntime {
                 let _ = child.wait();
                 break None;
             }
+            if measured.elapsed() >= OUTPUT_POLL {
+                measured = Instant::now();
+                if let Err(e) = output.check(&job.output_dir) {
+                    let _ = self.podman(&["kill", &name]);
+                    let _ = child.wait();
+                    over = Some(e);
+                    break None;
+                }
+            }
             std::thread::sleep(Duration::from_millis(10));
         };
         let stdout = out_reader.join().unwrap_or_default();
@@ -592,6 +621,9 @@ impl OciRuntime {
             .podman(&["inspect", "--format", "{{.State.OOMKilled}}", &name])
             .is_ok_and(|s| s.trim() == "true");
         let _ = self.podman(&["rm", "--force", &name]);
+        if let Some(over) = over {
+            return Err(over);
+        }
         let Some(status) = status else {
             return Err(RunError::WallTime { limit: limits.wall_time });
         };
@@ -610,10 +642,7 @@ impl OciRuntime {
                 String::from_utf8_lossy(&stderr).trim()
             )));
         }
-        let size = dir_size(&job.output_dir).map_err(|e| host(&job.output_dir, e))?;
-        if size > limits.output_bytes {
-            return Err(RunError::OutputTooLarge { size, limit: limits.output_bytes });
-        }
+        output.check(&job.output_dir)?;
         Ok(Outcome { exit_code, fuel_used: 0, stdout, stderr })
     }
 }
@@ -640,16 +669,29 @@ impl Sandbox for OciRuntime {
 }
 
 fn read_capped(reader: &mut impl std::io::Read, cap: usize) -> Vec<u8> {
+    read_counted(reader, cap).0
+}
+
+/// Reads to the end: the first `cap` bytes, and how many more there were.
+fn read_counted(reader: &mut impl std::io::Read, cap: usize) -> (Vec<u8>, u64) {
     let mut kept = Vec::new();
+    let mut dropped = 0u64;
     let mut buffer = [0u8; 8192];
     while let Ok(n) = reader.read(&mut buffer) {
         if n == 0 {
             break;
         }
-        let room = cap.saturating_sub(kept.len());
-        kept.extend_from_slice(&buffer[..n.min(room)]);
+        let room = cap.saturating_sub(kept.len()).min(n);
+        kept.extend_from_slice(&buffer[..room]);
+        dropped = dropped.saturating_add((n - room) as u64);
     }
-    kept
+    (kept, dropped)
+}
+
+/// An app's stdout or stderr as its [`Outcome`] keeps it ([`truncated_log`]).
+fn read_log(reader: &mut impl std::io::Read, cap: usize) -> Vec<u8> {
+    let (kept, dropped) = read_counted(reader, cap);
+    truncated_log(kept, dropped)
 }
 
 /// A container name unique on this host: process id, a per-process counter and the time.

@@ -146,3 +146,57 @@ fn exit_codes_and_crashes_are_reported() {
         Err(RunError::Invalid(_))
     ));
 }
+
+#[test]
+fn an_app_filling_its_output_is_stopped_while_it_runs() {
+    let rt = runtime();
+    let s = sandbox();
+    let limits = Limits {
+        fuel: u64::MAX,
+        wall_time: Duration::from_secs(20),
+        output_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    // The guest writes 128 MiB and then spins: it must be stopped for its output, not its time.
+    match rt.run(guest(), &job(&s, &["fill"]), &limits) {
+        Err(RunError::OutputTooLarge { size, limit }) => {
+            assert_eq!(limit, 1 << 20);
+            assert!(size > 1 << 20, "{size}");
+        }
+        other => panic!("expected the output limit, got {other:?}"),
+    }
+    let written = std::fs::metadata(s.output.join("fill.bin")).unwrap().len();
+    assert!(written < 128 << 20, "stopped before writing all it meant to: {written} bytes");
+}
+
+#[test]
+fn an_app_creating_too_many_files_is_stopped_while_it_runs() {
+    let rt = runtime();
+    let s = sandbox();
+    let limits = Limits {
+        fuel: u64::MAX,
+        wall_time: Duration::from_secs(20),
+        output_entries: 100,
+        ..Limits::default()
+    };
+    assert_eq!(
+        rt.run(guest(), &job(&s, &["files"]), &limits),
+        Err(RunError::OutputTooManyEntries { entries: 101, limit: 100 })
+    );
+    assert!(std::fs::read_dir(&s.output).unwrap().count() < 5_000);
+}
+
+#[test]
+fn a_chatty_app_has_its_log_truncated_and_does_not_fail() {
+    let rt = runtime();
+    let s = sandbox();
+    let outcome = rt.run(guest(), &job(&s, &["chatty"]), &Limits::default()).unwrap();
+    assert_eq!(outcome.exit_code, 0);
+    let kept = 64 << 10;
+    let written = format!("{}\n", "x".repeat(99)).repeat(2_000);
+    assert_eq!(outcome.stdout[..kept], written.as_bytes()[..kept]);
+    let marker = format!("\n[truncated, {} bytes]\n", 200_000 - kept);
+    assert_eq!(&outcome.stdout[kept..], marker.as_bytes());
+    assert_eq!(outcome.stderr, b"done\n");
+    assert_eq!(std::fs::read_to_string(s.output.join("ok.txt")).unwrap(), "ok");
+}

@@ -118,7 +118,8 @@ fn container_limits_are_enforced_and_named() {
     let small = OciLimits { output_bytes: 1_000, ..OciLimits::default() };
     let big =
         podman.runtime.run(&podman.image, &io.job("head -c 5000 /dev/zero > /out/big"), &small);
-    assert!(matches!(big, Err(RunError::OutputTooLarge { size: 5000, limit: 1000 })), "{big:?}");
+    // The file size limit (output + 1 byte) stops the write itself.
+    assert_eq!(big, Err(RunError::OutputTooLarge { size: 1001, limit: 1000 }));
     let failed = podman
         .runtime
         .run(&podman.image, &io.job("echo bad >&2; exit 3"), &OciLimits::default())
@@ -205,4 +206,44 @@ fn a_reference_pinning_another_digest_than_the_checksum_is_refused_before_pullin
         }
     );
     assert!(error.to_string().starts_with("checksum mismatch: image docker.io/library/busybox"));
+}
+
+#[test]
+fn a_container_filling_its_output_is_killed_while_it_runs() {
+    let Some(podman) = podman() else { return };
+    let io = Io::new();
+    let limits = OciLimits {
+        output_bytes: 1 << 20,
+        wall_time: Duration::from_secs(30),
+        ..OciLimits::default()
+    };
+    // 2,000 files of 64 KiB (each under the file size limit), then a long sleep: it must be
+    // stopped for its output, not its time.
+    let script = "i=0; while [ $i -lt 2000 ]; do head -c 65536 /dev/zero > /out/f$i; i=$((i+1)); done; sleep 60";
+    match podman.runtime.run(&podman.image, &io.job(script), &limits) {
+        Err(RunError::OutputTooLarge { size, limit }) => {
+            assert_eq!(limit, 1 << 20);
+            assert!(size > 1 << 20, "{size}");
+        }
+        other => panic!("expected the output limit, got {other:?}"),
+    }
+    let files = std::fs::read_dir(io.dir("out")).unwrap().count();
+    assert!(files < 2_000, "killed before writing all it meant to: {files} files");
+}
+
+#[test]
+fn a_chatty_container_has_its_log_truncated_and_does_not_fail() {
+    let Some(podman) = podman() else { return };
+    let io = Io::new();
+    let script = "head -c 100000 /dev/zero | tr '\\0' x; echo done >&2";
+    let outcome =
+        podman.runtime.run(&podman.image, &io.job(script), &OciLimits::default()).unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", String::from_utf8_lossy(&outcome.stderr));
+    let kept = 64 << 10;
+    assert_eq!(outcome.stdout[..kept], vec![b'x'; kept]);
+    assert_eq!(
+        &outcome.stdout[kept..],
+        format!("\n[truncated, {} bytes]\n", 100_000 - kept).as_bytes()
+    );
+    assert_eq!(outcome.stderr, b"done\n");
 }

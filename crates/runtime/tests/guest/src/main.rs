@@ -54,6 +54,39 @@ fn main() {
         "big" => {
             std::fs::write("/out/big.bin", vec![7u8; 3 << 20]).unwrap();
         }
+        // Writes 1 MiB at a time to /out/fill.bin, up to 128 MiB, then runs until stopped.
+        "fill" => {
+            let mut file = std::fs::File::create("/out/fill.bin").unwrap();
+            let chunk = vec![7u8; 1 << 20];
+            for _ in 0..128 {
+                file.write_all(&chunk).unwrap();
+            }
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        // Creates up to 5,000 empty files, then runs until stopped.
+        "files" => {
+            for i in 0..5_000 {
+                std::fs::write(format!("/out/f{i}"), b"").unwrap();
+            }
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        // 200,000 bytes on stdout (lines of 100), one line on stderr, then a normal exit.
+        "chatty" => {
+            let line = format!("{}\n", "x".repeat(99));
+            let mut out = std::io::stdout().lock();
+            for _ in 0..2_000 {
+                out.write_all(line.as_bytes()).unwrap();
+            }
+            out.flush().unwrap();
+            eprintln!("done");
+            std::fs::write("/out/ok.txt", b"ok").unwrap();
+        }
         "exit" => {
             eprintln!("failing on purpose");
             std::process::exit(args.get(2).and_then(|c| c.parse().ok()).unwrap_or(3));
