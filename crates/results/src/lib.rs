@@ -43,6 +43,24 @@ pub enum ResultsError {
         /// What the bytes hash to.
         actual: String,
     },
+    /// A result is larger than the limit it is received under.
+    #[error(
+        "the result is over {limit_bytes} bytes, the limit it is received under ({received_bytes} bytes so far)"
+    )]
+    TooLarge {
+        /// Bytes received when the limit was crossed.
+        received_bytes: u64,
+        /// The limit.
+        limit_bytes: u64,
+    },
+    /// Received bytes do not hash to the address they were announced under.
+    #[error("the bytes received hash to {actual}, not to the announced address {claimed}")]
+    Mismatch {
+        /// The announced address.
+        claimed: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
     /// A file-system error.
     #[error("{path}: {source}")]
     Io {
@@ -59,6 +77,55 @@ pub fn cid_of(bytes: &[u8]) -> String {
     let hash = Multihash::<64>::wrap(SHA2_256, &digest).expect("32 bytes fit a 64-byte multihash");
     Cid::new_v1(RAW, hash).to_string()
 }
+
+/// The CIDv1 (raw, sha2-256) of bytes fed in pieces: the same address as [`cid_of`] over
+/// their concatenation, without holding them all.
+#[derive(Clone, Debug, Default)]
+pub struct CidHasher {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl CidHasher {
+    /// A hasher that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.hasher.update(piece);
+        self.bytes += piece.len() as u64;
+    }
+
+    /// How many bytes were fed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The address of everything fed, in base32 (`bafkrei…`).
+    pub fn finish(self) -> String {
+        let digest = self.hasher.finalize();
+        let hash =
+            Multihash::<64>::wrap(SHA2_256, &digest).expect("32 bytes fit a 64-byte multihash");
+        Cid::new_v1(RAW, hash).to_string()
+    }
+}
+
+/// Whether `text` is a result address (CIDv1, raw codec, sha2-256), in its canonical form.
+///
+/// # Errors
+/// [`ResultsError::BadCid`].
+pub fn check_cid(text: &str) -> Result<(), ResultsError> {
+    let cid = parse(text)?;
+    if cid.to_string() != text {
+        return Err(ResultsError::BadCid { text: text.to_owned() });
+    }
+    Ok(())
+}
+
+/// Reading and hashing go through buffers of this size: no file is ever read whole.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 fn parse(text: &str) -> Result<Cid, ResultsError> {
     let bad = || ResultsError::BadCid { text: text.to_owned() };
@@ -101,12 +168,7 @@ impl ResultStore {
         if path.exists() {
             return Ok(text);
         }
-        // One temporary file per write: two workers storing the same bytes at once (tasks
-        // with identical outputs) each rename a whole file over the other's, where a shared
-        // temporary name made the second rename fail.
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temporary = self.dir.join(format!(".{text}.{}-{write}.partial", std::process::id()));
+        let temporary = self.temporary(&text);
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| ResultsError::Io { path, source }
@@ -114,6 +176,73 @@ impl ResultStore {
         std::fs::write(&temporary, bytes).map_err(io(&temporary))?;
         std::fs::rename(&temporary, &path).map_err(io(&path))?;
         Ok(text)
+    }
+
+    /// Starts receiving a result of at most `limit_bytes` bytes into a temporary file of the
+    /// store; nothing is visible under an address until [`Incoming::commit`]. Dropping the
+    /// [`Incoming`] removes the temporary file.
+    ///
+    /// # Errors
+    /// [`ResultsError::Io`].
+    pub fn begin(&self, limit_bytes: u64) -> Result<Incoming, ResultsError> {
+        let path = self.temporary("incoming");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| ResultsError::Io { path: path.clone(), source })?;
+        Ok(Incoming {
+            store: self.clone(),
+            path,
+            file: Some(file),
+            hasher: CidHasher::new(),
+            limit_bytes,
+        })
+    }
+
+    /// A unique temporary path in the store (ignored by readers: its name is no address).
+    fn temporary(&self, what: &str) -> PathBuf {
+        // One temporary file per write: two workers storing the same bytes at once (tasks
+        // with identical outputs) each rename a whole file over the other's, where a shared
+        // temporary name made the second rename fail.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir.join(format!(".{what}.{}-{write}.partial", std::process::id()))
+    }
+
+    /// The file at `cid` and its length, after checking (reading it in chunks) that its bytes
+    /// hash to `cid`; the file is positioned at its start, ready to be streamed.
+    ///
+    /// # Errors
+    /// [`ResultsError::BadCid`], [`ResultsError::NotFound`], [`ResultsError::Damaged`] or I/O.
+    pub fn open_verified(&self, cid: &str) -> Result<(std::fs::File, u64), ResultsError> {
+        use std::io::{Read as _, Seek as _};
+        let parsed = parse(cid)?;
+        let path = self.path(&parsed);
+        let io = |source| ResultsError::Io { path: path.clone(), source };
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ResultsError::NotFound { cid: cid.to_owned() });
+            }
+            Err(source) => return Err(io(source)),
+        };
+        let mut hasher = CidHasher::new();
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        loop {
+            let read = file.read(&mut buffer).map_err(io)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        let length = hasher.bytes();
+        let actual = hasher.finish();
+        if actual != parsed.to_string() {
+            return Err(ResultsError::Damaged { cid: cid.to_owned(), actual });
+        }
+        file.rewind().map_err(io)?;
+        Ok((file, length))
     }
 
     /// The bytes at `cid`, checked against it.
@@ -140,6 +269,69 @@ impl ResultStore {
     /// Whether `cid` is stored.
     pub fn contains(&self, cid: &str) -> bool {
         parse(cid).is_ok_and(|c| self.path(&c).exists())
+    }
+}
+
+/// A result being received: a temporary file in the store, hashed as it is written and
+/// bounded in size. Removed when dropped uncommitted.
+#[derive(Debug)]
+pub struct Incoming {
+    store: ResultStore,
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    hasher: CidHasher,
+    limit_bytes: u64,
+}
+
+impl Incoming {
+    /// Appends `piece`.
+    ///
+    /// # Errors
+    /// [`ResultsError::TooLarge`] once the bytes received pass the limit (nothing of the
+    /// piece is written then), or I/O.
+    pub fn write(&mut self, piece: &[u8]) -> Result<(), ResultsError> {
+        use std::io::Write as _;
+        let received_bytes = self.hasher.bytes() + piece.len() as u64;
+        if received_bytes > self.limit_bytes {
+            return Err(ResultsError::TooLarge { received_bytes, limit_bytes: self.limit_bytes });
+        }
+        let file = self.file.as_mut().expect("an Incoming holds its file until committed");
+        file.write_all(piece)
+            .map_err(|source| ResultsError::Io { path: self.path.clone(), source })?;
+        self.hasher.update(piece);
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn bytes(&self) -> u64 {
+        self.hasher.bytes()
+    }
+
+    /// Stores what was received under its address if that is `claimed`, and returns the
+    /// address; storing bytes already there is a no-op.
+    ///
+    /// # Errors
+    /// [`ResultsError::Mismatch`] (the temporary file is removed), or I/O.
+    pub fn commit(mut self, claimed: &str) -> Result<String, ResultsError> {
+        let file = self.file.take().expect("an Incoming holds its file until committed");
+        drop(file);
+        let hasher = std::mem::take(&mut self.hasher);
+        let actual = hasher.finish();
+        if actual != claimed {
+            return Err(ResultsError::Mismatch { claimed: claimed.to_owned(), actual });
+        }
+        let cid = parse(&actual).expect("our own CIDs parse");
+        let path = self.store.path(&cid);
+        std::fs::rename(&self.path, &path)
+            .map_err(|source| ResultsError::Io { path: path.clone(), source })?;
+        Ok(actual)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        // Committed: the path was renamed away and this fails harmlessly.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -177,6 +369,56 @@ mod tests {
             .filter(|n| n.to_string_lossy().ends_with(".partial"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn pieces_hash_to_the_address_of_the_whole() {
+        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut hasher = CidHasher::new();
+        for piece in bytes.chunks(4093) {
+            hasher.update(piece);
+        }
+        assert_eq!(hasher.bytes(), 1_000_000);
+        assert_eq!(hasher.finish(), cid_of(&bytes));
+        assert!(check_cid(&cid_of(b"x")).is_ok());
+        assert!(matches!(check_cid("../x"), Err(ResultsError::BadCid { .. })));
+    }
+
+    #[test]
+    fn incoming_results_are_bounded_checked_against_their_claim_and_leave_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::open(dir.path()).unwrap();
+        let files = || std::fs::read_dir(dir.path()).unwrap().count();
+        // Over the limit: refused at the piece that crosses it.
+        let mut incoming = store.begin(10).unwrap();
+        incoming.write(b"0123456789").unwrap();
+        let error = incoming.write(b"x").unwrap_err();
+        assert!(
+            matches!(error, ResultsError::TooLarge { received_bytes: 11, limit_bytes: 10 }),
+            "{error}"
+        );
+        drop(incoming);
+        assert_eq!(files(), 0);
+        // Bytes that are not what was announced: nothing stored.
+        let mut incoming = store.begin(100).unwrap();
+        incoming.write(b"forged").unwrap();
+        let claimed = cid_of(b"genuine");
+        let error = incoming.commit(&claimed).unwrap_err();
+        assert!(
+            matches!(&error, ResultsError::Mismatch { actual, .. } if *actual == cid_of(b"forged"))
+        );
+        assert_eq!(files(), 0);
+        // The announced bytes: stored under their address, readable, verified.
+        let mut incoming = store.begin(100).unwrap();
+        incoming.write(b"gen").unwrap();
+        incoming.write(b"uine").unwrap();
+        assert_eq!(incoming.commit(&claimed).unwrap(), claimed);
+        assert_eq!(store.get(&claimed).unwrap(), b"genuine");
+        let (_, length) = store.open_verified(&claimed).unwrap();
+        assert_eq!(length, 7);
+        assert_eq!(files(), 1);
+        std::fs::write(dir.path().join(&claimed), b"rotten!").unwrap();
+        assert!(matches!(store.open_verified(&claimed), Err(ResultsError::Damaged { .. })));
     }
 
     #[test]

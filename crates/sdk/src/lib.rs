@@ -3,7 +3,8 @@
 //! - [`client`]: a [`Node`](client::Node) (the typed JSON-RPC client with the chain's id and
 //!   order domain) and a [`Sender`](client::Sender) that signs, batches and follows calls;
 //! - [`wallet`]: V3 keystores, hex keys and BIP-39 mnemonics;
-//! - [`digest`]: the result digest workers agree on; [`params`]: a task's parameters.
+//! - [`digest`]: the result digest workers agree on; [`params`]: a task's parameters;
+//! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest.
 //!
 //! Read an account (the whole of `examples/balance.rs` is this and its arguments):
 //!
@@ -24,6 +25,7 @@
 //! - `examples/watch_deal.rs`: a deal's tasks followed through the event subscription as the
 //!   chain settles them (`cargo run -p xiebao-sdk --example watch_deal -- RPC_URL [DEAL]`).
 
+pub mod archive;
 pub mod client;
 pub mod digest;
 pub mod params;

@@ -427,6 +427,7 @@ impl Worker {
                 xiebao_results::gateway::SIGNATURE_HEADER,
                 alloy_primitives::hex::encode(&signature),
             )
+            .header(xiebao_results::gateway::CID_HEADER, &cid)
             .body(archive.to_vec());
         if let Some(authorization) = authorization {
             request = request.header(

@@ -204,7 +204,7 @@ async fn every_query_and_subscription_agrees_with_the_replayed_playground() {
         let signature = world.actors.workers[w]
             .eth_sign(&xiebao_results::gateway::upload_hash(&tasks[0], &cid));
         let mut request = format!(
-            "PUT /v1/results/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nx-xiebao-signature: {signature}\r\n\r\n",
+            "PUT /v1/results/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\nx-xiebao-signature: {signature}\r\nx-xiebao-cid: {cid}\r\n\r\n",
             tasks[0],
             result.len()
         )

@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use xiebao_results::gateway::{self, Authorize, SIGNATURE_HEADER, upload_hash};
+mod limits;
+
+use xiebao_results::gateway::{self, Authorize, CID_HEADER, SIGNATURE_HEADER, upload_hash};
 use xiebao_results::{ResultStore, cid_of};
 use xiebao_types::crypto::SecretKey;
 
 /// A blocking HTTP/1.1 exchange: (status, body).
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -63,6 +65,11 @@ fn signature(key: &SecretKey, task: &B256, bytes: &[u8]) -> String {
     key.eth_sign(&upload_hash(task, &cid_of(bytes))).to_string()
 }
 
+/// The headers of an upload of `bytes` for `task` signed by `key`: signature and address.
+pub(crate) fn signed(key: &SecretKey, task: &B256, bytes: &[u8]) -> Vec<(&'static str, String)> {
+    vec![(SIGNATURE_HEADER, signature(key, task, bytes)), (CID_HEADER, cid_of(bytes))]
+}
+
 #[test]
 fn authorized_uploads_are_stored_and_everything_else_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,13 +90,7 @@ fn authorized_uploads_are_stored_and_everything_else_is_refused_with_the_reason(
 
     let result = b"frame 17 rendered".to_vec();
     let path = format!("/v1/results/{task}");
-    let (status, body) = http(
-        addr,
-        "PUT",
-        &path,
-        &[(SIGNATURE_HEADER, signature(&worker, &task, &result))],
-        &result,
-    );
+    let (status, body) = http(addr, "PUT", &path, &signed(&worker, &task, &result), &result);
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let cid = cid_of(&result);
@@ -101,25 +102,46 @@ fn authorized_uploads_are_stored_and_everything_else_is_refused_with_the_reason(
     let (status, body) = http(addr, "GET", &format!("/v1/results/{cid}"), &[], b"");
     assert_eq!((status, body), (200, result.clone()));
 
-    // A stranger's upload, a signature over other bytes, none, an unknown or malformed
-    // address: refused with the status and the reason; nothing is stored.
+    // A stranger's upload, a signature over another address, none, bytes that are not the
+    // announced ones, an unknown or malformed address: refused with the status and the
+    // reason; nothing is stored.
     let other = b"a forged frame".to_vec();
+    let announced = b"what the worker signed".to_vec();
     let cases: Vec<Case> = vec![
+        (signed(&stranger, &task, &other), &other, 403, "may not upload"),
         (
-            vec![(SIGNATURE_HEADER, signature(&stranger, &task, &other))],
+            vec![
+                (SIGNATURE_HEADER, signature(&worker, &task, &result)),
+                (CID_HEADER, cid_of(&other)),
+            ],
             &other,
             403,
             "may not upload",
         ),
-        (
-            vec![(SIGNATURE_HEADER, signature(&worker, &task, &result))],
-            &other,
-            403,
-            "may not upload",
-        ),
+        (signed(&worker, &task, &announced), &other, 400, "not to the announced address"),
         (vec![], &other, 401, "missing header"),
+        (
+            vec![(SIGNATURE_HEADER, signature(&worker, &task, &other))],
+            &other,
+            400,
+            "missing header x-xiebao-cid",
+        ),
+        (
+            vec![
+                (SIGNATURE_HEADER, signature(&worker, &task, &other)),
+                (CID_HEADER, "bafy-nonsense".into()),
+            ],
+            &other,
+            400,
+            "is not a result address",
+        ),
         (vec![(SIGNATURE_HEADER, "zz".into())], &other, 400, "not hex"),
-        (vec![(SIGNATURE_HEADER, "0x1234".into())], &other, 401, "does not recover"),
+        (
+            vec![(SIGNATURE_HEADER, "0x1234".into()), (CID_HEADER, cid_of(&other))],
+            &other,
+            401,
+            "does not recover",
+        ),
     ];
     for (headers, body, expected, reason) in cases {
         let (status, answer) = http(addr, "PUT", &path, &headers, body);
@@ -128,6 +150,9 @@ fn authorized_uploads_are_stored_and_everything_else_is_refused_with_the_reason(
         assert!(answer.contains(reason), "{answer}");
     }
     assert!(!store.contains(&cid_of(&other)));
+    assert!(!store.contains(&cid_of(&announced)));
+    // Nothing half-received is left in the store's directory either.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     let (status, answer) = http(addr, "PUT", "/v1/results/not-a-task", &[], b"x");
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&answer));
     let (status, _) =
