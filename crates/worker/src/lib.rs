@@ -11,16 +11,27 @@
 //! asked to reveal and upload. Its transactions go through one [`Sender`], so the calls of several tasks share
 //! transactions. A failed task is reported and the worker goes on; a dropped connection is
 //! retried, and the scheduler resends what the worker still owes.
+//!
+//! A replicate's sources are bounded ([`fetch`]): streamed to files under its task directory
+//! (apps and datasets to the cache, hashed on the way), refused early on a declared length above
+//! the limit, stopped past it or past their time limit, and a task names at most so many input
+//! files. The task directory is removed when the replicate ends, whatever the outcome
+//! ([`TaskDir`]); leftovers of a killed worker are removed at start.
+//!
+//! **Invariant:** a worker never holds a downloaded source whole in memory, and keeps nothing on
+//! disk for a replicate once it has ended but the cache of verified apps and datasets.
+
+mod fetch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy_primitives::{B256, Bytes};
 use jsonrpsee::core::client::Subscription;
 use jsonrpsee::ws_client::WsClient;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 use xiebao_runtime::oci::{AppLocation, OciRuntime};
 use xiebao_runtime::{AppCode, Job, RunError, Sandbox, WasmRuntime};
@@ -110,6 +121,8 @@ struct Worker {
     held: Mutex<BTreeMap<B256, Held>>,
     link: Mutex<Option<(Arc<WsClient>, B256)>>,
     app_lock: tokio::sync::Mutex<()>,
+    /// What it accepts from a task's download sources.
+    limits: fetch::FetchLimits,
 }
 
 /// A replicate step failed: where and why.
@@ -139,61 +152,41 @@ impl Worker {
         }
     }
 
-    /// Downloads `url`; a result-store URL (`…/v1/results/{cid}`) is checked against its CID.
-    async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self.http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", response.status()));
-        }
-        let bytes = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?.to_vec();
-        if let Some((_, cid)) = url.rsplit_once("/v1/results/")
-            && xiebao_results::cid_of(&bytes) != cid
-        {
-            return Err(format!("GET {url}: the bytes do not match the content id {cid}"));
-        }
-        Ok(bytes)
-    }
-
-    /// Fetches `resource` (cached by checksum) and checks its sha256: a download that fails
-    /// is a `setting-up` failure (maybe passing), bytes that do not hash to the registry's
-    /// checksum a `verifying` one (the same on every worker, so the scheduler need not retry).
-    async fn fetch(&self, resource: &Resource, kind: &str) -> Result<PathBuf, Failure> {
+    /// Fetches `resource` (cached by checksum), streaming it to a `.part` file in the cache
+    /// and hashing it on the way: a download that fails or exceeds its bounds is a
+    /// `setting-up` failure (maybe passing), bytes that do not hash to the registry's checksum
+    /// a `verifying` one (the same on every worker, so the scheduler need not retry); either
+    /// way nothing is kept.
+    async fn fetch(
+        &self,
+        resource: &Resource,
+        kind: &str,
+        bytes_max: u64,
+    ) -> Result<PathBuf, Failure> {
         let dir = self.config.work_dir.join("cache");
         let path = dir.join(format!("{:x}", resource.checksum));
         let _guard = self.app_lock.lock().await;
         if path.exists() {
             return Ok(path);
         }
-        let response = self.http.get(&resource.multiaddr).send().await.map_err(|e| {
-            fail("setting-up")(format!(
-                "fetching {kind} {} from {}: {e}",
-                resource.address, resource.multiaddr
-            ))
-        })?;
-        if !response.status().is_success() {
-            return Err(fail("setting-up")(format!(
-                "fetching {kind} {} from {}: HTTP {}",
-                resource.address,
-                resource.multiaddr,
-                response.status()
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| fail("setting-up")(format!("reading {kind} {}: {e}", resource.address)))?;
-        let sum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+        let io = |e: std::io::Error, p: &Path| fail("setting-up")(format!("{}: {e}", p.display()));
+        std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
+        let part = path.with_extension("part");
+        let got =
+            fetch::download(&self.http, &resource.multiaddr, &part, bytes_max, self.limits.timeout)
+                .await
+                .map_err(|e| {
+                    fail("setting-up")(format!("fetching {kind} {}: {e}", resource.address))
+                })?;
+        let sum = B256::from(got.sha256);
         if sum != resource.checksum {
+            let _ = std::fs::remove_file(&part);
             return Err(fail(VERIFYING)(format!(
                 "checksum mismatch: {kind} {} from {} has sha256 {sum}, but its registry entry says {}: refusing to use it",
                 resource.address, resource.multiaddr, resource.checksum
             )));
         }
-        let io = |e: std::io::Error, p: &Path| fail("setting-up")(format!("{}: {e}", p.display()));
-        std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
-        let tmp = path.with_extension("part");
-        std::fs::write(&tmp, &bytes).map_err(|e| io(e, &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(e, &path))?;
+        std::fs::rename(&part, &path).map_err(|e| io(e, &path))?;
         Ok(path)
     }
 
@@ -234,43 +227,6 @@ impl Worker {
                 self.sandboxes.keys().copied().collect::<Vec<_>>().join(", ")
             )));
         }
-        // An OCI app's location may be an image reference: the runtime pulls it and checks
-        // its manifest digest; anything else is a URL whose bytes are fetched and checked here.
-        let location = match a.app_type {
-            AppType::Oci => AppLocation::parse(&a.app.multiaddr)
-                .map_err(|e| fail("setting-up")(format!("app {}: {e}", a.app.address)))?,
-            _ => AppLocation::Url(a.app.multiaddr.clone()),
-        };
-        let app = match location {
-            AppLocation::Url(_) => {
-                self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
-                AppCode::File(self.fetch(&a.app, "app").await?)
-            }
-            AppLocation::Image(reference) => AppCode::Image(reference),
-        };
-        let dir = self.config.work_dir.join("tasks").join(format!("{:x}", a.task));
-        let input = dir.join("in");
-        let output = dir.join("out");
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in [&input, &output] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| fail("setting-up")(format!("{}: {e}", d.display())))?;
-        }
-        let mut env = vec![
-            ("IEXEC_TASK_ID".to_owned(), a.task.to_string()),
-            ("IEXEC_DEAL_ID".to_owned(), a.deal.to_string()),
-            ("IEXEC_BOT_TASK_INDEX".to_owned(), a.index.to_string()),
-            ("IEXEC_BOT_SIZE".to_owned(), a.bot_size.to_string()),
-            ("IEXEC_IN".to_owned(), "/in".to_owned()),
-            ("IEXEC_OUT".to_owned(), "/out".to_owned()),
-        ];
-        if let Some(dataset) = &a.dataset {
-            self.report(a.task, Progress::SettingUp { detail: "fetching dataset".into() }).await;
-            let file = self.fetch(dataset, "dataset").await?;
-            std::fs::copy(&file, input.join("dataset"))
-                .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
-            env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));
-        }
         let params =
             xiebao_sdk::params::TaskParams::parse(&a.params).map_err(fail("setting-up"))?;
         if let Some(key) = &params.result_key {
@@ -284,16 +240,69 @@ impl Worker {
             }
         }
         let result_key = params.result_key.clone();
+        // Bounded before anything is fetched.
+        if params.input_files.len() > self.limits.input_files {
+            return Err(fail("setting-up")(format!(
+                "the task names {} input files, above this worker's limit of {}",
+                params.input_files.len(),
+                self.limits.input_files
+            )));
+        }
+        // An OCI app's location may be an image reference: the runtime pulls it and checks
+        // its manifest digest; anything else is a URL whose bytes are fetched and checked here.
+        let location = match a.app_type {
+            AppType::Oci => AppLocation::parse(&a.app.multiaddr)
+                .map_err(|e| fail("setting-up")(format!("app {}: {e}", a.app.address)))?,
+            _ => AppLocation::Url(a.app.multiaddr.clone()),
+        };
+        let app = match location {
+            AppLocation::Url(_) => {
+                self.report(a.task, Progress::SettingUp { detail: "fetching app".into() }).await;
+                AppCode::File(self.fetch(&a.app, "app", self.limits.app_bytes).await?)
+            }
+            AppLocation::Image(reference) => AppCode::Image(reference),
+        };
+        // Removed with its downloads and outputs when this function returns, however it does.
+        let dir = TaskDir::create(&self.config.work_dir.join(TASKS_DIR), &a.task)
+            .map_err(fail("setting-up"))?;
+        let (input, output) = (dir.input(), dir.output());
+        let mut env = vec![
+            ("IEXEC_TASK_ID".to_owned(), a.task.to_string()),
+            ("IEXEC_DEAL_ID".to_owned(), a.deal.to_string()),
+            ("IEXEC_BOT_TASK_INDEX".to_owned(), a.index.to_string()),
+            ("IEXEC_BOT_SIZE".to_owned(), a.bot_size.to_string()),
+            ("IEXEC_IN".to_owned(), "/in".to_owned()),
+            ("IEXEC_OUT".to_owned(), "/out".to_owned()),
+        ];
+        if let Some(dataset) = &a.dataset {
+            self.report(a.task, Progress::SettingUp { detail: "fetching dataset".into() }).await;
+            let file = self.fetch(dataset, "dataset", self.limits.dataset_bytes).await?;
+            // A link to the verified cache entry (read-only to the app), a copy across devices.
+            let target = input.join("dataset");
+            std::fs::hard_link(&file, &target)
+                .or_else(|_| std::fs::copy(&file, &target).map(drop))
+                .map_err(|e| fail("setting-up")(format!("copying the dataset: {e}")))?;
+            env.push(("IEXEC_DATASET_FILENAME".to_owned(), "dataset".to_owned()));
+        }
         if !params.input_files.is_empty() {
             env.push(("IEXEC_INPUT_FILES_NUMBER".to_owned(), params.input_files.len().to_string()));
         }
+        // One budget for all input files: each may take what the previous ones left.
+        let mut input_bytes_left = self.limits.input_bytes;
         for (i, url) in params.input_files.iter().enumerate() {
             let detail = format!("fetching input file {}/{}", i + 1, params.input_files.len());
             self.report(a.task, Progress::SettingUp { detail }).await;
             let name = xiebao_sdk::params::input_name(url, i);
-            let bytes = self.download(url).await.map_err(fail("setting-up"))?;
-            std::fs::write(input.join(&name), &bytes)
-                .map_err(|e| fail("setting-up")(format!("writing input {name}: {e}")))?;
+            let got = fetch::download(
+                &self.http,
+                url,
+                &input.join(&name),
+                input_bytes_left,
+                self.limits.timeout,
+            )
+            .await
+            .map_err(|e| fail("setting-up")(format!("input file {}: {e}", i + 1)))?;
+            input_bytes_left -= got.bytes;
             env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name));
         }
         let job = Job {
@@ -361,7 +370,7 @@ impl Worker {
         .await
         .map_err(|e| fail("computing the digest")(e.to_string()))?
         .map_err(fail("computing the digest"))?;
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         Ok(Held { digest, archive, authorization: a.authorization.clone() })
     }
 
@@ -550,28 +559,98 @@ impl Worker {
 /// Longest a setting-up download or image pull may take (never counted as execution time).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A deterministic tar of `dir` (entries sorted, times and owners zeroed).
+/// Where replicates' directories are, under the work directory.
+const TASKS_DIR: &str = "tasks";
+
+/// A replicate's directory (`in/`, `out/`, its downloads), removed with everything in it when
+/// dropped: when the replicate's computation ends, whether it succeeded or failed.
+struct TaskDir {
+    path: PathBuf,
+}
+
+impl TaskDir {
+    /// Creates a fresh directory for `task` under `root` (unique even when the same task is
+    /// run twice at once), with empty `in/` and `out/`.
+    fn create(root: &Path, task: &B256) -> Result<Self, String> {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = Self { path: root.join(format!("{task:x}-{run}")) };
+        let _ = std::fs::remove_dir_all(&dir.path);
+        for d in [dir.input(), dir.output()] {
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        Ok(dir)
+    }
+
+    fn input(&self) -> PathBuf {
+        self.path.join("in")
+    }
+
+    fn output(&self) -> PathBuf {
+        self.path.join("out")
+    }
+}
+
+impl Drop for TaskDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Removes what a previous worker process left in `work_dir`: replicates' directories and
+/// partial downloads in the cache (it was killed mid-task).
+fn remove_leftovers(work_dir: &Path) {
+    let _ = std::fs::remove_dir_all(work_dir.join(TASKS_DIR));
+    if let Ok(entries) = std::fs::read_dir(work_dir.join("cache")) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "part") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// A deterministic tar of `dir`: every file and directory (so an empty directory, which the
+/// result digest counts, survives the trip to the requester), sorted by path, with times and
+/// owners zeroed and modes normalized. Anything else (a symbolic link, a device) is refused.
 fn archive(dir: &Path) -> Result<Vec<u8>, String> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files).map_err(|e| e.to_string())?;
-    files.sort();
-    for (name, path) in files {
-        builder.append_path_with_name(&path, &name).map_err(|e| e.to_string())?;
+    let mut entries = Vec::new();
+    collect(dir, dir, &mut entries).map_err(|e| e.to_string())?;
+    entries.sort();
+    for (name, path, is_dir) in entries {
+        if is_dir {
+            builder.append_dir(&name, &path).map_err(|e| e.to_string())?;
+        } else {
+            builder.append_path_with_name(&path, &name).map_err(|e| e.to_string())?;
+        }
     }
     builder.into_inner().map_err(|e| e.to_string())
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        let name = path.strip_prefix(root).map_err(std::io::Error::other)?;
+        let name = name.to_str().ok_or_else(|| {
+            std::io::Error::other(format!("{}: the name is not UTF-8", path.display()))
+        })?;
+        if kind.is_dir() {
+            out.push((name.to_owned(), path.clone(), true));
             collect(root, &path, out)?;
+        } else if kind.is_file() {
+            out.push((name.to_owned(), path, false));
         } else {
-            let name = path.strip_prefix(root).map_err(std::io::Error::other)?;
-            out.push((name.to_string_lossy().into_owned(), path));
+            return Err(std::io::Error::other(format!(
+                "{name}: not a regular file or a directory; refusing to archive it"
+            )));
         }
     }
     Ok(())
@@ -587,6 +666,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io
 pub async fn run(config: Config) -> Result<(), WorkerError> {
     std::fs::create_dir_all(&config.work_dir)
         .map_err(|source| WorkerError::Io { path: config.work_dir.clone(), source })?;
+    remove_leftovers(&config.work_dir);
     let node = Node::connect(&config.rpc).await?;
     let options = SenderOptions { max_calls: config.max_calls_per_tx, ..SenderOptions::default() };
     let sender = Sender::spawn(node.clone(), config.key.clone(), options);
@@ -635,6 +715,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
         held: Mutex::new(BTreeMap::new()),
         link: Mutex::new(None),
         app_lock: tokio::sync::Mutex::new(()),
+        limits: fetch::FetchLimits::default(),
         config,
     });
     let mut backoff = Duration::from_millis(200);
@@ -653,26 +734,4 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archives_are_deterministic() {
-        let dir = tempfile_dir();
-        std::fs::create_dir_all(dir.join("b")).unwrap();
-        std::fs::write(dir.join("a.txt"), b"one").unwrap();
-        std::fs::write(dir.join("b/c.txt"), b"two").unwrap();
-        let first = archive(&dir).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        std::fs::write(dir.join("a.txt"), b"one").unwrap();
-        assert_eq!(archive(&dir).unwrap(), first);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xiebao-worker-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-}
+mod tests;
