@@ -18,4 +18,4 @@ pub use executor::{
     BlockError, KnownTxs, Proposal, Receipt, apply_block, apply_block_known, build_block,
     execute_block, execute_block_known, propose_block, verify_all, verify_all_known,
 };
-pub use mempool::{Mempool, MempoolError, MempoolLimits};
+pub use mempool::{Mempool, MempoolError, MempoolLimits, Quota, SenderState};

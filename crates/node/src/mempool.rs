@@ -1,22 +1,50 @@
 //! Pending transactions: per-sender nonce order, deduplication, quotas and fair selection.
 //!
-//! Admission is checked here (size, nonce window, quotas); whether a transaction applies is
-//! checked when a block is proposed, and a failing one is dropped with its error.
+//! Admission is checked here (size, nonce window, per-sender quotas of transactions and bytes
+//! weighted by what the sender holds, a byte budget for the whole pool); whether a transaction
+//! applies is checked when a block is proposed, and a failing one is dropped with its error.
+//! Everything [`Mempool::check`] decides needs only the transaction's id, sender, nonce and
+//! size, so a node runs it before recovering the signatures inside the calls.
+//!
+//! The chain is fee-less, so spam is priced in what a sender holds instead of in fees: an
+//! account holding nothing may keep a few small transactions pending, one holding
+//! [`MempoolLimits::funded_holdings`] or more gets the full quota, and quotas grow linearly in
+//! between. Transactions stuck behind a nonce gap expire ([`Mempool::expire`]).
 
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256};
 use xiebao_protocol::VerifiedTx;
+use xiebao_types::{Nrlc, Timestamp};
 
 /// Bounds on what the mempool holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MempoolLimits {
     /// Most pending transactions in all.
     pub txs_max: usize,
-    /// Most pending transactions per sender.
+    /// Most encoded bytes pending in all: the pool's memory budget.
+    pub bytes_max: usize,
+    /// Most pending transactions of a sender holding [`Self::funded_holdings`] or more.
     pub txs_per_sender_max: usize,
+    /// Most pending bytes of a sender holding [`Self::funded_holdings`] or more.
+    pub bytes_per_sender_max: usize,
+    /// Most pending transactions of a sender holding nothing.
+    pub txs_per_empty_sender_max: usize,
+    /// Most pending bytes of a sender holding nothing.
+    pub bytes_per_empty_sender_max: usize,
+    /// Most signatures inside calls recovered at admission per block for a sender holding
+    /// [`Self::funded_holdings`] or more (recovery is admission's costly step).
+    pub recoveries_per_block_max: usize,
+    /// Most signatures inside calls recovered at admission per block for a sender holding
+    /// nothing.
+    pub recoveries_per_block_empty_max: usize,
+    /// Holdings (free + frozen) from which a sender gets the full quotas.
+    pub funded_holdings: Nrlc,
     /// How far ahead of its account's nonce a sender may queue.
     pub nonce_gap_max: u64,
+    /// A transaction that cannot run because of a nonce gap leaves after this long, in
+    /// block-time seconds.
+    pub gapped_ttl_secs: u64,
     /// Largest encoded transaction accepted, bytes.
     pub tx_size_max_bytes: usize,
 }
@@ -25,10 +53,68 @@ impl Default for MempoolLimits {
     fn default() -> Self {
         Self {
             txs_max: 100_000,
+            bytes_max: 64 << 20,
             txs_per_sender_max: 1_024,
+            bytes_per_sender_max: 16 << 20,
+            txs_per_empty_sender_max: 16,
+            bytes_per_empty_sender_max: 256 << 10,
+            recoveries_per_block_max: 16_384,
+            recoveries_per_block_empty_max: 64,
+            funded_holdings: Nrlc::rlc(1),
             nonce_gap_max: 1_024,
+            gapped_ttl_secs: 60,
             tx_size_max_bytes: xiebao_types::tx::TX_SIZE_MAX_BYTES,
         }
+    }
+}
+
+impl MempoolLimits {
+    /// The quotas of a sender holding `holdings`.
+    pub fn quota(&self, holdings: Nrlc) -> Quota {
+        let funded = self.funded_holdings.0.max(1);
+        let share = holdings.0.min(funded);
+        // An empty account never gets more than a funded one, whatever the limits say.
+        let scale = |empty: usize, full: usize| {
+            let empty = empty.min(full);
+            let extra = ((full - empty) as u128) * share / funded;
+            empty + extra as usize
+        };
+        Quota {
+            txs: scale(self.txs_per_empty_sender_max, self.txs_per_sender_max),
+            bytes: scale(self.bytes_per_empty_sender_max, self.bytes_per_sender_max),
+            recoveries_per_block: scale(
+                self.recoveries_per_block_empty_max,
+                self.recoveries_per_block_max,
+            ),
+        }
+    }
+}
+
+/// What one sender may hold pending, and have recovered per block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Pending transactions.
+    pub txs: usize,
+    /// Pending encoded bytes.
+    pub bytes: usize,
+    /// Signatures inside calls recovered at admission per block.
+    pub recoveries_per_block: usize,
+}
+
+/// What the committed state says of a sender, for admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderState {
+    /// The account's next nonce.
+    pub next_nonce: u64,
+    /// Free + frozen balance: what weighs the sender's quotas.
+    pub holdings: Nrlc,
+}
+
+impl SenderState {
+    /// A sender with `next_nonce` and holdings enough for the full quotas of the default
+    /// limits (tests and tools that do not model balances).
+    pub fn funded(next_nonce: u64) -> Self {
+        Self { next_nonce, holdings: Nrlc(u128::MAX) }
     }
 }
 
@@ -81,19 +167,61 @@ pub enum MempoolError {
         /// The limit.
         max: usize,
     },
-    /// The sender's quota is used up.
-    #[error("{sender} already has {count} pending transactions, the maximum per sender")]
+    /// The sender's quota of pending transactions is used up.
+    #[error(
+        "{sender} already has {count} pending transactions, its quota for holding {holdings} \
+         (quotas grow with what an account holds; wait for the next block)"
+    )]
     SenderQuota {
         /// The sender.
         sender: Address,
-        /// Its pending count.
+        /// Its pending count (= its quota).
         count: usize,
+        /// What it holds.
+        holdings: Nrlc,
     },
-    /// The pool is full and the sender has no fewer pending transactions than any other.
-    #[error("mempool is full ({count} transactions); retry after the next block")]
+    /// The sender's quota of pending bytes is used up.
+    #[error(
+        "{sender} has {pending} bytes pending; {size} more would pass its quota of {max} bytes \
+         for holding {holdings} (quotas grow with what an account holds; wait for the next block)"
+    )]
+    SenderBytes {
+        /// The sender.
+        sender: Address,
+        /// Its pending bytes.
+        pending: usize,
+        /// The new transaction's size.
+        size: usize,
+        /// Its quota.
+        max: usize,
+        /// What it holds.
+        holdings: Nrlc,
+    },
+    /// The sender's budget of signature recoveries for this block is used up.
+    #[error(
+        "transaction carries {recoveries} signatures; {sender} has had {used} recovered since \
+         the last block, its budget is {max} per block for holding {holdings} (retry after the \
+         next block)"
+    )]
+    RecoveryBudget {
+        /// The sender.
+        sender: Address,
+        /// Signatures in the transaction's calls.
+        recoveries: usize,
+        /// Recovered for it since the last block.
+        used: usize,
+        /// Its budget per block.
+        max: usize,
+        /// What it holds.
+        holdings: Nrlc,
+    },
+    /// The pool is full and the sender has no less pending than any other.
+    #[error("mempool is full ({count} transactions, {bytes} bytes); retry after the next block")]
     Full {
         /// Pending count.
         count: usize,
+        /// Pending bytes.
+        bytes: usize,
     },
 }
 
@@ -102,17 +230,38 @@ struct Pending {
     tx: VerifiedTx,
     /// Arrival order.
     seq: u64,
+    /// Encoded size.
+    size: usize,
+    /// The head's block time when it arrived.
+    arrived: Timestamp,
+}
+
+/// One sender's pending transactions by nonce, and their bytes.
+#[derive(Clone, Debug, Default)]
+struct Queue {
+    txs: BTreeMap<u64, Pending>,
+    bytes: usize,
 }
 
 /// Pending transactions, by sender and nonce.
 #[derive(Clone, Debug, Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_sender: BTreeMap<Address, BTreeMap<u64, Pending>>,
+    by_sender: BTreeMap<Address, Queue>,
     by_hash: BTreeMap<B256, (Address, u64)>,
     /// Arrival order → transaction id.
     by_arrival: BTreeMap<u64, B256>,
     next_seq: u64,
+    bytes: usize,
+    /// Signatures recovered per sender since the last [`Mempool::new_block`].
+    recovered: BTreeMap<Address, usize>,
+}
+
+/// Which limit makes room necessary.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Count,
+    Bytes,
 }
 
 impl Mempool {
@@ -121,9 +270,19 @@ impl Mempool {
         Self { limits, ..Self::default() }
     }
 
+    /// Its limits.
+    pub fn limits(&self) -> &MempoolLimits {
+        &self.limits
+    }
+
     /// Number of pending transactions.
     pub fn len(&self) -> usize {
         self.by_hash.len()
+    }
+
+    /// Encoded bytes pending.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Is it empty?
@@ -137,7 +296,7 @@ impl Mempool {
             .into_iter()
             .filter_map(|hash| {
                 let (sender, nonce) = self.by_hash.get(hash)?;
-                Some((*hash, self.by_sender[sender][nonce].tx.clone()))
+                Some((*hash, self.by_sender[sender].txs[nonce].tx.clone()))
             })
             .collect()
     }
@@ -147,8 +306,111 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Admits `tx` (encoded in `size` bytes) given its sender's next nonce; returns the ids
-    /// of transactions evicted to make room.
+    /// Whether a transaction with these id, sender, nonce and encoded size would be admitted
+    /// now: every rule [`Self::insert`] applies, without the transaction itself, so a node can
+    /// refuse before recovering the signatures inside its calls.
+    ///
+    /// # Errors
+    /// [`MempoolError`] naming the limit and the values.
+    pub fn check(
+        &self,
+        hash: &B256,
+        sender: Address,
+        nonce: u64,
+        size: usize,
+        state: SenderState,
+    ) -> Result<(), MempoolError> {
+        if self.by_hash.contains_key(hash) {
+            return Err(MempoolError::AlreadyKnown { hash: *hash });
+        }
+        if size > self.limits.tx_size_max_bytes {
+            return Err(MempoolError::TooLarge { size, max: self.limits.tx_size_max_bytes });
+        }
+        let next = state.next_nonce;
+        if nonce < next {
+            return Err(MempoolError::NonceTooLow { sender, next, got: nonce });
+        }
+        if nonce - next > self.limits.nonce_gap_max {
+            return Err(MempoolError::NonceTooFar {
+                sender,
+                next,
+                got: nonce,
+                gap: self.limits.nonce_gap_max,
+            });
+        }
+        let queue = self.by_sender.get(&sender);
+        if let Some(pending) = queue.and_then(|q| q.txs.get(&nonce)) {
+            return Err(MempoolError::NonceTaken { sender, nonce, pending: pending.tx.hash });
+        }
+        let (count, pending) = queue.map_or((0, 0), |q| (q.txs.len(), q.bytes));
+        let Quota { txs: txs_max, bytes: bytes_max, .. } = self.limits.quota(state.holdings);
+        if count >= txs_max {
+            return Err(MempoolError::SenderQuota { sender, count, holdings: state.holdings });
+        }
+        if pending + size > bytes_max {
+            return Err(MempoolError::SenderBytes {
+                sender,
+                pending,
+                size,
+                max: bytes_max,
+                holdings: state.holdings,
+            });
+        }
+        self.victims(sender, size).map(|_| ())
+    }
+
+    /// The transactions to evict so that `sender` may add `size` bytes: the newest of the
+    /// sender holding the most (by the limit that binds), while that sender would still hold
+    /// strictly more than the newcomer.
+    fn victims(&self, sender: Address, size: usize) -> Result<Vec<B256>, MempoolError> {
+        let full = MempoolError::Full { count: self.len(), bytes: self.bytes };
+        if size > self.limits.bytes_max {
+            return Err(full);
+        }
+        let mine = self.by_sender.get(&sender).map_or((0, 0), |q| (q.txs.len(), q.bytes));
+        let (mut count, mut bytes) = (self.len(), self.bytes);
+        // Per sender: how many of its newest transactions are taken, and what it keeps.
+        let mut taken: BTreeMap<Address, (usize, usize, usize)> = BTreeMap::new();
+        let mut victims = Vec::new();
+        loop {
+            let room = if count + 1 > self.limits.txs_max {
+                Room::Count
+            } else if bytes + size > self.limits.bytes_max {
+                Room::Bytes
+            } else {
+                return Ok(victims);
+            };
+            let kept = |address: &Address, queue: &Queue| {
+                taken.get(address).map_or((queue.txs.len(), queue.bytes), |t| (t.1, t.2))
+            };
+            let (largest, held) = self
+                .by_sender
+                .iter()
+                .filter(|(address, _)| **address != sender)
+                .map(|(address, queue)| {
+                    let (n, b) = kept(address, queue);
+                    (*address, if room == Room::Count { n } else { b })
+                })
+                .max_by_key(|(address, held)| (*held, std::cmp::Reverse(*address)))
+                .ok_or_else(|| full.clone())?;
+            let newcomer = if room == Room::Count { mine.0 + 1 } else { mine.1 + size };
+            if held <= newcomer {
+                return Err(full);
+            }
+            let queue = &self.by_sender[&largest];
+            let entry = taken.entry(largest).or_insert((0, queue.txs.len(), queue.bytes));
+            let dropped = queue.txs.values().rev().nth(entry.0).expect("the sender keeps some");
+            entry.0 += 1;
+            entry.1 -= 1;
+            entry.2 -= dropped.size;
+            count -= 1;
+            bytes -= dropped.size;
+            victims.push(dropped.tx.hash);
+        }
+    }
+
+    /// Admits `tx` (encoded in `size` bytes) given what the committed state says of its
+    /// sender and the head's block time; returns the ids of transactions evicted to make room.
     ///
     /// # Errors
     /// [`MempoolError`] naming the limit and the values.
@@ -156,59 +418,67 @@ impl Mempool {
         &mut self,
         tx: VerifiedTx,
         size: usize,
-        next_nonce: u64,
+        state: SenderState,
+        now: Timestamp,
     ) -> Result<Vec<B256>, MempoolError> {
         let sender = tx.sender;
         let nonce = tx.tx.nonce;
-        if self.by_hash.contains_key(&tx.hash) {
-            return Err(MempoolError::AlreadyKnown { hash: tx.hash });
-        }
-        if size > self.limits.tx_size_max_bytes {
-            return Err(MempoolError::TooLarge { size, max: self.limits.tx_size_max_bytes });
-        }
-        if nonce < next_nonce {
-            return Err(MempoolError::NonceTooLow { sender, next: next_nonce, got: nonce });
-        }
-        if nonce - next_nonce > self.limits.nonce_gap_max {
-            return Err(MempoolError::NonceTooFar {
-                sender,
-                next: next_nonce,
-                got: nonce,
-                gap: self.limits.nonce_gap_max,
-            });
-        }
-        let queue_len = self.by_sender.get(&sender).map_or(0, BTreeMap::len);
-        if let Some(pending) = self.by_sender.get(&sender).and_then(|q| q.get(&nonce)) {
-            return Err(MempoolError::NonceTaken { sender, nonce, pending: pending.tx.hash });
-        }
-        if queue_len >= self.limits.txs_per_sender_max {
-            return Err(MempoolError::SenderQuota { sender, count: queue_len });
-        }
-        let mut evicted = Vec::new();
-        if self.len() >= self.limits.txs_max {
-            // Fairness: evict the newest transaction of the sender with the most pending,
-            // if that sender has strictly more than the newcomer would.
-            let (largest, count) = self
-                .by_sender
-                .iter()
-                .map(|(s, q)| (*s, q.len()))
-                .max_by_key(|(s, len)| (*len, std::cmp::Reverse(*s)))
-                .expect("a full pool has senders");
-            if count <= queue_len + 1 {
-                return Err(MempoolError::Full { count: self.len() });
-            }
-            let queue = self.by_sender.get_mut(&largest).expect("just found");
-            let (_, dropped) = queue.pop_last().expect("non-empty");
-            self.by_hash.remove(&dropped.tx.hash);
-            self.by_arrival.remove(&dropped.seq);
-            evicted.push(dropped.tx.hash);
+        self.check(&tx.hash, sender, nonce, size, state)?;
+        let evicted = self.victims(sender, size)?;
+        for hash in &evicted {
+            self.remove(hash);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.bytes += size;
         self.by_hash.insert(tx.hash, (sender, nonce));
         self.by_arrival.insert(seq, tx.hash);
-        self.by_sender.entry(sender).or_default().insert(nonce, Pending { tx, seq });
+        let queue = self.by_sender.entry(sender).or_default();
+        queue.bytes += size;
+        queue.txs.insert(nonce, Pending { tx, seq, size, arrived: now });
         Ok(evicted)
+    }
+
+    /// Charges `recoveries` signature recoveries to `sender`'s budget for this block, or
+    /// refuses: a sender cannot make a node spend more than its share on recoveries, however
+    /// often it re-sends transactions that are dropped.
+    ///
+    /// # Errors
+    /// [`MempoolError::RecoveryBudget`].
+    pub fn charge_recoveries(
+        &mut self,
+        sender: Address,
+        recoveries: usize,
+        holdings: Nrlc,
+    ) -> Result<(), MempoolError> {
+        if recoveries == 0 {
+            return Ok(());
+        }
+        let max = self.limits.quota(holdings).recoveries_per_block;
+        let used = self.recovered.get(&sender).copied().unwrap_or(0);
+        if used + recoveries > max {
+            return Err(MempoolError::RecoveryBudget { sender, recoveries, used, max, holdings });
+        }
+        self.recovered.insert(sender, used + recoveries);
+        Ok(())
+    }
+
+    /// Called once per finalized block: opens a new window of signature recoveries.
+    pub fn new_block(&mut self) {
+        self.recovered.clear();
+    }
+
+    /// Removes one pending transaction.
+    fn remove(&mut self, hash: &B256) {
+        let Some((sender, nonce)) = self.by_hash.remove(hash) else { return };
+        let queue = self.by_sender.get_mut(&sender).expect("indexed senders have a queue");
+        let pending = queue.txs.remove(&nonce).expect("indexed nonces are queued");
+        queue.bytes -= pending.size;
+        self.bytes -= pending.size;
+        self.by_arrival.remove(&pending.seq);
+        if queue.txs.is_empty() {
+            self.by_sender.remove(&sender);
+        }
     }
 
     /// Up to `max_txs` transactions ready to run, in arrival order, each sender's starting at
@@ -228,7 +498,7 @@ impl Mempool {
             if nonce != *next {
                 continue;
             }
-            let queue = &self.by_sender[&sender];
+            let queue = &self.by_sender[&sender].txs;
             // This one, then the sender's following nonces that arrived before it.
             while out.len() < max_txs {
                 match queue.get(next) {
@@ -246,25 +516,39 @@ impl Mempool {
     /// Drops every transaction whose nonce is now used, and the given rejected ones.
     pub fn prune(&mut self, next_nonce: impl Fn(&Address) -> u64, rejected: &[B256]) {
         for hash in rejected {
-            if let Some((sender, nonce)) = self.by_hash.remove(hash)
-                && let Some(queue) = self.by_sender.get_mut(&sender)
-                && let Some(pending) = queue.remove(&nonce)
-            {
-                self.by_arrival.remove(&pending.seq);
+            self.remove(hash);
+        }
+        let mut used = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let next = next_nonce(sender);
+            used.extend(queue.txs.range(..next).map(|(_, p)| p.tx.hash));
+        }
+        for hash in &used {
+            self.remove(hash);
+        }
+    }
+
+    /// Drops the transactions that wait behind a nonce gap and arrived at least
+    /// [`MempoolLimits::gapped_ttl_secs`] before `now` (block time); returns their ids. Without
+    /// this, a sender could park transactions that never run and never leave.
+    pub fn expire(&mut self, next_nonce: impl Fn(&Address) -> u64, now: Timestamp) -> Vec<B256> {
+        let ttl = self.limits.gapped_ttl_secs;
+        let mut expired = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let mut expected = next_nonce(sender);
+            for (nonce, pending) in &queue.txs {
+                if *nonce == expected {
+                    expected += 1;
+                    continue;
+                }
+                if now.saturating_sub(pending.arrived) >= ttl {
+                    expired.push(pending.tx.hash);
+                }
             }
         }
-        let (by_hash, by_arrival) = (&mut self.by_hash, &mut self.by_arrival);
-        self.by_sender.retain(|sender, queue| {
-            let next = next_nonce(sender);
-            while let Some(entry) = queue.first_entry() {
-                if *entry.key() >= next {
-                    break;
-                }
-                let pending = entry.remove();
-                by_hash.remove(&pending.tx.hash);
-                by_arrival.remove(&pending.seq);
-            }
-            !queue.is_empty()
-        });
+        for hash in &expired {
+            self.remove(hash);
+        }
+        expired
     }
 }

@@ -63,11 +63,16 @@ impl Ctx<'_> {
         if amount.is_zero() {
             return;
         }
+        self.seize_quietly(owner, amount);
+        self.emit(Event::Seize { owner, amount, reference });
+    }
+
+    /// [`Self::seize`] without its event: the caller emits it (PoCo's event order).
+    pub(crate) fn seize_quietly(&mut self, owner: Address, amount: Nrlc) {
         let mut account = self.state.account(&owner);
         account.frozen = account.frozen.checked_sub(amount).expect("seize exceeds frozen balance");
         self.state.put_account(owner, account);
         self.state.pot = self.state.pot.checked_add(amount).expect("pot overflows the supply");
-        self.emit(Event::Seize { owner, amount, reference });
     }
 
     /// Gives value from the pot to `owner`'s free balance.

@@ -31,7 +31,7 @@ pub use event::{EscrowRef, Event};
 pub use model::*;
 pub use registry::{app_address, dataset_address, group_address, workerpool_address};
 pub use state::{Change, FinishedTasks, State};
-pub use verify::{Recovered, VerifiedTx};
+pub use verify::{Recovered, VerifiedTx, call_recoveries};
 
 use alloy_primitives::{Address, B256};
 use xiebao_types::order::Domain;

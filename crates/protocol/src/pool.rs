@@ -6,7 +6,7 @@ use xiebao_types::Nrlc;
 use xiebao_types::tx::{JoinPool, LeavePool};
 
 use crate::error::{EntryKind, ProtocolError};
-use crate::event::{EscrowRef, Event};
+use crate::event::Event;
 use crate::exec::Ctx;
 use crate::model::{Membership, MembershipStatus, Timer};
 
@@ -141,13 +141,9 @@ pub(crate) fn return_contribution_stake(ctx: &mut Ctx<'_>, worker: Address, stak
     put_or_drop(ctx, worker, membership);
 }
 
-/// Slashes a wrong contribution's stake into the call's pot.
-pub(crate) fn slash_contribution_stake(
-    ctx: &mut Ctx<'_>,
-    worker: Address,
-    stake: Nrlc,
-    reference: EscrowRef,
-) {
+/// Slashes a wrong contribution's stake into the call's pot without its `Seize` event, which
+/// the caller emits where PoCo's event order puts it.
+pub(crate) fn slash_contribution_stake_quietly(ctx: &mut Ctx<'_>, worker: Address, stake: Nrlc) {
     if stake.is_zero() {
         return;
     }
@@ -156,7 +152,7 @@ pub(crate) fn slash_contribution_stake(
     membership.in_contributions =
         membership.in_contributions.checked_sub(stake).expect("slashed stake was locked");
     put_or_drop(ctx, worker, membership);
-    ctx.seize(worker, stake, reference);
+    ctx.seize_quietly(worker, stake);
 }
 
 /// Releases a leaving worker's bond at the end of its unbonding delay.

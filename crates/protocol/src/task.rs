@@ -404,6 +404,11 @@ fn settle_success(ctx: &mut Ctx<'_>, task_id: &B256, deal: &Deal) -> Result<(), 
 }
 
 /// Pays the winners by log2 weight, slashes the losers, gives the rest to the scheduler.
+///
+/// Events come in PoCo's order: for each contribution in contribution order, a winner's
+/// `Reward` then `AccurateContribution`, a loser's `Seize` then `FaultyContribution`; then
+/// the scheduler's `Reward`. The losers' stakes move into the pot before any reward is paid
+/// (so the pot never runs short), each `Seize` event being emitted at its contribution's place.
 fn distribute_rewards(
     ctx: &mut Ctx<'_>,
     task_id: &B256,
@@ -415,32 +420,36 @@ fn distribute_rewards(
     let mut total_reward = deal.workerpool.price;
     let mut winners_weight: u128 = 0;
     for contribution in &task.contributions {
-        let worker = contribution.worker;
         if contribution.status == ContributionStatus::Proved {
             winners_weight += u128::from(contribution.weight);
-            pool::return_contribution_stake(ctx, worker, contribution.stake);
         } else {
             total_reward = total_reward.checked_add(contribution.stake)?;
-            pool::slash_contribution_stake(ctx, worker, contribution.stake, reference.clone());
-            let score = ctx.state.score(&worker);
-            ctx.state.put_score(worker, slashed_score(score));
-            ctx.emit(Event::FaultyContribution { worker, task: *task_id });
+            pool::slash_contribution_stake_quietly(ctx, contribution.worker, contribution.stake);
         }
     }
     // The requester's pool price is in the pot (seized by settle_success); losers' stakes too.
     let workers_reward = total_reward.mul_div(100 - u128::from(deal.scheduler_reward_ratio), 100);
     let mut paid = Nrlc::ZERO;
     for contribution in &task.contributions {
-        if contribution.status != ContributionStatus::Proved {
-            continue;
-        }
-        let share = workers_reward.mul_div(u128::from(contribution.weight), winners_weight);
-        ctx.reward(contribution.worker, share, reference.clone());
-        paid = paid.checked_add(share)?;
-        if replicated {
-            let score = ctx.state.score(&contribution.worker);
-            ctx.state.put_score(contribution.worker, score.saturating_add(1));
-            ctx.emit(Event::AccurateContribution { worker: contribution.worker, task: *task_id });
+        let worker = contribution.worker;
+        if contribution.status == ContributionStatus::Proved {
+            pool::return_contribution_stake(ctx, worker, contribution.stake);
+            let share = workers_reward.mul_div(u128::from(contribution.weight), winners_weight);
+            ctx.reward(worker, share, reference.clone());
+            paid = paid.checked_add(share)?;
+            if replicated {
+                let score = ctx.state.score(&worker);
+                ctx.state.put_score(worker, score.saturating_add(1));
+                ctx.emit(Event::AccurateContribution { worker, task: *task_id });
+            }
+        } else {
+            if !contribution.stake.is_zero() {
+                let (owner, amount) = (worker, contribution.stake);
+                ctx.emit(Event::Seize { owner, amount, reference: reference.clone() });
+            }
+            let score = ctx.state.score(&worker);
+            ctx.state.put_score(worker, slashed_score(score));
+            ctx.emit(Event::FaultyContribution { worker, task: *task_id });
         }
     }
     ctx.reward(deal.workerpool.owner, total_reward.checked_sub(paid)?, reference);

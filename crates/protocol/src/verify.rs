@@ -52,22 +52,53 @@ impl VerifiedTx {
     pub fn new(signed: SignedTransaction, domain: &Domain) -> Result<Self, SignatureError> {
         let hash = signed.hash();
         let sender = signed.recover_sender()?;
+        Ok(Self::with_sender(signed, hash, sender, domain))
+    }
+
+    /// Recovers every signature inside the calls of a transaction whose id and sender are
+    /// already known (`hash` = `signed.hash()`, `sender` = `signed.recover_sender()`): a node
+    /// recovers the sender first, checks what admission needs, and only then pays for these.
+    pub fn with_sender(
+        signed: SignedTransaction,
+        hash: B256,
+        sender: Address,
+        domain: &Domain,
+    ) -> Self {
+        debug_assert_eq!(hash, signed.hash());
         let signers =
             signed.tx.calls.iter().map(|call| call_signers(call, sender, domain)).collect();
-        Ok(Self {
+        Self {
             tx: signed.tx,
             hash,
             sender,
             signature: signed.signature,
             domain_separator: domain.separator(),
             signers,
-        })
+        }
     }
 
     /// The signed transaction back.
     pub fn signed(&self) -> SignedTransaction {
         SignedTransaction { tx: self.tx.clone(), signature: self.signature.clone() }
     }
+}
+
+/// How many signatures [`VerifiedTx::with_sender`] recovers for `tx`'s calls (the sender's own
+/// not counted): what admission charges a sender before paying for them.
+pub fn call_recoveries(tx: &Transaction) -> usize {
+    tx.calls
+        .iter()
+        .map(|call| match call {
+            Call::ManageAppOrder(m) => usize::from(!m.sign.is_empty()),
+            Call::ManageDatasetOrder(m) => usize::from(!m.sign.is_empty()),
+            Call::ManageWorkerpoolOrder(m) => usize::from(!m.sign.is_empty()),
+            Call::ManageRequestOrder(m) => usize::from(!m.sign.is_empty()),
+            Call::MatchOrders(_) => 4,
+            Call::Contribute(c) => 1 + usize::from(!c.enclave_challenge.is_zero()),
+            Call::ContributeAndFinalize(c) => 1 + usize::from(!c.enclave_challenge.is_zero()),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn recover_order(order: &impl SignedOrder, hash: &B256) -> Recovered {

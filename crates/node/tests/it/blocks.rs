@@ -165,7 +165,7 @@ fn recovered_signatures_from_the_mempool_give_the_same_execution() {
     let orders = proposer.orders(&DealSpec { volume: 2, ..DealSpec::default() });
     let tx = proposer.sign(&requester, vec![orders.into()]);
     let mut mempool = Mempool::new(MempoolLimits::default());
-    mempool.insert(tx.clone(), 100, 0).unwrap();
+    mempool.insert(tx.clone(), 100, xiebao_node::SenderState::funded(0), 0).unwrap();
     let block =
         propose_block(&mut proposer.state, &parent, parent.timestamp + 1, Address::ZERO, vec![tx])
             .block;

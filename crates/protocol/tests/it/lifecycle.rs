@@ -114,6 +114,63 @@ fn trust_3_slashes_the_wrong_worker_and_pays_winners_by_log2_weight() {
     assert_eq!(w.free(pool_owner), Nrlc(scheduler_before.0 + 1_200_000_000 + 52_000_000));
 }
 
+/// PoCo's `distributeRewards` emits, for each contribution in contribution order, a winner's
+/// `Reward` then `AccurateContribution`, a loser's `Seize` then `FaultyContribution`, and the
+/// scheduler's `Reward` last; indexers built for iExec read them in that order.
+#[test]
+fn finalize_emits_rewards_and_seizes_in_contribution_order_as_poco_does() {
+    use xiebao_protocol::{EscrowRef, Event};
+    let mut w = world(4);
+    let deal = w.deal(&DealSpec { trust: 3, ..DealSpec::default() }).unwrap();
+    let task = w.initialize(&deal, [0]).unwrap()[0];
+    // The loser contributes second: between the winners.
+    w.contribute(1, &task, &good()).unwrap();
+    w.contribute(0, &task, &bad()).unwrap();
+    w.contribute(2, &task, &good()).unwrap();
+    w.contribute(3, &task, &good()).unwrap();
+    for i in 1..4 {
+        w.reveal(i, &task, &good()).unwrap();
+    }
+    let events = w.finalize(&task).unwrap();
+    let address = |i: usize| w.actors.workers[i].address();
+    let order: Vec<(&str, xiebao_types::Address)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reward { owner, reference: EscrowRef::Task(_), .. } => Some(("reward", *owner)),
+            Event::Seize { owner, reference: EscrowRef::Task(_), .. }
+                if *owner != deal_requester(&w, &task) =>
+            {
+                Some(("seize", *owner))
+            }
+            Event::AccurateContribution { worker, .. } => Some(("accurate", *worker)),
+            Event::FaultyContribution { worker, .. } => Some(("faulty", *worker)),
+            _ => None,
+        })
+        .filter(|(_, who)| *who != w.actors.app_owner.address())
+        .collect();
+    let pool_owner = w.actors.pool_owner.address();
+    assert_eq!(
+        order,
+        vec![
+            ("reward", address(1)),
+            ("accurate", address(1)),
+            ("seize", address(0)),
+            ("faulty", address(0)),
+            ("reward", address(2)),
+            ("accurate", address(2)),
+            ("reward", address(3)),
+            ("accurate", address(3)),
+            ("reward", pool_owner),
+        ]
+    );
+    check_invariants(&w);
+}
+
+fn deal_requester(w: &World, task: &B256) -> xiebao_types::Address {
+    let deal = &w.state.tasks()[task].deal_id;
+    w.state.deals()[deal].requester
+}
+
 /// Reference §4.5's worked example: ρ = 5 %, S = 7, P_pool = 20, P_data = 1, three
 /// workers, one loser: winners of log2 weights 5 and 6 split 25.65 RLC.
 #[test]
