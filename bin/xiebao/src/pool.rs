@@ -61,6 +61,10 @@ pub(crate) struct SchedulerArgs {
     /// contributeAndFinalize (iExec's sidechain path, for baselines).
     #[arg(long)]
     no_contribute_and_finalize: bool,
+    /// Seconds a replicate may take to start running (fetching the app, its image and the
+    /// dataset) before its task goes to another worker.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    setup_timeout: u64,
     /// Once listening, print one JSON object (its URLs, the workerpool, the data directory)
     /// on stdout instead of the sentence; logs stay on stderr.
     #[arg(long)]
@@ -148,6 +152,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         },
         max_calls_per_tx: args.max_calls_per_tx,
         contribute_and_finalize: !args.no_contribute_and_finalize,
+        setup_timeout: std::time::Duration::from_secs(args.setup_timeout),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

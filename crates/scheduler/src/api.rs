@@ -298,7 +298,7 @@ pub struct DealView {
 pub struct WorkerView {
     /// Its account.
     pub worker: Address,
-    /// What it can do.
+    /// What it can do (`slots`: what it claimed, bounded by what its stake pays for).
     pub capabilities: Capabilities,
     /// Replicates it holds now.
     pub busy: u32,
@@ -321,6 +321,10 @@ pub struct PoolStatus {
     pub completed_tasks: u64,
     /// Tasks failed.
     pub failed_tasks: u64,
+    /// Result links ignored because the worker reporting them was not the task's designated
+    /// uploader (late reports, or attempts to hijack a result).
+    #[serde(default)]
+    pub ignored_links: u64,
 }
 
 /// The scheduler's API.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{Address, B256, U256};
 use xiebao_protocol::{ContributionStatus, Task, TaskStatus};
 use xiebao_types::tx::AppType;
-use xiebao_types::{SecretKey, Tag, Timestamp, ids};
+use xiebao_types::{Nrlc, SecretKey, Tag, Timestamp, ids};
 
 use crate::api::{
     Assignment, Capabilities, DealView, Finish, PoolStatus, Progress, Resource, TaskState,
@@ -32,6 +32,17 @@ const SLOW_MARGIN_MS: u64 = 2_000;
 const SLOW_MIN_SAMPLES: usize = 3;
 /// An uploader that has not uploaded after this long is replaced, ms.
 const UPLOAD_TIMEOUT_MS: u64 = 30_000;
+/// How long a replicate may take to start running — fetching the app (or pulling its image)
+/// and the dataset, each of which a worker bounds to 300 s — before it goes to another
+/// worker, ms (the default of [`Board::with_setup_timeout_ms`]).
+pub const SETUP_TIMEOUT_MS_DEFAULT: u64 = 600_000;
+/// How far past the category's work clock T (the sandbox's own wall-time limit) a replicate
+/// may report running before it goes to another worker, ms.
+const RUN_GRACE_MS: u64 = 60_000;
+/// The longest work clock a worker's sandbox enforces, s (it clamps T to this).
+const RUN_LIMIT_S_MAX: u64 = 3_600;
+/// Most slots counted for one worker, whatever it claims or stakes.
+pub const SLOTS_MAX_PER_WORKER: u32 = 1_024;
 
 /// What the service must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +74,33 @@ pub enum Action {
     Reopen {
         /// The task.
         task: B256,
+    },
+    /// Fetch the result the designated uploader `worker` reported at `link` and check that
+    /// it is the agreed one (its bytes match the link's content id and, unless `sealed`,
+    /// their result digest gives `consensus`); answer with [`Board::result_checked`]. Nothing
+    /// is finalized with a link before that answer.
+    CheckResult {
+        /// The task.
+        task: B256,
+        /// The uploader.
+        worker: Address,
+        /// The link it reported.
+        link: String,
+        /// The task's consensus value: `result_hash(task, digest)` of the agreed digest.
+        consensus: B256,
+        /// Whether the result is sealed for the beneficiary (the scheduler cannot open it:
+        /// only its content id and size are checked).
+        sealed: bool,
+    },
+    /// A worker's report was ignored because it may not make it (for the log: it is either
+    /// late or an attack).
+    Ignored {
+        /// The worker.
+        worker: Address,
+        /// The task.
+        task: B256,
+        /// Why.
+        why: String,
     },
 }
 
@@ -105,7 +143,11 @@ impl Status {
 struct Replicate {
     worker: Address,
     status: Status,
+    /// When it was handed out, then when it started running (setting up never counts as
+    /// running time).
     assigned_ms: u64,
+    /// When its status last changed.
+    since_ms: u64,
     slow: bool,
 }
 
@@ -132,8 +174,16 @@ struct TaskEntry {
     consensus: Option<B256>,
     reveal_deadline: Timestamp,
     revealed: BTreeSet<Address>,
+    /// The result link, once checked: the one finalize sends.
     link: Option<String>,
+    /// The designated uploader and since when.
     uploader: Option<(Address, u64)>,
+    /// The link the designated uploader reported, while the service checks it.
+    checking: Option<(Address, String)>,
+    /// Winners whose link failed the check, and when the last one did: they are not asked
+    /// again while another winner can upload.
+    refused: BTreeSet<Address>,
+    refused_ms: u64,
     last_event: String,
 }
 
@@ -151,7 +201,10 @@ impl TaskEntry {
 #[derive(Clone, Debug)]
 struct WorkerEntry {
     session: B256,
+    /// What it announced, `slots` bounded by its stake ([`Board::set_slot_limit`]).
     capabilities: Capabilities,
+    /// The slots it claimed.
+    claimed_slots: u32,
     score: u64,
     busy: BTreeSet<B256>,
 }
@@ -184,6 +237,23 @@ pub struct Board {
     /// Trust-1 replicates end with one `contributeAndFinalize`; when off, they contribute and
     /// the board asks for the reveal and finalizes, as at trust > 1.
     contribute_and_finalize: bool,
+    /// Most slots each worker's stake pays for ([`stake_slots`]), kept across sessions.
+    slot_limits: BTreeMap<Address, u32>,
+    /// How long a replicate may set up before it goes to another worker, ms.
+    setup_timeout_ms: u64,
+    /// Result links reported by workers that were not the task's designated uploader.
+    ignored_links: u64,
+}
+
+/// The slots a worker's stake pays for: one per pool minimum stake it has staked (bonded or
+/// locked in contributions), at most [`SLOTS_MAX_PER_WORKER`]. A pool without a minimum
+/// stake bounds nothing here (the setup and running timeouts still free what a worker
+/// holds without working).
+pub fn stake_slots(staked: Nrlc, min_stake: Nrlc) -> u32 {
+    if min_stake.is_zero() {
+        return SLOTS_MAX_PER_WORKER;
+    }
+    u32::try_from(staked.0 / min_stake.0).unwrap_or(u32::MAX).min(SLOTS_MAX_PER_WORKER)
 }
 
 /// PoCo's worker weight: `max(score / 3, 3) − 1` (the protocol's own formula).
@@ -224,7 +294,60 @@ impl Board {
             workers: BTreeMap::new(),
             scores: BTreeMap::new(),
             contribute_and_finalize: true,
+            slot_limits: BTreeMap::new(),
+            setup_timeout_ms: SETUP_TIMEOUT_MS_DEFAULT,
+            ignored_links: 0,
         }
+    }
+
+    /// How long a replicate may take to start running (assigned or setting up) before it is
+    /// handed to another worker, ms (default [`SETUP_TIMEOUT_MS_DEFAULT`]). Setting up still
+    /// never counts as running time for the slow-replicate check; this only bounds it.
+    pub fn with_setup_timeout_ms(mut self, setup_timeout_ms: u64) -> Self {
+        self.setup_timeout_ms = setup_timeout_ms;
+        self
+    }
+
+    /// Bounds `worker`'s slots to `limit` (what its stake pays for, [`stake_slots`]), now and
+    /// for its later sessions. Lowering it takes nothing from the worker; it gets no new
+    /// replicate until it is under the limit. Returns new work when raised.
+    pub fn set_slot_limit(&mut self, worker: Address, limit: u32, now_ms: u64) -> Vec<Action> {
+        let limit = limit.min(SLOTS_MAX_PER_WORKER);
+        self.slot_limits.insert(worker, limit);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.capabilities.slots = w.claimed_slots.min(limit);
+        }
+        self.dispatch(now_ms)
+    }
+
+    /// The slot limit set for `worker`, if any.
+    pub fn slot_limit(&self, worker: &Address) -> Option<u32> {
+        self.slot_limits.get(worker).copied()
+    }
+
+    /// The connected workers.
+    pub fn workers(&self) -> Vec<Address> {
+        self.workers.keys().copied().collect()
+    }
+
+    /// `worker`'s membership of the pool ended (it is leaving, left, or its stake fell below
+    /// the pool's minimum): its session is closed (the service drops its connection) and its
+    /// unfinished replicates go to others. Returns the hand-out.
+    pub fn membership_ended(&mut self, worker: Address, why: &str, now_ms: u64) -> Vec<Action> {
+        if !self.workers.contains_key(&worker) {
+            return Vec::new();
+        }
+        self.lose(worker);
+        self.workers.remove(&worker);
+        for task in self.tasks.values_mut() {
+            if task.uploader.is_some_and(|(w, _)| w == worker) && task.link.is_none() {
+                task.uploader = None;
+            }
+            if task.replicates.iter().any(|r| r.worker == worker && r.status == Status::Lost) {
+                task.last_event = format!("worker {worker} {why}");
+            }
+        }
+        self.dispatch(now_ms)
     }
 
     /// Whether trust-1 replicates end with one `contributeAndFinalize` (the default). Off,
@@ -272,6 +395,9 @@ impl Board {
                 revealed: BTreeSet::new(),
                 link: None,
                 uploader: None,
+                checking: None,
+                refused: BTreeSet::new(),
+                refused_ms: 0,
                 last_event: "deal matched".into(),
             };
             match tasks.get(usize::try_from(index).unwrap_or(usize::MAX)).cloned().flatten() {
@@ -298,8 +424,14 @@ impl Board {
     ) -> Vec<Action> {
         self.lose(worker);
         self.scores.insert(worker, score);
-        self.workers
-            .insert(worker, WorkerEntry { session, capabilities, score, busy: BTreeSet::new() });
+        let mut capabilities = capabilities;
+        let claimed_slots = capabilities.slots;
+        let limit = self.slot_limits.get(&worker).copied().unwrap_or(SLOTS_MAX_PER_WORKER);
+        capabilities.slots = claimed_slots.min(limit);
+        self.workers.insert(
+            worker,
+            WorkerEntry { session, capabilities, claimed_slots, score, busy: BTreeSet::new() },
+        );
         let mut actions = Vec::new();
         for task in self.tasks.values() {
             if task.phase != Phase::Revealing {
@@ -308,7 +440,10 @@ impl Board {
             if task.winners().contains(&worker) && !task.revealed.contains(&worker) {
                 actions.push(Action::Push { worker, work: Work::Reveal { task: task.id } });
             }
-            if task.uploader.is_some_and(|(w, _)| w == worker) && task.link.is_none() {
+            if task.uploader.is_some_and(|(w, _)| w == worker)
+                && task.link.is_none()
+                && task.checking.is_none()
+            {
                 actions.push(Action::Push { worker, work: Work::Upload { task: task.id } });
             }
         }
@@ -542,6 +677,8 @@ impl Board {
         entry.revealed.clear();
         entry.uploader = None;
         entry.link = None;
+        entry.checking = None;
+        entry.refused.clear();
         entry.last_event = "reopened: no winner revealed in time".into();
         self.dispatch(now_ms)
     }
@@ -560,7 +697,6 @@ impl Board {
         task: &B256,
         progress: Progress,
         now_ms: u64,
-        chain_time: Timestamp,
     ) -> Vec<Action> {
         let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
         let mut actions = Vec::new();
@@ -589,6 +725,7 @@ impl Board {
                     && r.status.pending()
                 {
                     r.status = Status::Computed;
+                    r.since_ms = now_ms;
                 }
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.busy.remove(task);
@@ -596,11 +733,39 @@ impl Board {
             }
             Progress::Contributed { .. } | Progress::Revealed | Progress::Finalized => {}
             Progress::Uploaded { link } => {
-                entry.last_event = format!("{worker} uploaded the result");
-                if entry.link.is_none() {
-                    entry.link = Some(link);
+                // Only the winner the board asked to upload gives the link, and the link is
+                // finalized only once the service has checked the bytes behind it: anyone
+                // else's report (an attacker's, or a replaced uploader's late one) is ignored
+                // without touching the task.
+                let designated = entry.phase == Phase::Revealing
+                    && entry.uploader.is_some_and(|(w, _)| w == worker);
+                if !designated {
+                    self.ignored_links += 1;
+                    actions.push(Action::Ignored {
+                        worker,
+                        task: *task,
+                        why: format!(
+                            "a result link ({link}) from a worker that is not the task's designated uploader"
+                        ),
+                    });
+                } else if entry.link.is_none()
+                    && entry.checking.is_none()
+                    && let Some(consensus) = entry.consensus
+                {
+                    entry.last_event = format!("{worker} uploaded the result; checking it");
+                    entry.checking = Some((worker, link.clone()));
+                    let sealed = self.deals.get(&entry.deal).is_some_and(|d| {
+                        xiebao_sdk::params::TaskParams::parse(&d.info.deal.params)
+                            .is_ok_and(|p| p.result_key.is_some())
+                    });
+                    actions.push(Action::CheckResult {
+                        task: *task,
+                        worker,
+                        link,
+                        consensus,
+                        sealed,
+                    });
                 }
-                actions.extend(maybe_finalize(entry, chain_time));
             }
             Progress::Failed { stage, reason } => {
                 entry.last_event = format!("{worker} failed while {stage}: {reason}");
@@ -656,7 +821,52 @@ impl Board {
         actions
     }
 
-    /// Periodic work: slow replicates, reveal and upload timeouts, then hand-out.
+    /// The service's answer to [`Action::CheckResult`]: `outcome` is `Ok` when the bytes at
+    /// `link` are the agreed result. A good link is finalized (once the winners revealed); a
+    /// bad one is refused, its uploader is not asked again, and another winner uploads.
+    pub fn result_checked(
+        &mut self,
+        task: &B256,
+        worker: Address,
+        link: &str,
+        outcome: Result<(), String>,
+        now_ms: u64,
+        chain_time: Timestamp,
+    ) -> Vec<Action> {
+        let Some(entry) = self.tasks.get_mut(task) else { return Vec::new() };
+        // A stale answer (the task was reopened or synced since) changes nothing.
+        if entry.checking.as_ref().is_none_or(|(w, l)| *w != worker || l != link) {
+            return Vec::new();
+        }
+        entry.checking = None;
+        match outcome {
+            Ok(()) => {
+                entry.link = Some(link.to_owned());
+                entry.last_event = format!("{worker} uploaded the result, checked");
+                maybe_finalize(entry, chain_time)
+            }
+            Err(why) => {
+                entry.refused.insert(worker);
+                entry.refused_ms = now_ms;
+                if entry.uploader.is_some_and(|(w, _)| w == worker) {
+                    entry.uploader = None;
+                }
+                entry.last_event =
+                    format!("refused {worker}'s result link {link}: {why}; another winner uploads");
+                let connected: BTreeSet<Address> = self.workers.keys().copied().collect();
+                pick_uploader(entry, &connected, now_ms).into_iter().collect()
+            }
+        }
+    }
+
+    /// Result links ignored so far because their reporter was not the task's designated
+    /// uploader.
+    pub fn ignored_links(&self) -> u64 {
+        self.ignored_links
+    }
+
+    /// Periodic work: replicates that set up, run or hold a result too long, slow replicates,
+    /// reveal and upload timeouts, then hand-out.
     pub fn tick(&mut self, now_ms: u64, chain_time: Timestamp) -> Vec<Action> {
         let mut actions = Vec::new();
         let connected: BTreeSet<Address> = self.workers.keys().copied().collect();
@@ -664,6 +874,50 @@ impl Board {
             match entry.phase {
                 Phase::Active => {
                     let Some(deal) = self.deals.get(&entry.deal) else { continue };
+                    let run_limit_ms =
+                        deal.info.deal.time_ref_s.clamp(1, RUN_LIMIT_S_MAX) * 1_000 + RUN_GRACE_MS;
+                    for r in &mut entry.replicates {
+                        // A replicate cannot hold a task forever: setting up (from its
+                        // assignment), running (past the sandbox's own limit) and handing in
+                        // a computed result are each bounded; past that the task goes to
+                        // another worker, and this one is told to drop it.
+                        let (held, since_ms, limit_ms) = match r.status {
+                            Status::Assigned | Status::SettingUp(_) => {
+                                ("has not started the app", r.assigned_ms, self.setup_timeout_ms)
+                            }
+                            Status::Running => (
+                                "has been running past the work clock",
+                                r.assigned_ms,
+                                run_limit_ms,
+                            ),
+                            Status::Computed => (
+                                "has not handed in its computed result",
+                                r.since_ms,
+                                self.setup_timeout_ms,
+                            ),
+                            _ => continue,
+                        };
+                        let elapsed_ms = now_ms.saturating_sub(since_ms);
+                        if elapsed_ms <= limit_ms {
+                            continue;
+                        }
+                        let worker = r.worker;
+                        r.status = Status::Lost;
+                        entry.last_event = format!(
+                            "{worker} {held} after {} s: handing the task to another worker",
+                            elapsed_ms / 1_000
+                        );
+                        if let Some(w) = self.workers.get_mut(&worker) {
+                            w.busy.remove(&entry.id);
+                            actions.push(Action::Push {
+                                worker,
+                                work: Work::Abort {
+                                    task: entry.id,
+                                    reason: format!("{held} in time"),
+                                },
+                            });
+                        }
+                    }
                     if let Some(threshold) = slow_threshold(&deal.durations) {
                         for r in &mut entry.replicates {
                             // Only running time counts: a replicate setting up (fetching the
@@ -699,26 +953,9 @@ impl Board {
                                 || now_ms.saturating_sub(since) > UPLOAD_TIMEOUT_MS
                         }
                     };
-                    if entry.link.is_none() && stale {
-                        let current = entry.uploader.map(|(w, _)| w);
-                        let candidates: Vec<Address> = entry
-                            .winners()
-                            .into_iter()
-                            .filter(|w| connected.contains(w) && Some(*w) != current)
-                            .collect();
-                        let pick = candidates
-                            .iter()
-                            .find(|w| entry.revealed.contains(*w))
-                            .or(candidates.first())
-                            .copied()
-                            .or(current.filter(|w| connected.contains(w)));
-                        if let Some(worker) = pick {
-                            entry.uploader = Some((worker, now_ms));
-                            actions.push(Action::Push {
-                                worker,
-                                work: Work::Upload { task: entry.id },
-                            });
-                        }
+                    // While a reported link is being checked, its uploader is not replaced.
+                    if entry.link.is_none() && entry.checking.is_none() && stale {
+                        actions.extend(pick_uploader(entry, &connected, now_ms));
                     }
                     actions.extend(maybe_finalize(entry, chain_time));
                 }
@@ -782,6 +1019,7 @@ impl Board {
                 worker,
                 status: Status::Assigned,
                 assigned_ms: now_ms,
+                since_ms: now_ms,
                 slow: false,
             });
             entry.last_event = match slow {
@@ -931,6 +1169,7 @@ impl Board {
             open_tasks: open,
             completed_tasks: completed,
             failed_tasks: failed,
+            ignored_links: self.ignored_links,
         }
     }
 
@@ -1033,6 +1272,39 @@ fn needs_replicate(entry: &TaskEntry, trust: u64, scores: &BTreeMap<Address, u64
         return true;
     }
     !consensus_possible(trust, best, pending, others)
+}
+
+/// Designates the next uploader of a task in reveal whose uploader is gone, late or refused:
+/// a connected winner that was not refused, one that revealed first; else the current one
+/// again. Once every connected winner was refused, they are asked again after the upload
+/// timeout (a refusal may come from a passing outage of the result store).
+fn pick_uploader(
+    entry: &mut TaskEntry,
+    connected: &BTreeSet<Address>,
+    now_ms: u64,
+) -> Option<Action> {
+    let current = entry.uploader.map(|(w, _)| w);
+    let winners: Vec<Address> =
+        entry.winners().into_iter().filter(|w| connected.contains(w)).collect();
+    if !winners.is_empty()
+        && winners.iter().all(|w| entry.refused.contains(w))
+        && now_ms.saturating_sub(entry.refused_ms) > UPLOAD_TIMEOUT_MS
+    {
+        entry.refused.clear();
+    }
+    let candidates: Vec<Address> = winners
+        .iter()
+        .filter(|w| Some(**w) != current && !entry.refused.contains(*w))
+        .copied()
+        .collect();
+    let worker = candidates
+        .iter()
+        .find(|w| entry.revealed.contains(*w))
+        .or(candidates.first())
+        .copied()
+        .or(current.filter(|w| connected.contains(w) && !entry.refused.contains(w)))?;
+    entry.uploader = Some((worker, now_ms));
+    Some(Action::Push { worker, work: Work::Upload { task: entry.id } })
 }
 
 fn maybe_finalize(entry: &mut TaskEntry, chain_time: Timestamp) -> Vec<Action> {
@@ -1186,6 +1458,228 @@ mod tests {
             .collect()
     }
 
+    /// `worker` reports `link` as uploaded: the board asks for it to be checked (and
+    /// finalizes nothing yet); the check passes. Returns what the board does then.
+    fn upload_checked(
+        board: &mut Board,
+        worker: Address,
+        task: &B256,
+        link: &str,
+        now_ms: u64,
+        chain_time: Timestamp,
+    ) -> Vec<Action> {
+        let reported = board.report(worker, task, Progress::Uploaded { link: link.into() }, now_ms);
+        assert!(
+            reported.iter().any(|a| matches!(
+                a,
+                Action::CheckResult { task: t, worker: w, link: l, .. }
+                    if t == task && *w == worker && l == link
+            )),
+            "the link is checked first: {reported:?}"
+        );
+        assert!(!reported.iter().any(|a| matches!(a, Action::Finalize { .. })), "{reported:?}");
+        board.result_checked(task, worker, link, Ok(()), now_ms, chain_time)
+    }
+
+    /// A trust-3 task in reveal: workers 1–3 contributed the agreed result `0x11` (and
+    /// revealed), worker 4 a lie, worker 5 (a pool member) never worked on it. Returns the
+    /// task and the designated uploader.
+    fn trust_3_in_reveal(board: &mut Board, task: B256) -> Address {
+        for i in 1..=5 {
+            board.connect(worker(i), B256::repeat_byte(i), caps(1), 0, 0);
+        }
+        let honest = B256::repeat_byte(0x11);
+        for i in 1..=3 {
+            board.contributed(&task, worker(i), honest, 10);
+        }
+        board.contributed(&task, worker(4), B256::repeat_byte(0x66), 10);
+        let actions = board.consensus(&task, honest, 2_000, 20);
+        let uploader = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Push { worker, work: Work::Upload { .. } } => Some(*worker),
+                _ => None,
+            })
+            .expect("one winner is asked to upload");
+        for i in 1..=3 {
+            board.revealed(&task, worker(i), 1_000);
+        }
+        uploader
+    }
+
+    #[test]
+    fn a_result_link_from_anyone_but_the_designated_uploader_is_ignored() {
+        let (mut board, tasks) = board(3, 1, Tag::NONE);
+        let task = tasks[0];
+        let uploader = trust_3_in_reveal(&mut board, task);
+        let other_winner = (1..=3).map(worker).find(|w| *w != uploader).unwrap();
+        // A pool member that never worked on the task, the loser, and a winner that was not
+        // asked: none of their links is checked, let alone finalized.
+        for w in [worker(5), worker(4), other_winner] {
+            let link = format!("http://evil/{w}");
+            let actions = board.report(w, &task, Progress::Uploaded { link }, 30);
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| !matches!(a, Action::Finalize { .. } | Action::CheckResult { .. })),
+                "{w}'s link was taken: {actions:?}"
+            );
+            assert!(
+                actions.iter().any(|a| matches!(a, Action::Ignored { worker, .. } if *worker == w)),
+                "{actions:?}"
+            );
+        }
+        assert_eq!(board.status().ignored_links, 3);
+        assert_eq!(board.task_view(&task).unwrap().state, TaskState::Uploading);
+        // The designated uploader's link is checked, then finalized.
+        let done = upload_checked(&mut board, uploader, &task, "http://r/good", 40, 1_000);
+        assert_eq!(done, vec![Action::Finalize { task, link: "http://r/good".into() }]);
+    }
+
+    #[test]
+    fn a_link_that_fails_its_check_is_refused_and_another_winner_uploads() {
+        let (mut board, tasks) = board(3, 1, Tag::NONE);
+        let task = tasks[0];
+        let first = trust_3_in_reveal(&mut board, task);
+        let bad = Progress::Uploaded { link: "http://r/bad".into() };
+        let checking = board.report(first, &task, bad, 30);
+        assert!(checking.iter().any(|a| matches!(a, Action::CheckResult { .. })), "{checking:?}");
+        // The same uploader reporting again while its link is checked starts no second check.
+        let again = board.report(first, &task, Progress::Uploaded { link: "x".into() }, 31);
+        assert!(!again.iter().any(|a| matches!(a, Action::CheckResult { .. })), "{again:?}");
+        // Nor does the tick replace it meanwhile, however long the check takes.
+        assert!(!board.tick(60_000, 1_000).iter().any(|a| matches!(
+            a,
+            Action::Push { work: Work::Upload { .. }, .. } | Action::Finalize { .. }
+        )));
+        // A stale answer (another link) changes nothing.
+        assert!(board.result_checked(&task, first, "x", Ok(()), 60_001, 1_000).is_empty());
+        let why = Err("the result's digest gives 0x22, not the consensus 0x11".to_owned());
+        let next = board.result_checked(&task, first, "http://r/bad", why, 60_002, 1_000);
+        let second = match next.as_slice() {
+            [Action::Push { worker, work: Work::Upload { task: t } }] if *t == task => *worker,
+            other => panic!("another winner should upload: {other:?}"),
+        };
+        assert_ne!(second, first);
+        assert!([worker(1), worker(2), worker(3)].contains(&second), "a winner: {second}");
+        assert!(board.task_view(&task).unwrap().last_event.contains("refused"));
+        // The refused uploader is no longer the one asked: its link is ignored now.
+        let late = board.report(first, &task, Progress::Uploaded { link: "y".into() }, 60_003);
+        assert!(late.iter().any(|a| matches!(a, Action::Ignored { .. })), "{late:?}");
+        let done = upload_checked(&mut board, second, &task, "http://r/good", 60_004, 1_000);
+        assert_eq!(done, vec![Action::Finalize { task, link: "http://r/good".into() }]);
+    }
+
+    #[test]
+    fn a_link_reported_before_consensus_is_ignored() {
+        let (mut board, tasks) = board(3, 1, Tag::NONE);
+        let task = tasks[0];
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        let actions =
+            board.report(worker(1), &task, Progress::Uploaded { link: "http://e".into() }, 5);
+        assert!(actions.iter().any(|a| matches!(a, Action::Ignored { .. })), "{actions:?}");
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
+        let honest = B256::repeat_byte(0x11);
+        board.contributed(&task, worker(1), honest, 10);
+        board.contributed(&task, worker(2), honest, 10);
+        board.consensus(&task, honest, 2_000, 20);
+        board.revealed(&task, worker(1), 1_000);
+        let finalized = board.revealed(&task, worker(2), 1_000);
+        assert!(finalized.is_empty(), "the early link is not the task's: {finalized:?}");
+    }
+
+    #[test]
+    fn stake_pays_for_slots() {
+        assert_eq!(stake_slots(Nrlc(25), Nrlc(10)), 2);
+        assert_eq!(stake_slots(Nrlc(10), Nrlc(10)), 1);
+        assert_eq!(stake_slots(Nrlc(9), Nrlc(10)), 0, "below the minimum: nothing");
+        assert_eq!(stake_slots(Nrlc(u128::MAX), Nrlc(1)), SLOTS_MAX_PER_WORKER);
+        assert_eq!(stake_slots(Nrlc(0), Nrlc(0)), SLOTS_MAX_PER_WORKER, "no minimum, no bound");
+    }
+
+    #[test]
+    fn a_worker_gets_no_more_slots_than_its_stake_pays_for() {
+        let (mut board, _) = board(1, 30, Tag::NONE);
+        // It claims 25 slots but staked twice the pool's minimum.
+        board.set_slot_limit(worker(1), stake_slots(Nrlc(20), Nrlc(10)), 0);
+        let held = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(25), 0, 0));
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert_eq!(board.status().workers[0].capabilities.slots, 2);
+        // The limit outlives the session, and an honest worker gets the rest.
+        board.disconnect(worker(1), B256::repeat_byte(1), 1);
+        assert_eq!(runs(&board.connect(worker(1), B256::repeat_byte(9), caps(25), 0, 2)).len(), 2);
+        assert_eq!(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(3), 0, 3)).len(), 3);
+        // Staking more raises it.
+        assert_eq!(runs(&board.set_slot_limit(worker(1), 4, 4)).len(), 2);
+    }
+
+    #[test]
+    fn a_replicate_setting_up_past_the_setup_timeout_goes_to_another_worker() {
+        let (board, tasks) = board(1, 2, Tag::NONE);
+        let mut board = board.with_setup_timeout_ms(10_000);
+        let held = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
+        assert_eq!(held, vec![(worker(1), tasks[0])]);
+        let setting_up = Progress::SettingUp { detail: "fetching app".into() };
+        board.report(worker(1), &tasks[0], setting_up.clone(), 100);
+        // A busy worker 2 finishes the other task and is free at 5 s.
+        assert_eq!(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0)).len(), 1);
+        board.finalized(&tasks[1], "l".into(), 5_000);
+        // Setting up again and again does not restart the clock.
+        board.report(worker(1), &tasks[0], setting_up, 9_000);
+        assert!(runs(&board.tick(10_000, 0)).is_empty(), "within the setup timeout");
+        let actions = board.tick(10_001, 0);
+        assert_eq!(runs(&actions), vec![(worker(2), tasks[0])]);
+        assert!(actions.contains(&Action::Push {
+            worker: worker(1),
+            work: Work::Abort { task: tasks[0], reason: "has not started the app in time".into() },
+        }));
+        assert_eq!(board.task_view(&tasks[0]).unwrap().workers, vec![worker(1), worker(2)]);
+        let w1 = board.status().workers.into_iter().find(|w| w.worker == worker(1)).unwrap();
+        assert_eq!(w1.busy, 0, "its slot is free again");
+    }
+
+    #[test]
+    fn a_replicate_never_reporting_past_the_setup_timeout_goes_to_another_worker() {
+        let (board, tasks) = board(3, 1, Tag::NONE);
+        let mut board = board.with_setup_timeout_ms(10_000);
+        let mut held = Vec::new();
+        for i in 1..=3 {
+            held.extend(runs(&board.connect(worker(i), B256::repeat_byte(i), caps(1), 0, 0)));
+        }
+        assert_eq!(held.len(), 2, "two fresh workers are enough at trust 3: {held:?}");
+        let idle = (1..=3).map(worker).find(|w| !held.iter().any(|(h, _)| h == w)).unwrap();
+        board.report(held[0].0, &tasks[0], Progress::Running, 50);
+        let actions = board.tick(10_001, 0);
+        assert_eq!(runs(&actions), vec![(idle, tasks[0])], "the silent one is replaced");
+    }
+
+    #[test]
+    fn a_replicate_running_past_the_work_clock_goes_to_another_worker() {
+        let (mut board, tasks) = board(1, 1, Tag::NONE);
+        board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0);
+        board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
+        board.report(worker(1), &tasks[0], Progress::Running, 1_000);
+        // T is 300 s; the sandbox stops the app then: 60 s of grace for the reports.
+        assert!(runs(&board.tick(361_000, 0)).is_empty());
+        assert_eq!(runs(&board.tick(361_001, 0)), vec![(worker(2), tasks[0])]);
+    }
+
+    #[test]
+    fn a_worker_whose_membership_ends_loses_its_session_and_its_tasks() {
+        let (mut board, tasks) = board(1, 3, Tag::NONE);
+        let held = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(2), 0, 0));
+        assert_eq!(held.len(), 2);
+        assert_eq!(runs(&board.connect(worker(2), B256::repeat_byte(2), caps(3), 0, 0)).len(), 1);
+        let again = runs(&board.membership_ended(worker(1), "is leaving the pool", 10));
+        let moved: BTreeSet<B256> = again.iter().map(|(_, t)| *t).collect();
+        assert!(again.iter().all(|(w, _)| *w == worker(2)), "{again:?}");
+        assert_eq!(moved, held.iter().map(|(_, t)| *t).collect(), "its tasks go to worker 2");
+        assert_eq!(board.session(&worker(1)), None, "the session is closed");
+        assert_eq!(board.workers(), vec![worker(2)]);
+        assert!(board.task_view(&held[0].1).unwrap().last_event.contains("handed to"));
+        assert_eq!(tasks.len(), 3);
+    }
+
     #[test]
     fn weights_follow_poco() {
         assert_eq!(weight(0), U256::from(2));
@@ -1266,9 +1760,9 @@ mod tests {
         let first = runs(&board.connect(worker(1), B256::repeat_byte(1), caps(1), 0, 0));
         assert_eq!(first, vec![(worker(1), tasks[0])]);
         board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0);
-        board.report(worker(1), &tasks[0], Progress::Computed, 5, 0);
+        board.report(worker(1), &tasks[0], Progress::Computed, 5);
         let failed = Progress::Failed { stage: "uploading".into(), reason: "HTTP 500".into() };
-        let again = runs(&board.report(worker(1), &tasks[0], failed, 6, 0));
+        let again = runs(&board.report(worker(1), &tasks[0], failed, 6));
         assert_eq!(again, vec![(worker(2), tasks[0])], "handed to the other worker");
     }
 
@@ -1299,8 +1793,7 @@ mod tests {
             TaskState::Revealing { revealed: 0, winners: 1 }
         );
         assert!(board.revealed(&task, worker(1), 1_500).is_empty(), "no link yet");
-        let link = Progress::Uploaded { link: "http://r/1".into() };
-        let done = board.report(worker(1), &task, link, 20, 1_500);
+        let done = upload_checked(&mut board, worker(1), &task, "http://r/1", 20, 1_500);
         assert_eq!(done, vec![Action::Finalize { task, link: "http://r/1".into() }]);
         board.finalized(&task, "http://r/1".into(), 30);
         let view = board.task_view(&task).unwrap();
@@ -1359,13 +1852,7 @@ mod tests {
         for w in [first, more[0].0, last[0].0] {
             assert!(board.revealed(&task, w, 1_500).is_empty(), "no link yet");
         }
-        let done = board.report(
-            uploader,
-            &task,
-            Progress::Uploaded { link: "http://r/1".into() },
-            50,
-            1_500,
-        );
+        let done = upload_checked(&mut board, uploader, &task, "http://r/1", 50, 1_500);
         assert!(done.contains(&Action::Finalize { task, link: "http://r/1".into() }), "{done:?}");
     }
 
@@ -1425,7 +1912,7 @@ mod tests {
         let b = runs(&board.connect(worker(2), B256::repeat_byte(2), caps(1), 0, 0));
         let slow_task = a[0].1;
         let setting_up = Progress::SettingUp { detail: "fetching dataset".into() };
-        board.report(worker(1), &slow_task, setting_up, 0, 0);
+        board.report(worker(1), &slow_task, setting_up, 0);
         // worker 2 runs the other four tasks in 100 ms each: threshold 100 ms + 2 s margin.
         let mut next = b[0].1;
         for step in 1..=4u64 {
@@ -1440,7 +1927,7 @@ mod tests {
         }
         assert!(matches!(board.task_view(&slow_task).unwrap().state, TaskState::SettingUp { .. }));
         // It starts the app at 60 s: the timer starts there.
-        board.report(worker(1), &slow_task, Progress::Running, 60_000, 0);
+        board.report(worker(1), &slow_task, Progress::Running, 60_000);
         assert!(runs(&board.tick(62_000, 0)).is_empty(), "2 s of running is within 2.1 s");
         let twin = runs(&board.tick(62_200, 0));
         assert_eq!(twin, vec![(worker(2), slow_task)], "2.2 s of running is slow");
@@ -1499,7 +1986,6 @@ mod tests {
                 &task,
                 Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
                 10,
-                0,
             );
         }
         match board.task_view(&task).unwrap().state {
@@ -1519,7 +2005,6 @@ mod tests {
             &task,
             Progress::Failed { stage: "setting up".into(), reason: "timeout".into() },
             10,
-            0,
         );
         assert!(!matches!(board.task_view(&task).unwrap().state, TaskState::Failed { .. }));
         board.connect(worker(2), B256::repeat_byte(2), caps(1), 20, 0);
@@ -1528,7 +2013,6 @@ mod tests {
             &task,
             Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
             30,
-            0,
         );
         // Both connected workers tried it and the last failure is the app's own.
         match board.task_view(&task).unwrap().state {
@@ -1554,7 +2038,6 @@ mod tests {
             &task,
             Progress::Failed { stage: "verifying".into(), reason: reason.into() },
             10,
-            0,
         );
         match board.task_view(&task).unwrap().state {
             TaskState::Failed { why } => {
@@ -1576,7 +2059,6 @@ mod tests {
             &task,
             Progress::Failed { stage: "running".into(), reason: "exit code 2".into() },
             10,
-            0,
         );
         assert!(!matches!(board.task_view(&task).unwrap().state, TaskState::Failed { .. }));
         assert!(
