@@ -64,6 +64,176 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// Finality of `samples` single transfers from `key` (nonces from `first_nonce`), one at a
+/// time, each submitted to the next of `clients` and timed until that validator reports it
+/// executed in a finalized block; sorted, in milliseconds.
+async fn finality(
+    clients: &[HttpClient],
+    key: &SecretKey,
+    first_nonce: u64,
+    samples: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut latencies = Vec::with_capacity(samples);
+    for n in 0..samples {
+        let client = &clients[n % clients.len()];
+        let tx = transfers(key, first_nonce + n as u64, 1, n);
+        let sent = Instant::now();
+        let hash = client.send_raw_transaction(tx.encode_to_vec().into()).await?;
+        while !included(client, hash).await? {
+            if sent.elapsed() > PATIENCE {
+                bail!("transfer {hash} did not finalize within {PATIENCE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// A transaction of `calls` contributions with garbage authorizations: each costs a node one
+/// signature recovery to admit (it never applies).
+fn junk_contributions(key: &SecretKey, nonce: u64, calls: usize) -> SignedTransaction {
+    let calls = (0..calls)
+        .map(|i| {
+            let mut authorization = vec![0x11u8; 65];
+            authorization[64] = 27;
+            xiebao_types::tx::Contribute {
+                task_id: alloy_primitives::B256::from(alloy_primitives::U256::from(i)),
+                result_hash: alloy_primitives::B256::repeat_byte(1),
+                result_seal: alloy_primitives::B256::repeat_byte(2),
+                enclave_challenge: Address::ZERO,
+                enclave_sign: alloy_primitives::Bytes::new(),
+                authorization_sign: authorization.into(),
+            }
+            .into()
+        })
+        .collect();
+    Transaction { chain_id: CHAIN_ID, nonce, calls }.sign(key)
+}
+
+/// What an attacker gets from flooding validator 0's RPC, on the 4-process network after the
+/// suite: an honest transfer's finality on that validator while clients re-send a heavy
+/// transaction (3,000 signatures) and send fresh ones from keys that hold nothing, against
+/// the same without the flood in the same run; then the validators' memory after a mempool
+/// flood (gapped ~0.5 MB transactions from many funded and empty keys, never runnable).
+async fn flood(
+    network: &Network,
+    clients: &[HttpClient],
+    honest: &SecretKey,
+    quick: bool,
+) -> anyhow::Result<Vec<Figure>> {
+    let samples = if quick { 6 } else { 40 };
+    let first = clients[0].account(honest.address()).await?.nonce;
+    let target = std::slice::from_ref(&clients[0]);
+    let quiet = finality(target, honest, first, samples).await?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let funded = SecretKey::from_label("bench-flood-funded");
+    let heavy = junk_contributions(&funded, 1, 3_000).encode_to_vec();
+    let mut flooders = Vec::new();
+    for f in 0..4usize {
+        let (client, heavy, stop, sent) =
+            (clients[0].clone(), heavy.clone(), stop.clone(), sent.clone());
+        flooders.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // The same heavy transaction again, and a fresh one from a new empty key.
+                let _ = client.send_raw_transaction(heavy.clone().into()).await;
+                let key = SecretKey::from_label(&format!("bench-flood-{f}-{n}"));
+                let fresh = junk_contributions(&key, 0, 1_000).encode_to_vec();
+                let _ = client.send_raw_transaction(fresh.into()).await;
+                sent.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+                n += 1;
+            }
+        }));
+    }
+    let flooded = finality(target, honest, first + samples as u64, samples).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for flooder in flooders {
+        let _ = flooder.await;
+    }
+    let flooded = flooded?;
+    let requests = sent.load(std::sync::atomic::Ordering::Relaxed);
+
+    // The mempool flood: 16 funded keys and 64 empty ones each send gapped ~0.5 MB
+    // transactions until refused.
+    let keys: Vec<SecretKey> =
+        (0..80).map(|k| SecretKey::from_label(&format!("bench-mempool-flood-{k}"))).collect();
+    let mut last = None;
+    for (k, key) in keys.iter().take(16).enumerate() {
+        let fund = Transaction {
+            chain_id: CHAIN_ID,
+            nonce: first + 2 * samples as u64 + k as u64,
+            calls: vec![Transfer { to: key.address(), amount: Nrlc::rlc(10) }.into()],
+        }
+        .sign(honest);
+        last = Some(clients[0].send_raw_transaction(fund.encode_to_vec().into()).await?);
+    }
+    let last = last.expect("16 funding transfers");
+    let funding = Instant::now();
+    while !included(&clients[0], last).await? {
+        if funding.elapsed() > PATIENCE {
+            bail!("funding {last} did not finalize within {PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut refused = 0u64;
+    let mut admitted = 0u64;
+    for (k, key) in keys.iter().enumerate() {
+        for nonce in 1..=40u64 {
+            let tx = junk_contributions(key, nonce, 2_500).encode_to_vec();
+            match clients[k % clients.len()].send_raw_transaction(tx.into()).await {
+                Ok(_) => admitted += 1,
+                Err(_) => {
+                    refused += 1;
+                    break;
+                }
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss = {
+        let mut largest = 0;
+        for child in &network.children {
+            let pid = child.id().to_string();
+            let kib = crate::bench_growth::memory_kib(&pid, "VmRSS")
+                .with_context(|| format!("reading the memory of validator process {pid}"))?;
+            largest = largest.max(kib);
+        }
+        largest as f64 / 1024.0
+    };
+    let quiet_p50 = percentile(&quiet, 0.5);
+    let flooded_p50 = percentile(&flooded, 0.5);
+    Ok(vec![
+        Figure {
+            name: "chain.flood.finality_ms_p50",
+            value: flooded_p50,
+            unit: "ms",
+            note: format!(
+                "one transfer on validator 0 while 4 clients flood its RPC ({requests} requests: a 3,000-signature transaction re-sent, fresh 1,000-signature ones from empty keys); {:.2}× the quiet figure (target ≤ 2×)",
+                flooded_p50 / quiet_p50
+            ),
+        },
+        Figure {
+            name: "chain.flood.finality_ms_p50_quiet",
+            value: quiet_p50,
+            unit: "ms",
+            note: format!(
+                "baseline: the same {samples} transfers on validator 0 without the flood, same run"
+            ),
+        },
+        Figure {
+            name: "chain.flood.validator_rss_mib",
+            value: rss,
+            unit: "MiB",
+            note: format!(
+                "the largest validator's resident memory after a mempool flood of gapped ~0.5 MB transactions from 16 funded and 64 empty keys ({admitted} admitted, {refused} refused at their quota; budget 64 MiB of transactions)"
+            ),
+        },
+    ])
+}
+
 /// Sends `txs_per_sender` transactions of `calls` calls from each sender (spread over the
 /// validators) and waits until all are finalized; returns finalized calls/s and txs/s.
 async fn load(
@@ -150,6 +320,7 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
         ))?;
         if !one_process {
             figures.extend(validator_memory(&network, volume)?);
+            figures.extend(runtime.block_on(flood(&network, &clients, &senders[0], quick))?);
         }
         drop(network);
         figures.extend(measured);
@@ -231,21 +402,7 @@ async fn measure(
         // Finality: one transfer at a time, submitted to each validator in turn, timed until
         // that validator reports it executed in a finalized block.
         let samples = if quick { 8 } else { 100 };
-        let mut latencies = Vec::with_capacity(samples);
-        for n in 0..samples {
-            let client = &clients[n % clients.len()];
-            let tx = transfers(&senders[0], n as u64, 1, n);
-            let sent = Instant::now();
-            let hash = client.send_raw_transaction(tx.encode_to_vec().into()).await?;
-            while !included(client, hash).await? {
-                if sent.elapsed() > PATIENCE {
-                    bail!("transfer {hash} did not finalize within {PATIENCE:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            latencies.push(sent.elapsed().as_secs_f64() * 1e3);
-        }
-        latencies.sort_by(f64::total_cmp);
+        let latencies = finality(clients, &senders[0], 0, samples).await?;
 
         // Throughput: batched (100 calls per transaction) vs one call per transaction.
         let (txs_per_sender, calls) = if quick { (4, 10) } else { (200, 100) };

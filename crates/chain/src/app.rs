@@ -7,11 +7,11 @@
 //! is always rolled back.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, keccak256};
 use commonware_actor::Feedback;
 use commonware_consensus::marshal::Update;
 use commonware_consensus::marshal::ancestry::Ancestry;
@@ -23,13 +23,14 @@ use commonware_utils::Acknowledgement;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use xiebao_node::{
-    Block, Header, KnownTxs, Mempool, MempoolError, Receipt, apply_block_known, build_block,
+    Block, Header, KnownTxs, Mempool, MempoolError, Receipt, SenderState, apply_block_known,
+    build_block,
 };
 use xiebao_protocol::{State, VerifiedTx};
 use xiebao_rpc::{BlockView, EventView};
 use xiebao_store::Store;
-use xiebao_types::SignedTransaction;
 use xiebao_types::order::Domain;
+use xiebao_types::{Nrlc, SignedTransaction};
 
 use crate::block::{BLOCK_SIZE_MAX_BYTES, ChainBlock, digest_of};
 use crate::config::Timing;
@@ -46,6 +47,10 @@ const CLOCK_DRIFT_MAX_S: u64 = 2;
 const PRUNE_EVERY_BLOCKS: u64 = 64;
 /// Rejected transaction ids remembered for `getTransaction`.
 const REJECTED_MAX: usize = 100_000;
+/// Submissions whose signatures are recovered at once, each on a blocking thread.
+pub const VERIFY_THREADS: usize = 1;
+/// Submissions that may wait for verification; more are refused at once.
+pub const VERIFY_QUEUE_MAX: usize = 256;
 
 /// The node's own Prometheus metrics (consensus and p2p register theirs beside them).
 pub struct NodeMetrics {
@@ -53,6 +58,8 @@ pub struct NodeMetrics {
     finalized_txs: commonware_runtime::telemetry::metrics::Counter,
     finalized_calls: commonware_runtime::telemetry::metrics::Counter,
     mempool_txs: commonware_runtime::telemetry::metrics::Gauge,
+    mempool_bytes: commonware_runtime::telemetry::metrics::Gauge,
+    admission_recoveries: commonware_runtime::telemetry::metrics::Counter,
 }
 
 impl NodeMetrics {
@@ -66,6 +73,12 @@ impl NodeMetrics {
             finalized_calls: context
                 .counter("xiebao_finalized_calls", "calls in finalized transactions"),
             mempool_txs: context.gauge("xiebao_mempool_txs", "transactions waiting in the mempool"),
+            mempool_bytes: context
+                .gauge("xiebao_mempool_bytes", "encoded bytes of the transactions in the mempool"),
+            admission_recoveries: context.counter(
+                "xiebao_admission_recoveries",
+                "signatures inside calls recovered when admitting transactions",
+            ),
         }
     }
 }
@@ -89,7 +102,11 @@ pub struct Chain {
     finalized_tip: AtomicU64,
     heads: broadcast::Sender<BlockView>,
     events: broadcast::Sender<EventView>,
-    gossip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>>,
+    gossip: Mutex<Option<tokio::sync::mpsc::Sender<Vec<u8>>>>,
+    /// Admission's signature recoveries running at once.
+    verify_permits: Arc<tokio::sync::Semaphore>,
+    /// Submissions waiting for a permit.
+    verify_queued: AtomicUsize,
     metrics: std::sync::OnceLock<NodeMetrics>,
     /// Asks consensus storage (marshal's archives) to drop blocks below a height.
     pruner: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
@@ -129,6 +146,14 @@ pub enum SubmitError {
     /// The mempool refused it.
     #[error(transparent)]
     Mempool(#[from] MempoolError),
+    /// Too many submissions wait for signature verification.
+    #[error("the node is verifying {queued} transactions, its limit is {max}; retry shortly")]
+    Busy {
+        /// Submissions waiting.
+        queued: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl Chain {
@@ -157,6 +182,8 @@ impl Chain {
             heads,
             events,
             gossip: Mutex::new(None),
+            verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_THREADS)),
+            verify_queued: AtomicUsize::new(0),
             metrics: std::sync::OnceLock::new(),
             pruner: std::sync::OnceLock::new(),
             epoch_hook: std::sync::OnceLock::new(),
@@ -175,6 +202,11 @@ impl Chain {
     /// or fixed an epoch's validators.
     pub fn set_validators_hook(&self, hook: Box<dyn Fn(u64) + Send + Sync>) {
         let _ = self.validators_hook.set(hook);
+    }
+
+    /// The chain's EIP-712 order domain (fixed at genesis).
+    pub fn domain(&self) -> Domain {
+        self.domain.clone()
     }
 
     /// Blocks per consensus epoch.
@@ -281,7 +313,7 @@ impl Chain {
         self.events.subscribe()
     }
 
-    pub(crate) fn set_gossip(&self, sender: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+    pub(crate) fn set_gossip(&self, sender: tokio::sync::mpsc::Sender<Vec<u8>>) {
         *self.gossip.lock().expect("never poisoned") = Some(sender);
     }
 
@@ -301,20 +333,75 @@ impl Chain {
         self.mempool().known(&hashes)
     }
 
-    /// Admits an encoded transaction and relays it to the other validators.
+    /// Admits an encoded transaction and relays it to the other validators, in the caller's
+    /// thread. The RPC server uses [`Self::submit_verified`], which runs this on the bounded
+    /// verification pool instead.
     ///
     /// # Errors
     /// [`SubmitError`] naming the rule and the values.
     pub fn submit(&self, bytes: &[u8]) -> Result<B256, SubmitError> {
         let hash = self.admit(bytes)?;
         if let Some(gossip) = &*self.gossip.lock().expect("never poisoned") {
-            let _ = gossip.send(bytes.to_vec());
+            // A full relay queue drops the copy: the transaction stays pending here.
+            let _ = gossip.try_send(bytes.to_vec());
         }
         Ok(hash)
     }
 
-    /// Admits a transaction relayed by a peer (not relayed again).
+    /// [`Self::submit`] off the caller's runtime: on at most [`VERIFY_THREADS`] blocking
+    /// threads at once, with at most [`VERIFY_QUEUE_MAX`] submissions waiting for them; past
+    /// that a submission is refused at once ([`SubmitError::Busy`]). Signature recovery is
+    /// the costly part of admission, and the runtime it would otherwise run on also drives
+    /// consensus.
+    ///
+    /// # Errors
+    /// [`SubmitError`] naming the rule and the values.
+    pub async fn submit_verified(self: Arc<Self>, bytes: Vec<u8>) -> Result<B256, SubmitError> {
+        self.verified(bytes, true).await
+    }
+
+    /// Admits a transaction relayed by a peer (not relayed again), like
+    /// [`Self::submit_verified`] where a tokio runtime runs (inline elsewhere: the simulated
+    /// network).
+    pub(crate) async fn admit_relayed(self: Arc<Self>, bytes: Vec<u8>) {
+        let _ = self.verified(bytes, false).await;
+    }
+
+    async fn verified(self: Arc<Self>, bytes: Vec<u8>, relay: bool) -> Result<B256, SubmitError> {
+        // The cheapest refusal first: a transaction already pending costs one hash.
+        let hash = keccak256(&bytes);
+        if self.is_pending(&hash) {
+            return Err(MempoolError::AlreadyKnown { hash }.into());
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return if relay { self.submit(&bytes) } else { self.admit(&bytes) };
+        };
+        let queued = self.verify_queued.fetch_add(1, Ordering::Relaxed);
+        if queued >= VERIFY_QUEUE_MAX {
+            self.verify_queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(SubmitError::Busy { queued, max: VERIFY_QUEUE_MAX });
+        }
+        let permit = self.verify_permits.clone().acquire_owned().await;
+        self.verify_queued.fetch_sub(1, Ordering::Relaxed);
+        let permit = permit.expect("the verification semaphore is never closed");
+        runtime
+            .spawn_blocking(move || {
+                let _permit = permit;
+                if relay { self.submit(&bytes) } else { self.admit(&bytes) }
+            })
+            .await
+            .expect("admission does not panic")
+    }
+
+    /// Admits a transaction, cheapest checks first: its id against the pending ones, its
+    /// encoding and chain, its sender's signature (one recovery), then every rule the mempool
+    /// can decide from the id, sender, nonce and size with the sender's committed account,
+    /// and the sender's recovery budget — and only then the signatures inside its calls.
     pub(crate) fn admit(&self, bytes: &[u8]) -> Result<B256, SubmitError> {
+        let hash = keccak256(bytes);
+        if self.is_pending(&hash) {
+            return Err(MempoolError::AlreadyKnown { hash }.into());
+        }
         let signed = SignedTransaction::decode(bytes)?;
         if signed.tx.chain_id != self.domain.chain_id {
             return Err(SubmitError::WrongChain {
@@ -322,11 +409,35 @@ impl Chain {
                 got: signed.tx.chain_id,
             });
         }
-        let verified = VerifiedTx::new(signed, &self.domain).map_err(SubmitError::Signature)?;
-        let hash = verified.hash;
-        let next_nonce = self.committed().state.account(&verified.sender).nonce;
-        self.mempool().insert(verified, bytes.len(), next_nonce)?;
+        let sender = signed.recover_sender().map_err(SubmitError::Signature)?;
+        let (state, _) = self.sender_state(&sender);
+        {
+            let mut mempool = self.mempool();
+            mempool.check(&hash, sender, signed.tx.nonce, bytes.len(), state)?;
+            let recoveries = xiebao_protocol::call_recoveries(&signed.tx);
+            mempool.charge_recoveries(sender, recoveries, state.holdings)?;
+            if let Some(metrics) = self.metrics.get() {
+                metrics.admission_recoveries.inc_by(recoveries as u64);
+            }
+        }
+        let verified = VerifiedTx::with_sender(signed, hash, sender, &self.domain);
+        // The head may have moved while the calls' signatures were recovered.
+        let (state, now) = self.sender_state(&sender);
+        let mut mempool = self.mempool();
+        mempool.insert(verified, bytes.len(), state, now)?;
+        if let Some(metrics) = self.metrics.get() {
+            metrics.mempool_txs.set(mempool.len() as i64);
+            metrics.mempool_bytes.set(mempool.bytes() as i64);
+        }
         Ok(hash)
+    }
+
+    /// What admission needs of `sender` from the committed state, and the head's block time.
+    fn sender_state(&self, sender: &Address) -> (SenderState, xiebao_types::Timestamp) {
+        let committed = self.committed();
+        let account = committed.state.account(sender);
+        let holdings = Nrlc(account.free.0.saturating_add(account.frozen.0));
+        (SenderState { next_nonce: account.nonce, holdings }, committed.head.timestamp)
     }
 
     fn reject(&self, rejected: Vec<(B256, String)>) {
@@ -506,7 +617,12 @@ impl Chain {
         let pending = {
             let mut mempool = self.mempool();
             mempool.prune(|s| state.account(s).nonce, &[]);
-            mempool.len()
+            let expired = mempool.expire(|s| state.account(s).nonce, head.timestamp);
+            if !expired.is_empty() {
+                tracing::debug!(count = expired.len(), "gapped transactions expired");
+            }
+            mempool.new_block();
+            (mempool.len(), mempool.bytes())
         };
         drop(committed);
         if let Some(keep) = self.timing.keep_blocks
@@ -528,7 +644,8 @@ impl Chain {
             metrics.height.set(height as i64);
             metrics.finalized_txs.inc_by(block.txs.len() as u64);
             metrics.finalized_calls.inc_by(block.txs.iter().map(|t| t.tx.calls.len() as u64).sum());
-            metrics.mempool_txs.set(pending as i64);
+            metrics.mempool_txs.set(pending.0 as i64);
+            metrics.mempool_bytes.set(pending.1 as i64);
         }
         self.finalized_tip.fetch_max(height, Ordering::Relaxed);
         let changed_validators = receipts.iter().flat_map(|r| &r.events).any(|e| {

@@ -5,19 +5,25 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B256, Bytes};
 use jsonrpsee::core::SubscriptionResult;
-use jsonrpsee::server::{PendingSubscriptionSink, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{PendingSubscriptionSink, PingConfig, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::broadcast;
 use xiebao_rpc::{
-    Account, App, BlockView, Bridge, Category, ChainStatus, Contribution, Dataset, Deal,
-    DepositClaim, Entries, EventFilter, Membership, Task, TxStatus, ValidatorView, WithdrawalView,
-    Workerpool, XiebaoApiServer, codes, error,
+    Account, App, BlockView, Bridge, Category, ChainStatus, ConnectionLimits, Contribution,
+    Dataset, Deal, DepositClaim, Entries, EventFilter, Membership, Task, TxStatus, ValidatorView,
+    WithdrawalView, Workerpool, XiebaoApiServer, codes, error,
 };
 
 use crate::app::{Chain, SubmitError, block_view, decode_receipt};
 
 /// Most connections at once.
 const CONNECTIONS_MAX: u32 = 1_000;
+/// Most connections at once from one IP address (so one client cannot take them all).
+const CONNECTIONS_PER_IP_MAX: usize = 64;
+/// A connection with no traffic for this long is closed.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// The server pings WebSocket clients this often; three unanswered pings close it.
+const WS_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
 /// Largest request body, bytes (a transaction is at most 1 MiB, hex doubles it).
 const REQUEST_SIZE_MAX_BYTES: u32 = 4 << 20;
 /// Largest response, bytes (a block view of a full block is well below it).
@@ -84,12 +90,12 @@ impl XiebaoApiServer for Rpc {
     }
 
     async fn send_raw_transaction(&self, tx: Bytes) -> Result<B256, ErrorObjectOwned> {
-        self.chain.submit(&tx).map_err(|e| {
+        self.chain.clone().submit_verified(tx.to_vec()).await.map_err(|e| {
             let code = match &e {
                 SubmitError::Malformed(_) => codes::TX_MALFORMED,
                 SubmitError::WrongChain { .. } => codes::TX_WRONG_CHAIN,
                 SubmitError::Signature(_) => codes::TX_SIGNATURE,
-                SubmitError::Mempool(_) => codes::TX_MEMPOOL,
+                SubmitError::Mempool(_) | SubmitError::Busy { .. } => codes::TX_MEMPOOL,
             };
             error(code, e.to_string())
         })
@@ -296,14 +302,23 @@ pub async fn serve(
         .max_subscriptions_per_connection(SUBSCRIPTIONS_PER_CONNECTION_MAX)
         .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(BATCH_CALLS_MAX))
         .set_first_request_timeout(Some(FIRST_REQUEST_TIMEOUT))
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(WS_PING_INTERVAL)
+                .inactive_limit(WS_PING_INTERVAL * 3)
+                .max_failures(3),
+        )
         .build();
-    let server = Server::builder().set_config(config).build(listen).await?;
-    let address = server.local_addr()?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     let market = crate::market::Market::open(chain.clone(), market_file);
     let mut module = Rpc { chain }.into_rpc();
     module
         .merge(xiebao_rpc::MarketApiServer::into_rpc(market))
         .expect("the xiebao_ and market_ namespaces do not overlap");
-    let handle = server.start(module);
-    Ok((address, handle))
+    let limits = ConnectionLimits {
+        total_max: CONNECTIONS_MAX as usize,
+        per_ip_max: CONNECTIONS_PER_IP_MAX,
+        idle_timeout: IDLE_TIMEOUT,
+    };
+    xiebao_rpc::serve::serve(listener, config, module, limits)
 }

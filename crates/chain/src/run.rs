@@ -53,6 +53,8 @@ const NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_CONSENSUS";
 const MAX_VALIDATORS: usize = 64;
 /// p2p handshake namespace.
 const P2P_NAMESPACE: &[u8] = b"_XIEBAO_CHAIN_P2P";
+/// Transactions waiting to be relayed; more are not relayed (they stay pending here).
+const GOSSIP_QUEUE_MAX: usize = 4_096;
 /// A relayed batch of transactions holds at most this many bytes.
 const TX_BATCH_MAX_BYTES: usize = 2 << 20;
 
@@ -163,7 +165,7 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
         let (rpc_address, _handle) = crate::rpc::serve(
             chain.clone(),
             config.rpc_listen,
-            config.data_dir.join("market.json"),
+            config.data_dir.join("market.jsonl"),
         )
         .await
         .expect("the RPC address can be bound");
@@ -543,7 +545,7 @@ pub async fn start_validator<E, S, R, B, P>(
 
     // Transaction relay: batches out, admission in.
     let (mut tx_sender, mut tx_receiver) = channels.txs;
-    let (gossip, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (gossip, mut outgoing) = tokio::sync::mpsc::channel::<Vec<u8>>(GOSSIP_QUEUE_MAX);
     chain.set_gossip(gossip);
     context.child("tx_relay_out").spawn(move |_| async move {
         while let Some(first) = outgoing.recv().await {
@@ -569,7 +571,7 @@ pub async fn start_validator<E, S, R, B, P>(
                 continue;
             };
             for tx in batch {
-                let _ = relay_chain.admit(&tx);
+                relay_chain.clone().admit_relayed(tx.to_vec()).await;
             }
         }
     });

@@ -28,7 +28,9 @@ use xiebao_types::Timestamp;
 pub use jsonrpsee;
 
 pub mod market;
+pub mod serve;
 pub use market::{BookEntry, MarketApiClient, MarketApiServer, OrderQuery};
+pub use serve::ConnectionLimits;
 
 /// Error codes the node answers with (JSON-RPC "server error" range).
 pub mod codes {

@@ -14,7 +14,7 @@ use xiebao_types::crypto::SecretKey;
 use xiebao_types::tx::{Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
-const CHAIN_ID: u64 = 65_535;
+pub(crate) const CHAIN_ID: u64 = 65_535;
 /// Bound on every wait for the network (polling, never a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(300);
 
@@ -85,12 +85,17 @@ pub(crate) fn start_localnet_with(
     net
 }
 
-fn faucet(dir: &Path) -> SecretKey {
+pub(crate) fn faucet(dir: &Path) -> SecretKey {
     let text = std::fs::read_to_string(dir.join("faucet.key")).expect("faucet.key");
     SecretKey::from_bytes(&text.trim().parse::<B256>().expect("hex key")).expect("valid key")
 }
 
-fn transfer(key: &SecretKey, nonce: u64, to: Address, amount: u128) -> SignedTransaction {
+pub(crate) fn transfer(
+    key: &SecretKey,
+    nonce: u64,
+    to: Address,
+    amount: u128,
+) -> SignedTransaction {
     Transaction {
         chain_id: CHAIN_ID,
         nonce,
@@ -111,7 +116,7 @@ pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Opti
 }
 
 /// Waits until `client` reports `hash` in a finalized block.
-async fn wait_included(client: &HttpClient, hash: B256) {
+pub(crate) async fn wait_included(client: &HttpClient, hash: B256) {
     wait_for("the transaction to be included", async || match client.transaction(hash).await {
         Ok(TxStatus::Included { .. }) => Some(()),
         Ok(_) => None,
@@ -124,7 +129,7 @@ async fn height(client: &HttpClient) -> Option<u64> {
     client.chain_status().await.ok().map(|s| s.height)
 }
 
-fn code_of(error: xiebao_rpc::jsonrpsee::core::client::Error) -> (i32, String) {
+pub(crate) fn code_of(error: xiebao_rpc::jsonrpsee::core::client::Error) -> (i32, String) {
     match error {
         xiebao_rpc::jsonrpsee::core::client::Error::Call(e) => (e.code(), e.message().to_owned()),
         other => panic!("expected a call error, got {other}"),
@@ -306,7 +311,7 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
 }
 
 /// A plain HTTP GET on 127.0.0.1 (the body).
-fn http_get(url: &str) -> String {
+pub(crate) fn http_get(url: &str) -> String {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').expect("a path");
@@ -320,7 +325,7 @@ fn http_get(url: &str) -> String {
 }
 
 /// The value of the first sample of metric `name` (any labels).
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| l.split(['{', ' ']).next() == Some(name))

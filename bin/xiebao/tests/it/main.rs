@@ -1,5 +1,6 @@
 //! End-to-end tests through the real `xiebao` binary.
 
+mod attack_cli;
 mod bridge_cli;
 mod chain_cli;
 mod cli;
