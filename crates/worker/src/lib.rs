@@ -12,11 +12,11 @@
 //! transactions. A failed task is reported and the worker goes on; a dropped connection is
 //! retried, and the scheduler resends what the worker still owes.
 //!
-//! A replicate's sources are bounded ([`fetch`]): streamed to files under its task directory
+//! A replicate's sources are bounded (`fetch.rs`): streamed to files under its task directory
 //! (apps and datasets to the cache, hashed on the way), refused early on a declared length above
 //! the limit, stopped past it or past their time limit, and a task names at most so many input
 //! files. The task directory is removed when the replicate ends, whatever the outcome
-//! ([`TaskDir`]); leftovers of a killed worker are removed at start.
+//! (`TaskDir`); leftovers of a killed worker are removed at start.
 //!
 //! **Invariant:** a worker never holds a downloaded source whole in memory, and keeps nothing on
 //! disk for a replicate once it has ended but the cache of verified apps and datasets.

@@ -19,6 +19,9 @@ const CHUNK: usize = 64 << 10;
 /// Requests the test server answered.
 type Hits = Arc<AtomicUsize>;
 
+/// The files the test server serves at `/file/{name}`.
+type Files = Arc<Vec<(&'static str, Vec<u8>)>>;
+
 /// `n` bytes of 7, streamed in 64 KiB chunks made on the way (no length declared).
 fn stream_of(n: u64) -> axum::body::Body {
     let chunks = futures::stream::unfold(n, |left| async move {
@@ -53,16 +56,9 @@ async fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, Hits) {
         .route("/v1/results/{cid}", get(|| async { &b"hello\n"[..] }))
         .route(
             "/file/{name}",
-            get(
-                |State(files): State<Arc<Vec<(&'static str, Vec<u8>)>>>,
-                 UrlPath(name): UrlPath<String>| async move {
-                    files
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .map(|(_, b)| b.clone())
-                        .unwrap_or_default()
-                },
-            ),
+            get(|State(files): State<Files>, UrlPath(name): UrlPath<String>| async move {
+                files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone()).unwrap_or_default()
+            }),
         )
         .with_state(files)
         .layer(axum::middleware::from_fn_with_state(
