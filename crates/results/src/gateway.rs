@@ -141,8 +141,29 @@ struct Gateway {
     usage: Arc<Mutex<HashMap<(B256, Address), Usage>>>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message.into() }))).into_response()
+/// Why the gateway refused a request: the status, and the reason sent as `{"error": …}`.
+#[derive(Debug)]
+struct Refused {
+    status: StatusCode,
+    reason: String,
+    /// Sent as `Retry-After` (seconds) when the refusal is only for now.
+    retry_after_s: Option<u32>,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let body = axum::Json(serde_json::json!({ "error": self.reason }));
+        match self.retry_after_s {
+            Some(seconds) => {
+                (self.status, [(header::RETRY_AFTER, seconds.to_string())], body).into_response()
+            }
+            None => (self.status, body).into_response(),
+        }
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Refused {
+    Refused { status, reason: message.into(), retry_after_s: None }
 }
 
 /// Marks (task, worker) as receiving, and clears the mark when dropped.
@@ -160,10 +181,7 @@ impl Drop for Receiving {
     }
 }
 
-fn header_hex(
-    headers: &HeaderMap,
-    name: &str,
-) -> Result<Option<alloy_primitives::Bytes>, Response> {
+fn header_hex(headers: &HeaderMap, name: &str) -> Result<Option<alloy_primitives::Bytes>, Refused> {
     match headers.get(name).map(|v| v.to_str()) {
         None => Ok(None),
         Some(Ok(text)) => alloy_primitives::hex::decode(text.trim())
@@ -179,7 +197,7 @@ async fn check_head(
     gateway: &Gateway,
     task: &str,
     headers: &HeaderMap,
-) -> Result<(B256, String, Address, Option<u64>), Response> {
+) -> Result<(B256, String, Address, Option<u64>), Refused> {
     let Ok(task) = task.parse::<B256>() else {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -241,7 +259,7 @@ fn reserve(
     task: B256,
     worker: Address,
     declared: Option<u64>,
-) -> Result<(Receiving, u64), Response> {
+) -> Result<(Receiving, u64), Refused> {
     let limits = &gateway.limits;
     let mut usage = gateway.usage.lock().unwrap_or_else(PoisonError::into_inner);
     let entry = usage.entry((task, worker)).or_default();
@@ -278,7 +296,7 @@ fn reserve(
 }
 
 /// Writes `piece` to `incoming` off the async threads.
-async fn write(mut incoming: Incoming, piece: Vec<u8>) -> Result<Incoming, Response> {
+async fn write(mut incoming: Incoming, piece: Vec<u8>) -> Result<Incoming, Refused> {
     match tokio::task::spawn_blocking(move || incoming.write(&piece).map(|()| incoming)).await {
         Ok(Ok(incoming)) => Ok(incoming),
         Ok(Err(e @ ResultsError::TooLarge { .. })) => {
@@ -296,7 +314,8 @@ async fn upload(
     body: Body,
 ) -> Response {
     match receive(&gateway, &task, &headers, body).await {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -305,7 +324,7 @@ async fn receive(
     task: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
+) -> Result<Response, Refused> {
     let (task, cid, worker, declared) = check_head(gateway, task, headers).await?;
     let created = || {
         (
@@ -322,15 +341,14 @@ async fn receive(
     let (_receiving, quota_left) = reserve(gateway, task, worker, declared)?;
     let Ok(_permit): Result<OwnedSemaphorePermit, _> = gateway.uploads.clone().try_acquire_owned()
     else {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5")],
-            axum::Json(serde_json::json!({ "error": format!(
+        return Err(Refused {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            reason: format!(
                 "the result store is receiving {} uploads, its most at once: retry later",
                 gateway.limits.uploads_in_flight_max
-            ) })),
-        )
-            .into_response());
+            ),
+            retry_after_s: Some(5),
+        });
     };
     let limit = gateway.limits.result_size_max_bytes.min(quota_left);
     let over = |received: u64| {
@@ -412,13 +430,15 @@ async fn download(State(gateway): State<Gateway>, Path(cid): Path<String>) -> Re
     let (file, length) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(e @ ResultsError::BadCid { .. })) => {
-            return error(StatusCode::BAD_REQUEST, e.to_string());
+            return error(StatusCode::BAD_REQUEST, e.to_string()).into_response();
         }
         Ok(Err(e @ ResultsError::NotFound { .. })) => {
-            return error(StatusCode::NOT_FOUND, e.to_string());
+            return error(StatusCode::NOT_FOUND, e.to_string()).into_response();
         }
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let file = tokio::fs::File::from_std(file);
     let chunks = futures::stream::unfold(Some(file), |file| async move {

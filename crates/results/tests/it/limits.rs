@@ -14,6 +14,9 @@ use xiebao_types::crypto::SecretKey;
 
 use crate::{http, signed};
 
+/// Request headers: (name, value).
+type Headers = Vec<(&'static str, String)>;
+
 /// A client waits this long for an answer before the test fails (the server is expected to
 /// answer at once; this only bounds a broken one).
 const ANSWER_WAIT: Duration = Duration::from_secs(20);
@@ -95,7 +98,7 @@ fn uploads_are_refused_from_their_head_before_any_body_is_read() {
     let stranger = SecretKey::from_label("stranger");
     let bytes = b"whatever".to_vec();
     let declared = 64 << 20;
-    let cases: Vec<(Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<(Headers, u16, &str)> = vec![
         (vec![], 401, "missing header x-xiebao-signature"),
         (signed(&stranger, &task, &bytes), 403, "may not upload"),
         (
