@@ -35,8 +35,12 @@ const SWEEP_TASKS: usize = 100;
 const RESULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest result the scheduler fetches to check it: the result store's own limit.
 pub const RESULT_SIZE_MAX_BYTES: usize = xiebao_results::gateway::RESULT_SIZE_MAX_BYTES;
-/// Result checks at once (each holds up to [`RESULT_SIZE_MAX_BYTES`] in memory).
-const RESULT_CHECKS_MAX: usize = 8;
+/// Tries of a result check that fails in a way that may pass (the store busy or down), one
+/// second apart, then twice that, …
+const RESULT_CHECK_TRIES: u32 = 4;
+/// Result checks at once (each holds up to [`RESULT_SIZE_MAX_BYTES`] in memory and one
+/// connection to a result store, which bounds the connections one address may open).
+const RESULT_CHECKS_MAX: usize = 4;
 /// The event types the scheduler follows.
 const EVENT_TYPES: [&str; 9] = [
     "PoolLeaving",
@@ -138,13 +142,21 @@ pub enum ResultCheckError {
         /// The link.
         link: String,
     },
-    /// The fetch failed (connection, timeout, HTTP status).
+    /// The fetch failed (connection, timeout).
     #[error("fetching {link}: {reason}")]
     Fetch {
         /// The link.
         link: String,
         /// Why.
         reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("fetching {link}: HTTP {status}")]
+    Status {
+        /// The link.
+        link: String,
+        /// The HTTP status.
+        status: u16,
     },
     /// More bytes than a result may have.
     #[error("the result at {link} is larger than {size_max_bytes} bytes")]
@@ -182,6 +194,18 @@ pub enum ResultCheckError {
     },
 }
 
+impl ResultCheckError {
+    /// Whether trying again later may succeed: the connection failed or timed out, or the
+    /// server is busy or failing (429, 5xx). A mismatch, a bad link or a refusal is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Fetch { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
 /// Fetches a task's result from the link its uploader reported and checks it is the agreed
 /// one, before the scheduler finalizes with that link: the service's half of
 /// [`Action::CheckResult`].
@@ -193,7 +217,10 @@ pub struct ResultChecker {
 
 impl ResultChecker {
     /// A checker that gives up on a fetch after `timeout` and on a result larger than
-    /// `size_max_bytes`. It follows no redirect: a link names the bytes' location itself.
+    /// `size_max_bytes`. It follows no redirect (a link names the bytes' location itself)
+    /// and keeps no idle connection open: a result store counts open connections per client
+    /// address, and on one host the scheduler shares that count with the workers and
+    /// requesters.
     ///
     /// # Errors
     /// [`ResultCheckError::Fetch`] when the HTTP client cannot be built.
@@ -202,6 +229,7 @@ impl ResultChecker {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| ResultCheckError::Fetch { link: String::new(), reason: e.to_string() })?;
         Ok(Self { http, size_max_bytes })
@@ -231,7 +259,10 @@ impl ResultChecker {
         };
         let mut response = self.http.get(link).send().await.map_err(|e| fetch(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(fetch(format!("HTTP {}", response.status())));
+            return Err(ResultCheckError::Status {
+                link: link.to_owned(),
+                status: response.status().as_u16(),
+            });
         }
         if response.content_length().is_some_and(|n| n > self.size_max_bytes as u64) {
             return Err(too_large());
@@ -479,12 +510,21 @@ impl Shared {
     ) {
         let shared = self.clone();
         tokio::spawn(async move {
-            let outcome = match shared.checks.clone().acquire_owned().await {
-                Ok(_permit) => shared.checker.check(&task, &link, &consensus, sealed).await,
-                Err(e) => {
-                    Err(ResultCheckError::Fetch { link: link.clone(), reason: e.to_string() })
+            let mut outcome = Ok(());
+            for attempt in 0..RESULT_CHECK_TRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
                 }
-            };
+                outcome = match shared.checks.clone().acquire_owned().await {
+                    Ok(_permit) => shared.checker.check(&task, &link, &consensus, sealed).await,
+                    Err(e) => {
+                        Err(ResultCheckError::Fetch { link: link.clone(), reason: e.to_string() })
+                    }
+                };
+                if !outcome.as_ref().is_err_and(ResultCheckError::is_transient) {
+                    break;
+                }
+            }
             match &outcome {
                 Ok(()) => tracing::info!(%task, %worker, %link, sealed, "result checked"),
                 Err(e) => tracing::warn!(%task, %worker, "refused the uploaded result: {e}"),
@@ -1225,6 +1265,8 @@ mod tests {
             ok(&big, false),
             b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
             b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                .to_vec(),
         ];
         let (url, server) = serve(responses);
         let checker = ResultChecker::new(Duration::from_secs(10), 8_192).unwrap();
@@ -1237,12 +1279,14 @@ mod tests {
                 "{streamed}"
             );
         }
-        for status in ["404", "302"] {
-            match checker.check(&task(), &link, &consensus, false).await {
-                Err(ResultCheckError::Fetch { reason, .. }) => assert!(reason.contains(status)),
-                other => panic!("{status}: {other:?}"),
-            }
+        for status in [404, 302] {
+            let refused = checker.check(&task(), &link, &consensus, false).await;
+            assert_eq!(refused, Err(ResultCheckError::Status { link: link.clone(), status }));
+            assert!(!refused.unwrap_err().is_transient(), "{status} is final");
         }
+        let busy = checker.check(&task(), &link, &consensus, false).await;
+        assert_eq!(busy, Err(ResultCheckError::Status { link: link.clone(), status: 503 }));
+        assert!(busy.unwrap_err().is_transient(), "a busy store is tried again");
         server.join().unwrap();
         for link in ["file:///etc/passwd", "http://127.0.0.1:1/"] {
             assert_eq!(
