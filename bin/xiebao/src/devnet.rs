@@ -1109,7 +1109,7 @@ async fn demo(
                         let file = job.result_file();
                         let key = opener.clone();
                         downloads.spawn(async move {
-                            (index, download_file(&http, &link, file, key.as_ref()).await)
+                            (index, download_file(&http, task, &link, file, key.as_ref()).await)
                         });
                     }
                     Event::TaskClaimed { task } if index_of.contains_key(&task) => {
@@ -1265,25 +1265,32 @@ async fn demo(
     })
 }
 
-/// Downloads a result archive and takes `name` out of it.
+/// Downloads a result archive (at most the store's size limit, checked against its content id)
+/// and takes the regular file `name` out of it.
 async fn download_file(
     http: &reqwest::Client,
+    task: B256,
     link: &str,
     name: &str,
     key: Option<&SecretKey>,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = crate::task::fetch_result(http, link).await?;
+    let max_bytes = xiebao_results::gateway::RESULT_SIZE_MAX_BYTES as u64;
+    let mut bytes = crate::task::fetch_result(http, task, link, max_bytes).await?;
     if let Some(key) = key {
         bytes = xiebao_results::sealed::open(key, &bytes)
-            .with_context(|| format!("opening the sealed result at {link}"))?
-            .into();
+            .with_context(|| format!("opening the sealed result at {link}"))?;
     }
-    let mut archive = tar::Archive::new(bytes.as_ref());
+    let mut archive = tar::Archive::new(bytes.as_slice());
     for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.path()?.as_os_str() == name {
+        let entry = entry?;
+        // A regular file only: a sparse entry would expand far past the archive's size.
+        if entry.header().entry_type().is_file() && entry.path()?.as_os_str() == name {
+            let size = entry.size();
+            if size > max_bytes {
+                bail!("{name} in the result at {link} is {size} bytes, over {max_bytes}");
+            }
             let mut file = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut file)?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(entry, size), &mut file)?;
             return Ok(file);
         }
     }

@@ -69,6 +69,10 @@ pub(crate) struct RunArgs {
     /// Follow the bag without downloading results.
     #[arg(long)]
     no_download: bool,
+    /// Largest result accepted per task, bytes: the download and what it unpacks to
+    /// (default 1 GiB); a larger one fails that task only.
+    #[arg(long, default_value_t = crate::task::RESULT_DOWNLOAD_MAX_BYTES)]
+    result_max_bytes: u64,
     /// Give up following after this many seconds (the deal goes on).
     #[arg(long, default_value_t = 3_600)]
     timeout: u64,
@@ -308,10 +312,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                             }
                             let (node, http, key, dir) = (node.clone(), http.clone(), opener.clone(), out.join(format!("{index:05}")));
                             let deal_record = record.clone();
+                            let max_bytes = args.result_max_bytes;
                             downloads.spawn(async move {
-                                let task_record = XiebaoApiClient::task(&node.rpc, task).await?.context("task missing")?;
-                                crate::task::save_result(&http, &task_record, &deal_record, key.as_ref(), &dir).await?;
-                                anyhow::Ok((index, dir))
+                                let saved = async {
+                                    let task_record = XiebaoApiClient::task(&node.rpc, task).await?.context("task missing")?;
+                                    crate::task::save_result(&http, &task_record, &deal_record, key.as_ref(), &dir, max_bytes).await
+                                }
+                                .await;
+                                (index, task, dir, saved)
                             });
                         }
                         Event::TaskClaimed { task }
@@ -324,10 +332,18 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                     }
                 }
                 Some(result) = downloads.join_next(), if !downloads.is_empty() => {
-                    let (index, dir) = result??;
-                    saved.push((index, dir));
-                    done += 1;
-                    progress.done();
+                    // One bad result fails its own task; the others still download.
+                    match result.context("a download task panicked")? {
+                        (index, _, dir, Ok(_)) => {
+                            saved.push((index, dir));
+                            done += 1;
+                            progress.done();
+                        }
+                        (index, task, _, Err(e)) => {
+                            failed.push((index, task, format!("result refused: {e:#}")));
+                            progress.failed();
+                        }
+                    }
                 }
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
@@ -370,7 +386,10 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
             }
         }
         if !failed.is_empty() {
-            bail!("{} of {} tasks failed", failed.len(), tasks.len());
+            failed.sort();
+            let named: Vec<String> =
+                failed.iter().map(|(index, task, _)| format!("task {index} ({task})")).collect();
+            bail!("{} of {} tasks failed: {}", failed.len(), tasks.len(), named.join(", "));
         }
         Ok(())
     })
