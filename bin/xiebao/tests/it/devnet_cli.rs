@@ -928,6 +928,42 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
     );
     assert!(broken.stderr.contains("1 of 1 tasks failed"), "{}", broken.stderr);
 
+    // Results over the requester's limit: each refusal fails its own task and is reported,
+    // the other tasks are still followed, and the command names every failed task; nothing
+    // is left where the results would go. (Before, the first refusal ended the command.)
+    let limited_out = dir.join("limited");
+    let limited = crate::xiebao(&[
+        "run",
+        app,
+        "--volume",
+        "3",
+        "--args",
+        "48 16 3 1 20",
+        "--result-max-bytes",
+        "100",
+        "--key-file",
+        requester,
+        "--out",
+        limited_out.to_str().unwrap(),
+        "--rpc",
+        rpc,
+    ]);
+    assert!(!limited.ok, "{}", limited.stdout);
+    assert!(limited.stderr.contains("3 of 3 tasks failed: task 0 (0x"), "{}", limited.stderr);
+    assert!(
+        limited.stderr.contains(", task 1 (0x") && limited.stderr.contains(", task 2 (0x"),
+        "{}",
+        limited.stderr
+    );
+    assert_eq!(
+        limited.stdout.matches("failed: result refused: result of task 0x").count(),
+        3,
+        "{}",
+        limited.stdout
+    );
+    assert!(limited.stdout.contains("over the 100 bytes limit"), "{}", limited.stdout);
+    assert_eq!(std::fs::read_dir(&limited_out).map(|d| d.count()).unwrap_or(0), 0);
+
     // No funds: the missing amount and how to get it; nothing matched.
     let poor = dir.join("poor.key");
     std::fs::write(&poor, xiebao_types::SecretKey::from_label("poor").to_bytes().to_string())
