@@ -16,6 +16,8 @@ use xiebao_rpc::{
 
 use crate::app::{Chain, SubmitError, block_view, decode_receipt};
 
+/// Threads of the RPC server's own runtime.
+const RPC_WORKER_THREADS: usize = 1;
 /// Most connections at once.
 const CONNECTIONS_MAX: u32 = 1_000;
 /// Most connections at once from one IP address (so one client cannot take them all).
@@ -309,7 +311,21 @@ pub async fn serve(
                 .max_failures(3),
         )
         .build();
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // The server runs on a runtime of its own: parsing requests and running handlers
+    // competes with consensus for CPU time only, never for consensus's worker threads.
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RPC_WORKER_THREADS)
+        .thread_name("xiebao-rpc")
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("xiebao-rpc".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    let _entered = handle.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let market = crate::market::Market::open(chain.clone(), market_file);
     let mut module = Rpc { chain }.into_rpc();
     module

@@ -22,7 +22,8 @@ use xiebao_types::{Nrlc, Timestamp};
 pub struct MempoolLimits {
     /// Most pending transactions in all.
     pub txs_max: usize,
-    /// Most encoded bytes pending in all: the pool's memory budget.
+    /// Most encoded bytes pending in all: the pool's memory budget (a transaction takes about
+    /// three to four times its encoded size in memory once decoded and verified).
     pub bytes_max: usize,
     /// Most pending transactions of a sender holding [`Self::funded_holdings`] or more.
     pub txs_per_sender_max: usize,
@@ -53,9 +54,9 @@ impl Default for MempoolLimits {
     fn default() -> Self {
         Self {
             txs_max: 100_000,
-            bytes_max: 64 << 20,
+            bytes_max: 32 << 20,
             txs_per_sender_max: 1_024,
-            bytes_per_sender_max: 16 << 20,
+            bytes_per_sender_max: 8 << 20,
             txs_per_empty_sender_max: 16,
             bytes_per_empty_sender_max: 256 << 10,
             recoveries_per_block_max: 16_384,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::core::SubscriptionResult;
-use jsonrpsee::server::{PendingSubscriptionSink, PingConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{PendingSubscriptionSink, PingConfig, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use tokio::sync::mpsc;
 use xiebao_protocol::{Event, Membership, MembershipStatus, Task};
@@ -25,6 +25,10 @@ use crate::api::{
 };
 use crate::board::{Action, Board, DealInfo, stake_slots};
 
+/// Connections the worker API accepts at once.
+const CONNECTIONS_MAX: usize = 10_000;
+/// Connections the worker API accepts at once from one IP address.
+const CONNECTIONS_PER_IP_MAX: usize = 512;
 /// How often timeouts, slow replicates and hand-out are looked at.
 const TICK: Duration = Duration::from_millis(100);
 /// How often unfinished tasks are re-read from the chain (a fallback for missed events)…
@@ -1024,21 +1028,32 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         }
     });
     let server_config = ServerConfig::builder()
-        .max_connections(10_000)
+        .max_connections(CONNECTIONS_MAX as u32)
+        .set_first_request_timeout(Some(Duration::from_secs(10)))
         .enable_ws_ping(
             PingConfig::new()
                 .ping_interval(Duration::from_secs(2))
                 .inactive_limit(Duration::from_secs(10)),
         )
         .build();
-    let server = Server::builder()
-        .set_config(server_config)
-        .build(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(io(format!("listening on {}", config.listen)))?;
-    let address = server.local_addr().map_err(io("reading the bound address"))?;
-    tokio::spawn(publish_orders(shared.clone(), address));
-    let handle = server.start(Api { shared }.into_rpc());
+    // Workers of one site may share an address, so the per-address cap is generous; what an
+    // unauthenticated client can hold is still bounded, and idle connections are cut.
+    let limits = xiebao_rpc::ConnectionLimits {
+        total_max: CONNECTIONS_MAX,
+        per_ip_max: CONNECTIONS_PER_IP_MAX,
+        idle_timeout: Duration::from_secs(60),
+    };
+    let (address, handle) = xiebao_rpc::serve::serve(
+        listener,
+        server_config,
+        Api { shared: shared.clone() }.into_rpc(),
+        limits,
+    )
+    .map_err(io("reading the bound address"))?;
+    tokio::spawn(publish_orders(shared, address));
     Ok(Running { address, handle })
 }
 

@@ -114,7 +114,7 @@ async fn floods_of_resent_and_unfunded_transactions_cost_little_and_transfers_st
     let hash = client.send_raw_transaction(honest.encode_to_vec().into()).await.expect("admitted");
     wait_included(&client, hash).await;
     let mempool = http_get(&net.metrics[0]);
-    assert!(metric(&mempool, "xiebao_mempool_bytes") <= (64 << 20) as f64, "{mempool}");
+    assert!(metric(&mempool, "xiebao_mempool_bytes") <= (32 << 20) as f64, "{mempool}");
 }
 
 /// Opens a connection to `rpc`, sends one JSON-RPC request and reads the answer (empty when
