@@ -111,8 +111,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             result_size_max_bytes: RESULT_SIZE_MAX_BYTES as u64,
-            uploads_in_flight_max: 16,
-            connections_per_ip_max: 32,
+            // A devnet's workers, scheduler and requester all come from one address, and a
+            // connection now costs at most its read buffer: the caps bound memory, not
+            // honest load.
+            uploads_in_flight_max: 64,
+            connections_per_ip_max: 256,
             connections_max: 1024,
             connection_idle_max: Duration::from_secs(30),
             upload_duration_max: Duration::from_secs(300),
