@@ -26,14 +26,17 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use tokio::sync::{mpsc, oneshot};
 use xiebao_protocol::Event;
+use xiebao_rpc::jsonrpsee;
 use xiebao_rpc::jsonrpsee::http_client::HttpClient;
-use xiebao_rpc::{ChainStatus, TxStatus, XiebaoApiClient};
+use xiebao_rpc::{ChainStatus, TxStatus, XiebaoApiClient, codes};
 use xiebao_types::SecretKey;
 use xiebao_types::order::Domain;
 use xiebao_types::tx::{Call, Transaction};
 
 /// How often a submitted transaction's status is asked for.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a sender waits before trying again when the node's mempool refused it for now.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// A node reached over HTTP JSON-RPC, with the chain's fixed parameters.
 #[derive(Clone, Debug)]
@@ -230,6 +233,7 @@ async fn run(
 ) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut nonce: Option<u64> = None;
+    let mut busy_since: Option<tokio::time::Instant> = None;
     loop {
         if waiting.is_empty() {
             match queue.recv().await {
@@ -267,6 +271,9 @@ async fn run(
         }
         .sign(&key);
         let outcome = submit_and_wait(&node, &tx, options.final_timeout).await;
+        if !matches!(outcome, Outcome::Busy(_)) {
+            busy_since = None;
+        }
         match outcome {
             Outcome::Applied(applied) => {
                 nonce = Some(next + 1);
@@ -297,6 +304,22 @@ async fn run(
                     _ => fail_all(batch, &SendError::Node(error)),
                 }
             }
+            Outcome::Busy(error) => {
+                // Another process sending with this key (two `xiebao run` at once), or a full
+                // quota: wait for a block, re-read the nonce and try again, for a while.
+                nonce = None;
+                let since = *busy_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > options.final_timeout {
+                    busy_since = None;
+                    fail_all(batch, &SendError::Node(format!("the node kept refusing: {error}")));
+                } else {
+                    for job in batch.into_iter().rev() {
+                        waiting.push_front(job);
+                    }
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                continue;
+            }
             Outcome::Unknown(error) => {
                 // Resynchronize the nonce from the chain and let the callers decide.
                 nonce = None;
@@ -315,6 +338,11 @@ fn fail_all(batch: Vec<Job>, error: &SendError) {
 enum Outcome {
     Applied(Applied),
     Rejected(String),
+    /// The node's mempool refused it for now: its nonce is taken by another sender of this
+    /// key (maybe with the very same transaction: identical calls at one nonce sign to the
+    /// same bytes, so "already pending" is not proof that it is ours), already used, or a
+    /// quota is full. Worth retrying with a fresh nonce.
+    Busy(String),
     Unknown(String),
 }
 
@@ -325,6 +353,9 @@ async fn submit_and_wait(
 ) -> Outcome {
     let hash = match node.rpc.send_raw_transaction(tx.encode_to_vec().into()).await {
         Ok(hash) => hash,
+        Err(jsonrpsee::core::client::Error::Call(e)) if e.code() == codes::TX_MEMPOOL => {
+            return Outcome::Busy(e.message().to_owned());
+        }
         Err(e) => return Outcome::Unknown(format!("submitting: {e}")),
     };
     let start = tokio::time::Instant::now();

@@ -115,6 +115,23 @@ async fn floods_of_resent_and_unfunded_transactions_cost_little_and_transfers_st
     wait_included(&client, hash).await;
     let mempool = http_get(&net.metrics[0]);
     assert!(metric(&mempool, "xiebao_mempool_bytes") <= (32 << 20) as f64, "{mempool}");
+
+    // Two processes sending with one key (two `xiebao run` at once) queue behind each other
+    // instead of failing on the nonce: every call is applied, once.
+    let node = xiebao_sdk::client::Node::connect(&net.rpc[0]).await.expect("node");
+    let options =
+        xiebao_sdk::client::SenderOptions { max_calls: 1, final_timeout: Duration::from_secs(120) };
+    let first = xiebao_sdk::client::Sender::spawn(node.clone(), alice.clone(), options);
+    let second = xiebao_sdk::client::Sender::spawn(node, alice.clone(), options);
+    let bob = Address::repeat_byte(0xb0);
+    let calls = |n: usize| -> Vec<Call> {
+        (0..n).map(|_| xiebao_types::tx::Transfer { to: bob, amount: Nrlc(1) }.into()).collect()
+    };
+    let (a, b) = tokio::join!(first.send_all(calls(5)), second.send_all(calls(5)));
+    for result in a.into_iter().chain(b) {
+        result.expect("every call of both senders is applied");
+    }
+    assert_eq!(client.account(bob).await.expect("account").free, Nrlc(10), "each call once");
 }
 
 /// Opens a connection to `rpc`, sends one JSON-RPC request and reads the answer (empty when

@@ -6,6 +6,7 @@
 //! seeds were made).
 
 #[path = "../../../../fuzz/src/bodies.rs"]
+#[allow(unreachable_pub, reason = "the bodies are the fuzz crate's public API")]
 mod bodies;
 
 use std::path::{Path, PathBuf};
