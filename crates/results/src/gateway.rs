@@ -337,8 +337,19 @@ async fn receive(
             .into_response()
     };
     // The announced bytes are here already (a retry, or another worker's identical
-    // output): nothing to receive.
+    // output): nothing to store, and nothing counted against the quota. The body is still
+    // read (bounded, and thrown away as it comes): closing on an unread body resets the
+    // connection, and the client could lose the answer.
     if gateway.store.contains(&cid) {
+        let deadline = tokio::time::Instant::now() + gateway.limits.upload_duration_max;
+        let mut stream = body.into_data_stream();
+        let mut received: u64 = 0;
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+            received += chunk.len() as u64;
+            if received > gateway.limits.result_size_max_bytes {
+                break;
+            }
+        }
         return Ok(created());
     }
     let (_receiving, quota_left) = reserve(gateway, task, worker, declared)?;
