@@ -8,8 +8,11 @@ use std::io::Cursor;
 
 use alloy_primitives::{Address, B256, Bytes};
 
+/// A target's body: takes any bytes, panics only on a broken property.
+pub type Body = fn(&[u8]);
+
 /// Every target, by name (its corpus is `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [(&str, Body); 8] = [
     ("transaction", transaction),
     ("relay_batch", relay_batch),
     ("block", block),

@@ -206,7 +206,7 @@ impl Chain {
 
     /// The chain's EIP-712 order domain (fixed at genesis).
     pub fn domain(&self) -> Domain {
-        self.domain.clone()
+        self.domain
     }
 
     /// Blocks per consensus epoch.
