@@ -170,6 +170,9 @@ pub struct NodeConfig {
     /// The Prometheus metrics listen address (`/metrics`), if any.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Web origins browsers may call the RPC from (`*`: any; empty: none).
+    #[serde(default = "NodeConfig::default_rpc_cors")]
+    pub rpc_cors: Vec<String>,
     /// Every validator's p2p address (this node's own entry may be included).
     pub peers: Vec<PeerConfig>,
     /// Timing.
@@ -215,6 +218,12 @@ impl OracleSettings {
 }
 
 impl NodeConfig {
+    /// Browsers may call a node's RPC from any origin: it serves public chain data and takes
+    /// only signed transactions.
+    pub fn default_rpc_cors() -> Vec<String> {
+        vec!["*".to_owned()]
+    }
+
     /// Reads a config file, resolving its relative paths against the file's folder.
     ///
     /// # Errors

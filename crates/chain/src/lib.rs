@@ -10,6 +10,7 @@ pub mod app;
 pub mod block;
 pub mod config;
 pub mod epoch;
+mod eth;
 mod market;
 pub mod rpc;
 mod run;

@@ -288,7 +288,8 @@ async fn forward<T: Clone + serde::Serialize>(
 /// Most registry entries of each kind one `getEntries` returns.
 const ENTRIES_MAX: usize = 1_000;
 
-/// Starts the RPC server on `listen`; returns its bound address and handle.
+/// Starts the RPC server on `listen`, answering browsers from the origins `cors` allows;
+/// returns its bound address and handle.
 ///
 /// # Errors
 /// If the address cannot be bound.
@@ -296,6 +297,7 @@ pub async fn serve(
     chain: Arc<Chain>,
     listen: SocketAddr,
     market_file: std::path::PathBuf,
+    cors: xiebao_rpc::Cors,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_connections(CONNECTIONS_MAX)
@@ -327,14 +329,18 @@ pub async fn serve(
     let _entered = handle.enter();
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let market = crate::market::Market::open(chain.clone(), market_file);
+    let chain_for_eth = chain.clone();
     let mut module = Rpc { chain }.into_rpc();
     module
         .merge(xiebao_rpc::MarketApiServer::into_rpc(market))
         .expect("the xiebao_ and market_ namespaces do not overlap");
+    module
+        .merge(xiebao_rpc::eth::EthApiServer::into_rpc(crate::eth::Eth { chain: chain_for_eth }))
+        .expect("the eth_, net_ and web3_ methods do not overlap the others");
     let limits = ConnectionLimits {
         total_max: CONNECTIONS_MAX as usize,
         per_ip_max: CONNECTIONS_PER_IP_MAX,
         idle_timeout: IDLE_TIMEOUT,
     };
-    xiebao_rpc::serve::serve(listener, config, module, limits)
+    xiebao_rpc::serve::serve(listener, config, module, limits, &cors)
 }

@@ -166,6 +166,7 @@ pub fn run(config: NodeConfig) -> Result<(), ChainError> {
             chain.clone(),
             config.rpc_listen,
             config.data_dir.join("market.jsonl"),
+            xiebao_rpc::Cors::from_list(&config.rpc_cors),
         )
         .await
         .expect("the RPC address can be bound");

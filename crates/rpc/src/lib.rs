@@ -27,10 +27,11 @@ use xiebao_types::Timestamp;
 
 pub use jsonrpsee;
 
+pub mod eth;
 pub mod market;
 pub mod serve;
 pub use market::{BookEntry, MarketApiClient, MarketApiServer, OrderQuery};
-pub use serve::ConnectionLimits;
+pub use serve::{ConnectionLimits, Cors};
 
 /// Error codes the node answers with (JSON-RPC "server error" range).
 pub mod codes {

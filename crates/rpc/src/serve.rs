@@ -23,6 +23,44 @@ use jsonrpsee::server::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
+/// Which web origins may call a server from a browser (CORS on the HTTP endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers: browsers refuse cross-origin calls.
+    #[default]
+    Off,
+    /// Any origin (`*`): fine for a public, read-mostly API that takes only signed writes.
+    Any,
+    /// These origins only (e.g. `https://explorer.example`).
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    /// From a configuration list: empty → off, `*` anywhere → any, else those origins.
+    pub fn from_list(origins: &[String]) -> Self {
+        if origins.is_empty() {
+            Self::Off
+        } else if origins.iter().any(|o| o == "*") {
+            Self::Any
+        } else {
+            Self::Origins(origins.to_vec())
+        }
+    }
+
+    fn layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+        let base = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+        match self {
+            Self::Off => None,
+            Self::Any => Some(base.allow_origin(Any)),
+            Self::Origins(origins) => {
+                let values = origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<_>>();
+                Some(base.allow_origin(AllowOrigin::list(values)))
+            }
+        }
+    }
+}
+
 /// Bounds on the connections one server accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -127,8 +165,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 }
 
-/// Serves `methods` on `listener` with `config`, under `limits`; returns the bound address
-/// and the handle that stops the server (dropping every handle stops it too).
+/// Serves `methods` on `listener` with `config`, under `limits`, with `cors`; returns the
+/// bound address and the handle that stops the server (dropping every handle stops it too).
 ///
 /// # Errors
 /// If the listener has no local address.
@@ -137,12 +175,15 @@ pub fn serve(
     config: ServerConfig,
     methods: impl Into<Methods>,
     limits: ConnectionLimits,
+    cors: &Cors,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let address = listener.local_addr()?;
     let methods: Methods = methods.into();
     let (stop, handle) = stop_channel();
+    let middleware = tower::ServiceBuilder::new().option_layer(cors.layer());
     let builder = jsonrpsee::server::Server::builder()
         .set_config(config)
+        .set_http_middleware(middleware)
         .to_service_builder()
         .max_connections(u32::try_from(limits.total_max).unwrap_or(u32::MAX));
     let total = ConnectionGuard::new(limits.total_max);

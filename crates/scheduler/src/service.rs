@@ -1051,6 +1051,7 @@ pub async fn start(config: Config) -> Result<Running, SchedulerError> {
         server_config,
         Api { shared: shared.clone() }.into_rpc(),
         limits,
+        &xiebao_rpc::Cors::Any,
     )
     .map_err(io("reading the bound address"))?;
     tokio::spawn(publish_orders(shared, address));

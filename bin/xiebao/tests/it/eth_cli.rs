@@ -1,0 +1,111 @@
+//! The Ethereum face through a real Ethereum client: Foundry's `cast` (installed from npm by
+//! `scripts/tools.sh`) reads the chain id, head, balances, nonces, fees, code and blocks of a
+//! localnet validator, and a browser's CORS preflight is answered.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xiebao_rpc::XiebaoApiClient;
+
+use crate::chain_cli::{Processes, faucet, start_localnet_with, wait_for};
+
+fn cast_binary() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("XIEBAO_REQUIRE_ANVIL").is_none(),
+        "XIEBAO_REQUIRE_ANVIL is set but {} is missing (run scripts/tools.sh)",
+        path.display()
+    );
+    None
+}
+
+fn cast(binary: &Path, args: &[&str]) -> String {
+    let output = Command::new(binary)
+        .args(args)
+        .env("FOUNDRY_DISABLE_NIGHTLY_WARNING", "1")
+        .output()
+        .expect("run cast");
+    assert!(
+        output.status.success(),
+        "cast {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Sends `request` as is to the server at `url` and returns the whole answer.
+fn raw_http(url: &str, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_reads_chain_id_head_balances_nonces_fees_and_blocks() {
+    let Some(binary) = cast_binary() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut processes = Processes(Vec::new());
+    let net = start_localnet_with(dir.path(), &mut processes, &[]);
+    let url = net.rpc[0].as_str();
+    let client = xiebao_rpc::http_client(url).expect("client");
+    let status = wait_for("a first block", async || {
+        client.chain_status().await.ok().filter(|s| s.height >= 1)
+    })
+    .await;
+
+    assert_eq!(cast(&binary, &["chain-id", "--rpc-url", url]), status.chain_id.to_string());
+    let height: u64 = cast(&binary, &["block-number", "--rpc-url", url]).parse().expect("a number");
+    assert!(height >= status.height, "cast's head {height} is before {}", status.height);
+    assert!(cast(&binary, &["client", "--rpc-url", url]).starts_with("xiebao/"));
+
+    // Balances in wei: nRLC × 10⁹, so Ethereum tools' 18 decimals show whole RLC.
+    let faucet = faucet(dir.path()).address().to_string();
+    let account = client.account(faucet.parse().unwrap()).await.expect("account");
+    let wei = cast(&binary, &["balance", &faucet, "--rpc-url", url]);
+    assert_eq!(wei, (u128::from(account.free.0) * 1_000_000_000).to_string());
+    let ether = cast(&binary, &["balance", &faucet, "--ether", "--rpc-url", url]);
+    let (whole, nano) = (account.free.0 / 1_000_000_000, account.free.0 % 1_000_000_000);
+    assert_eq!(ether, format!("{whole}.{nano:09}000000000"), "1 RLC shows as 1.0");
+    assert_eq!(cast(&binary, &["nonce", &faucet, "--rpc-url", url]), account.nonce.to_string());
+    assert_eq!(cast(&binary, &["gas-price", "--rpc-url", url]), "0");
+    assert_eq!(cast(&binary, &["code", &faucet, "--rpc-url", url]), "0x");
+
+    // Blocks: the head and genesis, with their hashes as the native API gives them.
+    let block: serde_json::Value =
+        serde_json::from_str(&cast(&binary, &["block", "1", "--json", "--rpc-url", url]))
+            .expect("cast block --json");
+    let native = client.block(1).await.expect("getBlock").expect("block 1");
+    assert_eq!(block["hash"], serde_json::json!(native.hash), "{block}");
+    assert_eq!(block["parentHash"], serde_json::json!(native.parent), "{block}");
+    assert_eq!(block["number"], "0x1", "{block}");
+    // Browsers may call the node (CORS): a preflight from a page's origin is allowed.
+    let preflight = raw_http(
+        url,
+        "OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://wallet.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        preflight.to_ascii_lowercase().contains("access-control-allow-origin: *"),
+        "{preflight}"
+    );
+
+    // A height whose state is not kept is refused with the rule, not answered wrongly.
+    let output = Command::new(&binary)
+        .args(["balance", &faucet, "--block", "0", "--rpc-url", url])
+        .output()
+        .expect("run cast");
+    let head_now = client.chain_status().await.expect("status").height;
+    if head_now > 0 {
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("is not kept"), "{stderr}");
+    }
+}
