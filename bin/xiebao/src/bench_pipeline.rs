@@ -155,7 +155,9 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let bag_tasks_per_s = n / (bag_ms / 1e3);
     let single_call_tasks_per_s = n / (single_call_ms / 1e3);
     let iexec_tasks_per_s = iexec_tasks as f64 / (iexec_ms / 1e3);
+    let store = results_store_under_unsigned_uploads(quick)?;
     Ok(vec![
+        store,
         Figure {
             name: "pipeline.bag_ms",
             value: bag_ms,
@@ -253,4 +255,81 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
             ),
         },
     ])
+}
+
+/// A result store (`xiebao results serve`, a child process) under unsigned uploads: clients
+/// announce 64 MiB bodies and push `pushed` bytes each at once; the figure is how much the
+/// store's peak resident memory grew, against the bytes the clients pushed in the same run
+/// (a store that buffered bodies before checking signatures grew with them).
+fn results_store_under_unsigned_uploads(quick: bool) -> anyhow::Result<Figure> {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let (clients, pushed) = if quick { (8, 2 << 20) } else { (30, 8 << 20) };
+    let dir = tempfile_dir("results")?;
+    let mut server = Command::new(std::env::current_exe()?)
+        .args(["results", "serve", "--open", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting xiebao results serve")?;
+    let stop = |server: &mut std::process::Child| {
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().context("piped")?).read_line(&mut line)?;
+    let Some(address) = line.trim().strip_prefix("serving results on http://").map(str::to_owned)
+    else {
+        stop(&mut server);
+        bail!("the result store printed {line:?}");
+    };
+    let pid = server.id().to_string();
+    let before = crate::bench_growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
+    std::thread::scope(|scope| {
+        for _ in 0..clients {
+            let address = address.clone();
+            scope.spawn(move || {
+                let Ok(mut stream) = std::net::TcpStream::connect(&address) else { return };
+                let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(20)));
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(20)));
+                let task = alloy_primitives::B256::repeat_byte(9);
+                let head = format!(
+                    "PUT /v1/results/{task} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    64 << 20
+                );
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![0u8; 1 << 20];
+                for _ in 0..pushed / chunk.len() {
+                    if stream.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+            });
+        }
+    });
+    let after = crate::bench_growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
+    stop(&mut server);
+    let grown_mib = after.saturating_sub(before) as f64 / 1024.0;
+    Ok(Figure {
+        name: "pipeline.results_store_rss_growth_mib",
+        value: grown_mib,
+        unit: "MiB",
+        note: format!(
+            "the result store's peak memory growth under {clients} unsigned uploads pushing {} MiB each at once ({} MiB in all, same run); the attack review saw 146 MB pushed grow it to 2 GB",
+            pushed >> 20,
+            (clients * pushed) >> 20
+        ),
+    })
+}
+
+fn tempfile_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("xiebao-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -134,6 +134,7 @@ fn bench_all_quick_smoke_prints_every_figure() {
         "chain.one_process.finality_ms_p50",
         "chain.one_process.calls_per_s",
         "pipeline.bag_ms",
+        "pipeline.results_store_rss_growth_mib",
         "pipeline.bag_tasks_per_s",
         "pipeline.bag_tasks_per_s_one_call_per_tx",
         "pipeline.iexec_profile_bag_tasks_per_s",
