@@ -24,7 +24,14 @@ fn workspace() -> PathBuf {
 }
 
 fn anvil_binary() -> Option<PathBuf> {
-    let path = workspace().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    foundry_binary("anvil")
+}
+
+/// A Foundry tool (`anvil`, `cast`) installed from npm by `scripts/tools.sh`; `None` when it
+/// is missing, unless `XIEBAO_REQUIRE_ANVIL` says the tests must not skip.
+pub(crate) fn foundry_binary(tool: &str) -> Option<PathBuf> {
+    let path =
+        workspace().join(format!("tools/node_modules/@foundry-rs/{tool}-linux-amd64/bin/{tool}"));
     if path.exists() {
         return Some(path);
     }

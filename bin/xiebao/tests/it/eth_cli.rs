@@ -2,26 +2,12 @@
 //! `scripts/tools.sh`) reads the chain id, head, balances, nonces, fees, code and blocks of a
 //! localnet validator, and a browser's CORS preflight is answered.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use xiebao_rpc::XiebaoApiClient;
 
 use crate::chain_cli::{Processes, faucet, start_localnet_with, wait_for};
-
-fn cast_binary() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("XIEBAO_REQUIRE_ANVIL").is_none(),
-        "XIEBAO_REQUIRE_ANVIL is set but {} is missing (run scripts/tools.sh)",
-        path.display()
-    );
-    None
-}
 
 fn cast(binary: &Path, args: &[&str]) -> String {
     let output = Command::new(binary)
@@ -51,7 +37,7 @@ fn raw_http(url: &str, request: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cast_reads_chain_id_head_balances_nonces_fees_and_blocks() {
-    let Some(binary) = cast_binary() else { return };
+    let Some(binary) = crate::bridge_cli::foundry_binary("cast") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut processes = Processes(Vec::new());
     let net = start_localnet_with(dir.path(), &mut processes, &[]);
@@ -71,7 +57,7 @@ async fn cast_reads_chain_id_head_balances_nonces_fees_and_blocks() {
     let faucet = faucet(dir.path()).address().to_string();
     let account = client.account(faucet.parse().unwrap()).await.expect("account");
     let wei = cast(&binary, &["balance", &faucet, "--rpc-url", url]);
-    assert_eq!(wei, (u128::from(account.free.0) * 1_000_000_000).to_string());
+    assert_eq!(wei, (account.free.0 * 1_000_000_000).to_string());
     let ether = cast(&binary, &["balance", &faucet, "--ether", "--rpc-url", url]);
     let (whole, nano) = (account.free.0 / 1_000_000_000, account.free.0 % 1_000_000_000);
     assert_eq!(ether, format!("{whole}.{nano:09}000000000"), "1 RLC shows as 1.0");
