@@ -4,7 +4,9 @@
 //! jsonrpsee's own server caps connections only in all, so one client could hold every slot
 //! and lock everybody else out; an HTTP keep-alive connection could also stay open without
 //! ever sending anything. Here each accepted connection needs a permit from both the global
-//! and its address's budget (refused connections are closed at once), and a connection with
+//! and its address's budget (over its address's budget it waits for one of that address's
+//! connections to end, so a client's burst is served late; past twice the budget, and past
+//! the global one, connections are closed at once), and a connection with
 //! no bytes read or written for [`ConnectionLimits::idle_timeout`] is closed (WebSocket pings
 //! count as traffic, so a live subscriber stays).
 
@@ -61,12 +63,16 @@ impl Cors {
     }
 }
 
+/// How long a connection over its address's cap waits for one of that address's to end.
+const PER_IP_WAIT: Duration = Duration::from_secs(30);
+
 /// Bounds on the connections one server accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Connections at once, in all.
     pub total_max: usize,
-    /// Connections at once from one IP address.
+    /// Connections served at once from one IP address; as many more wait (up to 30 s) for
+    /// one of them to end, and the rest are closed at once.
     pub per_ip_max: usize,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
@@ -78,34 +84,39 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Connections open per address.
+/// Connections per address: a semaphore of `per_ip_max` permits each, and how many
+/// connections (served or waiting) the address has.
 #[derive(Clone, Default)]
-struct PerIp(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
+struct PerIp(Arc<Mutex<BTreeMap<IpAddr, (Arc<tokio::sync::Semaphore>, usize)>>>);
 
-/// One connection counted against its address; released on drop.
-struct IpPermit {
+/// One connection counted against its address (served or waiting); released on drop.
+struct IpSlot {
     counts: PerIp,
     ip: IpAddr,
+    semaphore: Arc<tokio::sync::Semaphore>,
 }
 
 impl PerIp {
-    fn acquire(&self, ip: IpAddr, max: usize) -> Option<IpPermit> {
+    /// A slot for one more connection from `ip`, unless it already has `max` served and `max`
+    /// waiting.
+    fn slot(&self, ip: IpAddr, max: usize) -> Option<IpSlot> {
         let mut counts = self.0.lock().expect("never poisoned");
-        let count = counts.entry(ip).or_default();
-        if *count >= max {
+        let (semaphore, users) =
+            counts.entry(ip).or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(max)), 0));
+        if *users >= 2 * max {
             return None;
         }
-        *count += 1;
-        Some(IpPermit { counts: self.clone(), ip })
+        *users += 1;
+        Some(IpSlot { counts: self.clone(), ip, semaphore: semaphore.clone() })
     }
 }
 
-impl Drop for IpPermit {
+impl Drop for IpSlot {
     fn drop(&mut self) {
         let mut counts = self.counts.0.lock().expect("never poisoned");
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some((_, users)) = counts.get_mut(&self.ip) {
+            *users -= 1;
+            if *users == 0 {
                 counts.remove(&self.ip);
             }
         }
@@ -203,7 +214,10 @@ pub fn serve(
                     continue;
                 }
             };
-            let Some(ip_permit) = per_ip.acquire(peer.ip(), limits.per_ip_max) else {
+            // Over its address's cap a connection waits for one of that address's own to
+            // end (an honest client's burst is served late, not refused); past twice the
+            // cap it is closed at once.
+            let Some(ip_slot) = per_ip.slot(peer.ip(), limits.per_ip_max) else {
                 continue;
             };
             let Some(permit) = total.try_acquire() else { continue };
@@ -214,7 +228,10 @@ pub fn serve(
             let service = builder.clone().build(methods.clone(), stop.clone());
             let stopped = stop.clone().shutdown();
             tokio::spawn(async move {
-                let _permits = (permit, ip_permit);
+                let semaphore = ip_slot.semaphore.clone();
+                let waited = tokio::time::timeout(PER_IP_WAIT, semaphore.acquire_owned()).await;
+                let Ok(Ok(ip_permit)) = waited else { return };
+                let _permits = (permit, ip_permit, ip_slot);
                 let idle = async {
                     let tick = (limits.idle_timeout / 4).max(Duration::from_millis(10));
                     loop {
