@@ -84,10 +84,13 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Connections per address: a semaphore of `per_ip_max` permits each, and how many
-/// connections (served or waiting) the address has.
+/// One address's connections: a semaphore of `per_ip_max` permits, and how many connections
+/// (served or waiting) it has.
+type AddressSlots = (Arc<tokio::sync::Semaphore>, usize);
+
+/// Connections per address.
 #[derive(Clone, Default)]
-struct PerIp(Arc<Mutex<BTreeMap<IpAddr, (Arc<tokio::sync::Semaphore>, usize)>>>);
+struct PerIp(Arc<Mutex<BTreeMap<IpAddr, AddressSlots>>>);
 
 /// One connection counted against its address (served or waiting); released on drop.
 struct IpSlot {
