@@ -64,19 +64,26 @@ fn callback_digest_is_keccak_of_the_data_and_links_are_refused() {
     assert!(stderr.contains("links and special files are not allowed"), "{stderr}");
 }
 
-#[test]
-fn results_serve_takes_signed_uploads_and_serves_them_back() {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `xiebao results serve --open` on a free port over `dir`; returns it and its address.
+fn start_open_gateway(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead as _, BufReader};
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .args(["results", "serve", "--open", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the gateway");
     let mut line = String::new();
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().strip_prefix("serving results on http://").expect(&line).to_owned();
+    (server, addr)
+}
+
+#[test]
+fn results_serve_takes_signed_uploads_and_serves_them_back() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start_open_gateway(dir.path());
     let exchange = |request: Vec<u8>| {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
         stream.write_all(&request).unwrap();
@@ -174,19 +181,11 @@ fn a_sealed_result_opens_only_with_the_beneficiarys_key() {
 /// RSS in the attack review).
 #[test]
 fn results_serve_refuses_unsigned_uploads_without_buffering_their_bodies() {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::io::{Read as _, Write as _};
     const CONNECTIONS: usize = 30;
     const PUSHED_BYTES: usize = 8 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_xiebao"))
-        .args(["results", "serve", "--open", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the gateway");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("serving results on http://").expect(&line).to_owned();
+    let (mut server, addr) = start_open_gateway(dir.path());
     let pid = server.id();
     let before = peak_rss_kib(pid);
     let task = xiebao_types::B256::repeat_byte(9);
