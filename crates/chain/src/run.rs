@@ -572,7 +572,7 @@ pub async fn start_validator<E, S, R, B, P>(
                 continue;
             };
             for tx in batch {
-                relay_chain.clone().admit_relayed(tx.to_vec()).await;
+                relay_chain.admit_relayed(&tx);
             }
         }
     });
