@@ -6,31 +6,22 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256};
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use xiebao_rpc::{TxStatus, XiebaoApiClient};
 use xiebao_types::Nrlc;
 use xiebao_types::tx::{Transaction, Transfer};
 
-/// Where the node is.
-#[derive(Debug, Args)]
-pub(crate) struct Endpoint {
-    /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
-    pub(crate) rpc: String,
-    /// Print JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
-}
+use crate::common::{Endpoint, format_rlc, parse_rlc};
 
 /// `xiebao account …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountCommand {
     /// Bring RLC from Ethereum to this account on the chain (through the bridge: locked on
     /// the mainchain, minted here once the validators attest it)
-    Deposit(crate::bridge::DepositArgs),
+    Deposit(crate::common::DepositArgs),
     /// Take RLC from this account back to Ethereum (burned here, released on the mainchain
     /// with the validators' signatures)
-    Withdraw(crate::bridge::WithdrawArgs),
+    Withdraw(crate::common::WithdrawArgs),
     /// An account's balances and nonce.
     Show {
         /// The account.
@@ -76,7 +67,7 @@ pub(crate) enum StakeCommand {
         #[arg(long)]
         amount: String,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -86,7 +77,7 @@ pub(crate) enum StakeCommand {
         #[arg(long)]
         workerpool: Address,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
         endpoint: Endpoint,
     },
@@ -104,40 +95,6 @@ pub(crate) enum TxCommand {
     },
 }
 
-/// Parses an RLC amount with up to 9 decimals into nRLC.
-pub(crate) fn parse_rlc(text: &str) -> anyhow::Result<Nrlc> {
-    let bad = || format!("amount {text:?}: expected RLC with up to 9 decimals, e.g. 1.5");
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && fraction.is_empty() || fraction.len() > 9 {
-        bail!(bad());
-    }
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) {
-        bail!(bad());
-    }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().with_context(bad)? };
-    let fraction: u128 = if fraction.is_empty() {
-        0
-    } else {
-        format!("{fraction:0<9}").parse().with_context(bad)?
-    };
-    let nrlc = whole
-        .checked_mul(1_000_000_000)
-        .and_then(|w| w.checked_add(fraction))
-        .with_context(|| format!("amount {text} RLC is too large"))?;
-    Ok(Nrlc(nrlc))
-}
-
-/// `1500000000` nRLC → `1.5 RLC`.
-pub(crate) fn format_rlc(amount: Nrlc) -> String {
-    let (whole, fraction) = (amount.0 / 1_000_000_000, amount.0 % 1_000_000_000);
-    if fraction == 0 {
-        return format!("{whole} RLC");
-    }
-    let fraction = format!("{fraction:09}");
-    format!("{whole}.{} RLC", fraction.trim_end_matches('0'))
-}
-
 #[allow(clippy::print_stdout, reason = "the command's output")]
 fn stake(command: &StakeCommand) -> anyhow::Result<()> {
     let (key, endpoint, call, what) = match command {
@@ -151,11 +108,11 @@ fn stake(command: &StakeCommand) -> anyhow::Result<()> {
             (key, endpoint, call.into(), format!("leaving {workerpool}"))
         }
     };
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-    crate::client_runtime()?.block_on(async {
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
         let address = key.address();
-        let applied = crate::send_call(&node, key, call, "it").await?;
+        let applied = crate::common::send_call(&node, key, call, "it").await?;
         let membership = node.rpc.membership(address).await?;
         if endpoint.json {
             println!(
@@ -180,29 +137,33 @@ fn stake(command: &StakeCommand) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
     match command {
-        AccountCommand::Deposit(args) => crate::bridge::deposit(args),
-        AccountCommand::Withdraw(args) => crate::bridge::withdraw(args),
+        // The bridge's transfers, dispatched by main to `bridge`.
+        AccountCommand::Deposit(_) | AccountCommand::Withdraw(_) => {
+            unreachable!("main dispatches `account deposit|withdraw` to the bridge command")
+        }
         AccountCommand::Stake(command) => stake(command),
-        AccountCommand::Show { address, endpoint } => crate::client_runtime()?.block_on(async {
-            let client = xiebao_rpc::http_client(&endpoint.rpc)?;
-            let account = client
-                .account(*address)
-                .await
-                .with_context(|| format!("asking {} for {address}", endpoint.rpc))?;
-            if endpoint.json {
-                println!("{}", serde_json::to_string(&account)?);
-            } else {
-                println!("account {address}");
-                println!("  free    {}", format_rlc(account.free));
-                println!("  frozen  {}", format_rlc(account.frozen));
-                println!("  nonce   {}", account.nonce);
-            }
-            Ok(())
-        }),
+        AccountCommand::Show { address, endpoint } => {
+            crate::common::client_runtime()?.block_on(async {
+                let client = xiebao_rpc::http_client(&endpoint.rpc)?;
+                let account = client
+                    .account(*address)
+                    .await
+                    .with_context(|| format!("asking {} for {address}", endpoint.rpc))?;
+                if endpoint.json {
+                    println!("{}", serde_json::to_string(&account)?);
+                } else {
+                    println!("account {address}");
+                    println!("  free    {}", format_rlc(account.free));
+                    println!("  frozen  {}", format_rlc(account.frozen));
+                    println!("  nonce   {}", account.nonce);
+                }
+                Ok(())
+            })
+        }
         AccountCommand::Transfer { to, amount, key_file, password_file, no_wait, endpoint } => {
             let amount = parse_rlc(amount)?;
-            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
-            crate::client_runtime()?.block_on(async {
+            let key = crate::common::signing_key(key_file, password_file.as_deref())?;
+            crate::common::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
                 let from = key.address();
                 let status = client
@@ -278,7 +239,7 @@ fn report(json: bool, hash: B256, status: Option<&TxStatus>) {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_tx(command: &TxCommand) -> anyhow::Result<()> {
     match command {
-        TxCommand::Show { hash, endpoint } => crate::client_runtime()?.block_on(async {
+        TxCommand::Show { hash, endpoint } => crate::common::client_runtime()?.block_on(async {
             let client = xiebao_rpc::http_client(&endpoint.rpc)?;
             let status = client
                 .transaction(*hash)

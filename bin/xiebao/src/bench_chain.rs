@@ -17,8 +17,9 @@ use xiebao_types::tx::{Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
 use crate::bench::Figure;
-use crate::chain::{GenesisBase, localnet_configs, spawn_node, spawn_nodes};
 use xiebao_chain::config::Timing;
+use xiebao_devnet::network::{GenesisBase, localnet_configs};
+use xiebao_devnet::process::{spawn_node, spawn_nodes};
 
 const CHAIN_ID: u64 = xiebao_protocol::testkit::CHAIN_ID;
 const VALIDATORS: usize = 4;
@@ -510,15 +511,15 @@ async fn start_network(
     one_process: bool,
 ) -> anyhow::Result<(Network, Vec<HttpClient>)> {
     let _ = std::fs::remove_dir_all(&dir);
-    let options = crate::chain::NodeOptions { timing: timing.clone(), bridge: None };
+    let options = xiebao_devnet::network::NodeOptions { timing: timing.clone(), bridge: None };
     let file = localnet_configs(&dir, VALIDATORS, GenesisBase::Template(genesis), &options)?;
     let mut network = Network { children: Vec::new(), dir };
     if one_process {
         let configs: Vec<&std::path::Path> = file.configs.iter().map(PathBuf::as_path).collect();
-        network.children.push(spawn_nodes(&configs)?);
+        network.children.push(spawn_nodes(&std::env::current_exe()?, &configs)?);
     } else {
         for config in &file.configs {
-            network.children.push(spawn_node(config)?);
+            network.children.push(spawn_node(&std::env::current_exe()?, config)?);
         }
     }
     let clients: Vec<HttpClient> =
@@ -553,8 +554,11 @@ async fn iexec_profile(
     ours: f64,
 ) -> anyhow::Result<Figure> {
     let (interval_ms, volume) =
-        if quick { (1_000, 8) } else { (crate::chain::IEXEC_BLOCK_INTERVAL_MS, 40) };
-    let timing = crate::chain::block_timing(interval_ms, crate::chain::IEXEC_BLOCK_TXS_MAX);
+        if quick { (1_000, 8) } else { (xiebao_devnet::network::IEXEC_BLOCK_INTERVAL_MS, 40) };
+    let timing = xiebao_devnet::network::block_timing(
+        interval_ms,
+        xiebao_devnet::network::IEXEC_BLOCK_TXS_MAX,
+    );
     let (world, stages) = crate::bench::classic_trust1(volume);
     let dir = std::env::temp_dir().join(format!("xiebao-bench-iexec-{}", std::process::id()));
     let (network, clients) = start_network(dir, genesis, &timing, false).await?;
@@ -586,7 +590,7 @@ async fn iexec_profile(
         note: format!(
             "baseline: {volume} trust-1 tasks, {} s blocks, 1 call per tx, initialize/contribute/reveal/finalize, ≤ {} txs per block; our defaults are {:.0}× this",
             interval_ms / 1_000,
-            crate::chain::IEXEC_BLOCK_TXS_MAX,
+            xiebao_devnet::network::IEXEC_BLOCK_TXS_MAX,
             ours / tasks_per_s
         ),
     })

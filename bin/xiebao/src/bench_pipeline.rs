@@ -82,7 +82,7 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let dir = std::env::temp_dir().join(format!("xiebao-bench-pipeline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let tiling = crate::devnet::tiling_for(tasks, TILE, ITERATIONS)?;
+    let tiling = xiebao_devnet::tiling_for(tasks, TILE, ITERATIONS)?;
 
     // Baseline: the compute alone, in this process, one task after another.
     let scratch = dir.join("baseline");
@@ -139,7 +139,7 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
     // account keeps one transaction in flight, so the scheduler's initialize and finalize take
     // a block each: 12 tasks are ≈ 2 minutes. Quick: 4 tasks, 1 s blocks.
     let (iexec_tasks, iexec_interval_ms) =
-        if quick { (4, 1_000) } else { (12, crate::chain::IEXEC_BLOCK_INTERVAL_MS) };
+        if quick { (4, 1_000) } else { (12, xiebao_devnet::network::IEXEC_BLOCK_INTERVAL_MS) };
     let interval = iexec_interval_ms.to_string();
     let iexec = devnet(
         &dir.join("net-iexec"),
@@ -189,7 +189,7 @@ pub(crate) fn pipeline(quick: bool) -> anyhow::Result<Vec<Figure>> {
             note: format!(
                 "baseline: {iexec_tasks} tasks in iExec's sidechain profile (devnet --profile iexec: {} s blocks of ≤ {} txs, 1 call per tx, initialize/contribute/reveal/finalize; {}; one transaction in flight per account, so the scheduler's 2 calls per task take a block each); sizes differ, so compared per task with the {tasks}-task bag: our defaults are {:.0}× this",
                 iexec_interval_ms / 1_000,
-                crate::chain::IEXEC_BLOCK_TXS_MAX,
+                xiebao_devnet::network::IEXEC_BLOCK_TXS_MAX,
                 finalized(&iexec),
                 bag_tasks_per_s / iexec_tasks_per_s
             ),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use xiebao_bridge::client::{self, DepositStage, WithdrawalStage};
 use xiebao_bridge::contracts::{self, Artifacts, BridgeParams};
 use xiebao_protocol::Event;
@@ -15,71 +15,8 @@ use xiebao_sdk::client::{Node, Sender, SenderOptions};
 use xiebao_types::Nrlc;
 use xiebao_types::tx::{SetBridge, Withdraw};
 
-use crate::account::{format_rlc, parse_rlc};
+use crate::common::{DepositArgs, Endpoints, KeyArgs, WithdrawArgs, format_rlc, parse_rlc};
 
-/// Both chains' endpoints.
-#[derive(Debug, Args)]
-pub(crate) struct Endpoints {
-    /// The Xiebao node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
-    rpc: String,
-    /// The mainchain (Ethereum) JSON-RPC URL.
-    #[arg(long, env = "XIEBAO_ETHEREUM", default_value = crate::config::DEFAULT_ETHEREUM)]
-    ethereum: String,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// A signing key (the same key is the account on both chains).
-#[derive(Debug, Args)]
-pub(crate) struct KeyArgs {
-    /// The key: a V3 keystore or a hex key file.
-    #[arg(long)]
-    pub(crate) key_file: PathBuf,
-    /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
-    #[arg(long)]
-    pub(crate) password_file: Option<PathBuf>,
-}
-
-/// A deposit (`bridge deposit`, `account deposit`).
-#[derive(Debug, Args)]
-pub(crate) struct DepositArgs {
-    /// Amount in RLC (up to 9 decimals).
-    #[arg(long)]
-    amount: String,
-    /// Who receives it on the chain (default: the key's own address).
-    #[arg(long)]
-    to: Option<Address>,
-    /// Return once the deposit is in a mainchain block.
-    #[arg(long)]
-    no_wait: bool,
-    #[command(flatten)]
-    key: KeyArgs,
-    #[command(flatten)]
-    endpoints: Endpoints,
-}
-
-/// A withdrawal (`bridge withdraw`, `account withdraw`).
-#[derive(Debug, Args)]
-pub(crate) struct WithdrawArgs {
-    /// Amount in RLC (up to 9 decimals).
-    #[arg(long)]
-    amount: String,
-    /// Who receives it on the mainchain (default: the key's own address).
-    #[arg(long)]
-    to: Option<Address>,
-    /// Stop after the burn and the signatures; release later with `xiebao bridge release`
-    /// (from any account holding ether for gas).
-    #[arg(long)]
-    no_release: bool,
-    #[command(flatten)]
-    key: KeyArgs,
-    #[command(flatten)]
-    endpoints: Endpoints,
-}
-
-/// `xiebao bridge …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BridgeCommand {
     /// Deploy the bridge contract (and a development RLC token) on the mainchain with the
@@ -167,7 +104,7 @@ async fn settings(node: &Node) -> anyhow::Result<xiebao_rpc::Bridge> {
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(command: &BridgeCommand) -> anyhow::Result<()> {
-    let runtime = crate::client_runtime()?;
+    let runtime = crate::common::client_runtime()?;
     match command {
         BridgeCommand::Deploy {
             deployer_key_file,
@@ -180,8 +117,8 @@ pub(crate) fn run(command: &BridgeCommand) -> anyhow::Result<()> {
             artifacts,
             endpoints,
         } => {
-            let deployer = crate::secret::signing_key(deployer_key_file, None)?;
-            let authority = crate::secret::signing_key(authority_key_file, None)?;
+            let deployer = crate::common::signing_key(deployer_key_file, None)?;
+            let authority = crate::common::signing_key(authority_key_file, None)?;
             let artifacts = Artifacts::load(&artifacts.clone().unwrap_or_else(Artifacts::default_dir))?;
             let (supply, max, daily) =
                 (parse_rlc(supply)?, parse_rlc(max_per_transfer)?, parse_rlc(daily_limit)?);
@@ -232,7 +169,7 @@ pub(crate) fn run(command: &BridgeCommand) -> anyhow::Result<()> {
         BridgeCommand::Deposit(args) => deposit(args),
         BridgeCommand::Withdraw(args) => withdraw(args),
         BridgeCommand::Release { id, key, endpoints } => {
-            let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+            let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
             runtime.block_on(async {
                 let node = Node::connect(&endpoints.rpc).await?;
                 let settings = settings(&node).await?;
@@ -419,9 +356,9 @@ impl Progress {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn deposit(args: &DepositArgs) -> anyhow::Result<()> {
     let DepositArgs { amount, to, no_wait, key, endpoints } = args;
-    let runtime = crate::client_runtime()?;
+    let runtime = crate::common::client_runtime()?;
     let amount = parse_rlc(amount)?;
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
     let recipient = to.unwrap_or(key.address());
     runtime.block_on(async {
                 let node = Node::connect(&endpoints.rpc).await?;
@@ -490,9 +427,9 @@ pub(crate) fn deposit(args: &DepositArgs) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn withdraw(args: &WithdrawArgs) -> anyhow::Result<()> {
     let WithdrawArgs { amount, to, no_release, key, endpoints } = args;
-    let runtime = crate::client_runtime()?;
+    let runtime = crate::common::client_runtime()?;
     let amount = parse_rlc(amount)?;
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
     let recipient = to.unwrap_or(key.address());
     runtime.block_on(async {
                 let node = Node::connect(&endpoints.rpc).await?;

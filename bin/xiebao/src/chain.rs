@@ -1,19 +1,19 @@
 //! `xiebao genesis`, `xiebao node`, `xiebao localnet` and `xiebao chain status`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::Address;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use rand::RngCore;
-use xiebao_chain::config::{
-    GenesisFile, GenesisValidator, NodeConfig, OracleSettings, PeerConfig, Timing,
+use xiebao_chain::config::{GenesisFile, NodeConfig, OracleSettings, Timing};
+use xiebao_devnet::network::{
+    FAUCET_RLC, GenesisBase, NewNode, NodeOptions, create_network, free_ports, localnet_configs,
+    write_configs,
 };
+use xiebao_devnet::process::{local_url, spawn_node, stop_children, wait_for_rpc};
 use xiebao_rpc::XiebaoApiClient;
 use xiebao_types::Nrlc;
-use xiebao_types::crypto::SecretKey;
 
 /// `xiebao genesis`.
 #[derive(Debug, Args)]
@@ -115,9 +115,9 @@ pub(crate) enum ChainCommand {
         #[arg(long)]
         p2p: std::net::SocketAddr,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// Prepare a new node (keys and config) to join a running network, from one of its
     /// validators' configs; prints what the authority runs to make it a validator
@@ -141,49 +141,18 @@ pub(crate) enum ChainCommand {
         #[arg(long)]
         address: Address,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
 }
 
 /// Writes a new node's keys and config under `out`, from the network config `from`.
 #[allow(clippy::print_stdout, reason = "the command's output")]
 fn join(from: &Path, out: &Path, p2p: Option<SocketAddr>, json: bool) -> anyhow::Result<()> {
-    let network = NodeConfig::load(from)?;
-    let config_path = out.join("config.json");
-    if config_path.exists() {
-        bail!("{} exists already; choose another --out", config_path.display());
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let out = std::fs::canonicalize(out)?;
-    let consensus_seed = random_32();
-    write_secret(&out.join("consensus.key"), &consensus_seed)?;
-    let signer_seed = random_32();
-    write_secret(&out.join("signer.key"), &signer_seed)?;
-    let signer = SecretKey::from_bytes(&B256::from(signer_seed))
-        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-    let consensus_key = xiebao_chain::public_bytes(&commonware_public(
-        &xiebao_chain::consensus_key(&consensus_seed),
-    ));
-    let ports = free_ports(2)?;
-    let p2p_listen = p2p.unwrap_or(ports[0]);
-    let config = NodeConfig {
-        genesis: std::fs::canonicalize(&network.genesis)
-            .with_context(|| format!("the genesis {}", network.genesis.display()))?,
-        data_dir: out.join("data"),
-        consensus_key_file: out.join("consensus.key"),
-        p2p_listen,
-        rpc_listen: ports[1],
-        metrics_listen: None,
-        rpc_cors: NodeConfig::default_rpc_cors(),
-        peers: network.peers.clone(),
-        timing: network.timing,
-        bridge: None,
-    };
-    std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    let address = signer.address();
+    let NewNode { config: config_path, address, consensus_key, p2p: p2p_listen, rpc } =
+        xiebao_devnet::network::new_node(from, out, p2p)?;
+    let ports = [p2p_listen, rpc];
     if json {
         println!(
             "{}",
@@ -214,13 +183,13 @@ fn join(from: &Path, out: &Path, p2p: Option<SocketAddr>, json: bool) -> anyhow:
 fn governance(
     call: xiebao_types::tx::Call,
     what: String,
-    key: &crate::bridge::KeyArgs,
-    endpoint: &crate::account::Endpoint,
+    key: &crate::common::KeyArgs,
+    endpoint: &crate::common::Endpoint,
 ) -> anyhow::Result<()> {
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-    crate::client_runtime()?.block_on(async {
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
-        let applied = crate::send_call(&node, key, call, "it").await?;
+        let applied = crate::common::send_call(&node, key, call, "it").await?;
         let status = node.rpc.chain_status().await?;
         let from = status.epoch_length * (status.epoch + 1);
         if endpoint.json {
@@ -235,20 +204,6 @@ fn governance(
     })
 }
 
-/// Faucet balance at genesis, RLC.
-const FAUCET_RLC: u64 = 1_000_000_000;
-
-fn random_32() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes
-}
-
-fn write_secret(path: &Path, bytes: &[u8; 32]) -> anyhow::Result<()> {
-    std::fs::write(path, format!("0x{}\n", alloy_primitives::hex::encode(bytes)))
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 fn parse_fund(spec: &str) -> anyhow::Result<(Address, Nrlc)> {
     let (address, amount) = spec
         .split_once('=')
@@ -259,99 +214,6 @@ fn parse_fund(spec: &str) -> anyhow::Result<(Address, Nrlc)> {
         .parse()
         .with_context(|| format!("--fund {spec}: {amount} is not a whole number of RLC"))?;
     Ok((address, Nrlc::rlc(rlc)))
-}
-
-/// What a new network's genesis starts from, before validators and the faucet are added.
-pub(crate) enum GenesisBase {
-    /// A fresh chain with this id and a new authority key.
-    Fresh {
-        /// The chain id.
-        chain_id: u64,
-        /// Extra balances.
-        funds: Vec<(Address, Nrlc)>,
-        /// Initial worker scores.
-        scores: Vec<(Address, u64)>,
-        /// Blocks per consensus epoch.
-        epoch_length: u64,
-    },
-    /// A genesis file's chain id, authority, balances, categories and scores.
-    Template(GenesisFile),
-}
-
-/// Creates keys for `count` validators under `out/validator-i/` and a genesis file.
-fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Result<GenesisFile> {
-    if count == 0 {
-        bail!("a network needs at least 1 validator (got --validators 0)");
-    }
-    let genesis_path = out.join("genesis.json");
-    if genesis_path.exists() {
-        bail!("{} exists: refusing to overwrite a network's genesis", genesis_path.display());
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut validators = Vec::new();
-    for index in 0..count {
-        let dir = out.join(format!("validator-{index}"));
-        std::fs::create_dir_all(&dir)?;
-        let consensus_seed = random_32();
-        write_secret(&dir.join("consensus.key"), &consensus_seed)?;
-        let signer_seed = random_32();
-        write_secret(&dir.join("signer.key"), &signer_seed)?;
-        let signer = SecretKey::from_bytes(&B256::from(signer_seed))
-            .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-        let public = xiebao_chain::consensus_key(&consensus_seed);
-        validators.push(GenesisValidator {
-            address: signer.address(),
-            consensus_key: xiebao_chain::public_bytes(&commonware_public(&public)),
-        });
-    }
-    let faucet_seed = random_32();
-    write_secret(&out.join("faucet.key"), &faucet_seed)?;
-    let faucet = SecretKey::from_bytes(&B256::from(faucet_seed))
-        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut genesis = match base {
-        GenesisBase::Fresh { chain_id, funds, scores, epoch_length } => {
-            if epoch_length < 2 {
-                bail!("--epoch-length {epoch_length}: an epoch holds at least 2 blocks");
-            }
-            let authority_seed = random_32();
-            write_secret(&out.join("authority.key"), &authority_seed)?;
-            let authority = SecretKey::from_bytes(&B256::from(authority_seed))
-                .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-            let mut balances: Vec<(Address, Nrlc)> = Vec::new();
-            for (address, amount) in funds {
-                if balances.iter().any(|(a, _)| *a == address) {
-                    bail!("--fund {address}: the account is funded twice");
-                }
-                balances.push((address, amount));
-            }
-            GenesisFile {
-                chain_id,
-                verifying_contract: Address::repeat_byte(0x11),
-                authority: authority.address(),
-                timestamp,
-                balances,
-                validators: Vec::new(),
-                categories: xiebao_protocol::Genesis::default_categories(),
-                scores,
-                epoch_length,
-            }
-        }
-        GenesisBase::Template(template) => GenesisFile { timestamp, ..template },
-    };
-    genesis.balances.insert(0, (faucet.address(), Nrlc::rlc(FAUCET_RLC)));
-    genesis.validators = validators;
-    std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
-    Ok(genesis)
-}
-
-fn commonware_public(
-    key: &commonware_cryptography::ed25519::PrivateKey,
-) -> commonware_cryptography::ed25519::PublicKey {
-    use commonware_cryptography::Signer as _;
-    key.public_key()
 }
 
 pub(crate) fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
@@ -452,28 +314,6 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<()> {
     first.recv().context("every validator thread ended without a result")?
 }
 
-/// The URL a local client reaches a listen address at (an unspecified IP means loopback).
-fn local_url(scheme: &str, listen: SocketAddr) -> String {
-    let host =
-        if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
-    format!("{scheme}://{host}:{}", listen.port())
-}
-
-/// Waits until `url` answers `chain_status` (polling every 100 ms, at most `timeout`).
-async fn wait_for_rpc(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
-    let client = xiebao_rpc::http_client(url)?;
-    let start = std::time::Instant::now();
-    loop {
-        match client.chain_status().await {
-            Ok(_) => return Ok(()),
-            Err(error) if start.elapsed() >= timeout => {
-                bail!("{url} did not answer within {} s: {error}", timeout.as_secs())
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-}
-
 /// Prints the node's JSON summary (`node --json`) from a thread of its own once its RPC
 /// answers, so that the validator starts unhindered; says on stderr if it never does.
 #[allow(clippy::print_stdout, reason = "the command's output")]
@@ -540,182 +380,6 @@ fn init_logs() {
         .try_init();
 }
 
-/// `count` distinct free loopback ports for services started later, chosen below the kernel's
-/// ephemeral range (`ip_local_port_range`) so that no outgoing connection made meanwhile (the
-/// validators dial each other as they start) can take one first. All are held while choosing,
-/// so none repeats. Falls back to port 0 (any free port) when that range is full.
-pub(crate) fn free_ports(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
-        .unwrap_or(32_768);
-    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
-    let mut held = Vec::with_capacity(count);
-    let mut seed = u64::from(std::process::id())
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos()));
-    let mut attempts = 0;
-    while held.len() < count {
-        attempts += 1;
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let port = if attempts < 10_000 {
-            low + u16::try_from((seed >> 33) % u64::from(high - low)).unwrap_or(0)
-        } else {
-            0
-        };
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            held.push(listener);
-        }
-    }
-    held.iter().map(|l| l.local_addr().context("finding a free loopback port")).collect()
-}
-
-/// iExec's sidechain profile (the baseline the benchmarks compare with): a block every 5 s…
-pub(crate) const IEXEC_BLOCK_INTERVAL_MS: u64 = 5_000;
-/// …of at most 32 transactions, standing in for its gas limit (≈ 4 transactions of ≈ 0.2 M gas
-/// per task, 8 tasks per block).
-pub(crate) const IEXEC_BLOCK_TXS_MAX: usize = 32;
-
-/// The default timing, except that a leader waits `interval_ms` before each proposal (0: it
-/// proposes as soon as asked) — the view timeouts leave it that long — and that a block holds
-/// at most `block_txs_max` transactions.
-pub(crate) fn block_timing(interval_ms: u64, block_txs_max: usize) -> Timing {
-    let default = Timing::default();
-    if interval_ms == 0 {
-        return Timing { block_txs_max, ..default };
-    }
-    Timing {
-        block_interval_ms: interval_ms,
-        leader_timeout_ms: interval_ms + 3_000,
-        certification_timeout_ms: interval_ms + 4_000,
-        block_txs_max,
-        ..default
-    }
-}
-
-/// What every validator of a new network is configured with besides its addresses.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct NodeOptions {
-    /// Consensus and block-building settings.
-    pub(crate) timing: Timing,
-    /// The bridge oracle, if the validators run one.
-    pub(crate) bridge: Option<OracleSettings>,
-}
-
-/// What `localnet` writes for scripts: every validator's RPC URL and config.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct LocalnetFile {
-    /// Each validator's RPC URL.
-    pub(crate) rpc: Vec<String>,
-    /// Each validator's Prometheus metrics URL.
-    pub(crate) metrics: Vec<String>,
-    /// Each validator's config file.
-    pub(crate) configs: Vec<PathBuf>,
-}
-
-/// Reads the network under `data_dir`, or creates one (genesis, keys, configs on free
-/// loopback ports) with `validators` validators and the given extra balances.
-pub(crate) fn localnet_configs(
-    data_dir: &Path,
-    validators: usize,
-    base: GenesisBase,
-    options: &NodeOptions,
-) -> anyhow::Result<LocalnetFile> {
-    let index_path = data_dir.join("localnet.json");
-    if index_path.exists() {
-        let bytes = std::fs::read(&index_path)?;
-        return serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is damaged", index_path.display()));
-    }
-    let genesis = create_network(data_dir, validators, base)?;
-    let mut p2p = Vec::new();
-    let mut rpc = Vec::new();
-    let mut metrics = Vec::new();
-    let ports = free_ports(3 * validators)?;
-    for chunk in ports.chunks(3) {
-        p2p.push(chunk[0]);
-        rpc.push(chunk[1]);
-        metrics.push(chunk[2]);
-    }
-    let configs = write_configs(data_dir, &genesis, &p2p, &p2p, &rpc, Some(&metrics), options)?;
-    let file = LocalnetFile {
-        rpc: rpc.iter().map(|a| format!("http://{a}")).collect(),
-        metrics: metrics.iter().map(|a| format!("http://{a}/metrics")).collect(),
-        configs,
-    };
-    std::fs::write(&index_path, serde_json::to_vec_pretty(&file)?)?;
-    Ok(file)
-}
-
-/// Writes `dir/validator-i/config.json` for every genesis validator: reached by the others at
-/// `peers[i]`, listening on `listen[i]`, serving RPC on `rpc[i]` (and metrics on
-/// `metrics[i]`); returns the paths.
-fn write_configs(
-    dir: &Path,
-    genesis: &GenesisFile,
-    peers: &[SocketAddr],
-    listen: &[SocketAddr],
-    rpc: &[SocketAddr],
-    metrics: Option<&[SocketAddr]>,
-    options: &NodeOptions,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let peer_list: Vec<PeerConfig> = genesis
-        .validators
-        .iter()
-        .zip(peers)
-        .map(|(v, address)| PeerConfig { consensus_key: v.consensus_key, address: *address })
-        .collect();
-    let mut configs = Vec::new();
-    for index in 0..genesis.validators.len() {
-        let config = NodeConfig {
-            genesis: PathBuf::from("../genesis.json"),
-            data_dir: PathBuf::from("data"),
-            consensus_key_file: PathBuf::from("consensus.key"),
-            p2p_listen: listen[index],
-            rpc_listen: rpc[index],
-            metrics_listen: metrics.map(|m| m[index]),
-            rpc_cors: NodeConfig::default_rpc_cors(),
-            peers: peer_list.clone(),
-            timing: options.timing.clone(),
-            bridge: options.bridge.clone(),
-        };
-        let path = dir.join(format!("validator-{index}")).join("config.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        configs.push(path);
-    }
-    Ok(configs)
-}
-
-/// Starts `xiebao node --config config`, logging to `node.log` beside the config.
-pub(crate) fn spawn_node(config: &Path) -> anyhow::Result<Child> {
-    spawn_nodes(&[config])
-}
-
-/// Starts one `xiebao node` process running the validators of `configs` (one thread each),
-/// logging to the first one's folder (`node.log`).
-pub(crate) fn spawn_nodes(configs: &[&Path]) -> anyhow::Result<Child> {
-    let first = configs.first().context("no validator config to start")?;
-    let dir = first.parent().unwrap_or(Path::new("."));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("node.log"))
-        .with_context(|| format!("opening {}/node.log", dir.display()))?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("node");
-    for config in configs {
-        command.arg("--config").arg(config);
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting a validator process")
-}
-
 pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     let base = match &args.genesis_template {
         Some(path) => GenesisBase::Template(GenesisFile::load(path)?),
@@ -737,7 +401,7 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
     let file = localnet_configs(&args.data_dir, args.validators, base, &options)?;
     let mut children = Vec::new();
     for config in &file.configs {
-        children.push(spawn_node(config)?);
+        children.push(spawn_node(&std::env::current_exe()?, config)?);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     {
@@ -795,28 +459,8 @@ pub(crate) fn localnet(args: &LocalnetArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(wait_for_stop())?;
+    runtime.block_on(crate::common::wait_for_stop())?;
     stop_children(&mut children);
-    Ok(())
-}
-
-/// SIGTERMs each validator (they persist every finalized block as it comes) and reaps it.
-fn stop_children(children: &mut [Child]) {
-    for child in children.iter_mut() {
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-    }
-    for child in children.iter_mut() {
-        let _ = child.wait();
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_stop() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod bench_growth;
 mod bench_pipeline;
 mod bridge;
 mod chain;
+mod common;
 mod config;
 mod demo;
 mod devnet;
@@ -16,7 +17,6 @@ mod reference;
 mod registry;
 mod result;
 mod run;
-mod secret;
 mod task;
 mod wallet;
 
@@ -113,24 +113,6 @@ enum Command {
     Config(config::ConfigCommand),
 }
 
-/// The single-threaded runtime the client commands (RPC queries, payments) run on.
-fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
-}
-
-/// Signs one call with `key`, sends it through `node` and waits until it is final; `what`
-/// names it when the chain refuses it.
-async fn send_call(
-    node: &xiebao_sdk::client::Node,
-    key: xiebao_types::SecretKey,
-    call: xiebao_types::Call,
-    what: &str,
-) -> anyhow::Result<xiebao_sdk::client::Applied> {
-    use anyhow::Context as _;
-    let sender = xiebao_sdk::client::Sender::spawn(node.clone(), key, Default::default());
-    sender.send(call).await.with_context(|| format!("the chain refused {what}"))
-}
-
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The chain is chosen before clap parses, so that its endpoints become the defaults of the
@@ -197,6 +179,8 @@ fn dispatch(cli: &Cli, selection: anyhow::Result<config::Selection>) -> anyhow::
         Command::Node(args) => chain::node(args),
         Command::Localnet(args) => chain::localnet(args),
         Command::Chain(command) => chain::run(command),
+        Command::Account(account::AccountCommand::Deposit(args)) => bridge::deposit(args),
+        Command::Account(account::AccountCommand::Withdraw(args)) => bridge::withdraw(args),
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
         Command::Devnet(args) => devnet::run(args),

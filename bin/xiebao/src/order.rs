@@ -45,25 +45,25 @@ pub(crate) enum OrderCommand {
         #[arg(long)]
         scheduler: Option<String>,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// Cancel one of your orders on chain: its remaining volume becomes 0, for good.
     Cancel {
         /// The order JSON (`-` reads standard input), or the hash of an order in the market.
         order: String,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// Presign one of your orders on chain: it becomes valid without a signature in it.
     Presign {
         /// The order JSON; `-` reads standard input.
         order: PathBuf,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// Remove one of your orders from the market (signs its close operation; the order stays
     /// valid on chain until cancelled there).
@@ -77,7 +77,7 @@ pub(crate) enum OrderCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// List the market's orders, cheapest first.
     List {
@@ -97,14 +97,14 @@ pub(crate) enum OrderCommand {
         #[arg(long)]
         signer: Option<Address>,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// One order of the market by hash, with what is left of it on chain.
     Show {
         /// The order hash.
         hash: xiebao_types::B256,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
 }
 
@@ -181,7 +181,7 @@ fn print_entries(entries: &[xiebao_rpc::BookEntry], json: bool) -> anyhow::Resul
         let price = e
             .price
             .parse::<u128>()
-            .map_or(e.price.clone(), |p| crate::account::format_rlc(xiebao_types::Nrlc(p)));
+            .map_or(e.price.clone(), |p| crate::common::format_rlc(xiebao_types::Nrlc(p)));
         let target = ["app", "dataset", "workerpool", "requester"]
             .iter()
             .find_map(|k| e.order.get(*k).and_then(|v| v.as_str()).map(|v| format!("{k} {v}")))
@@ -216,16 +216,16 @@ impl OrderInput {
 fn manage(
     order: &str,
     operation: xiebao_types::OrderOperation,
-    key: &crate::bridge::KeyArgs,
-    endpoint: &crate::account::Endpoint,
+    key: &crate::common::KeyArgs,
+    endpoint: &crate::common::Endpoint,
 ) -> anyhow::Result<()> {
     use xiebao_rpc::MarketApiClient as _;
     use xiebao_types::Bytes;
     use xiebao_types::tx::{
         ManageAppOrder, ManageDatasetOrder, ManageRequestOrder, ManageWorkerpoolOrder,
     };
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-    crate::client_runtime()?.block_on(async {
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
         let order = match order.parse::<xiebao_types::B256>() {
             Ok(hash) if !Path::new(order).exists() => {
@@ -247,7 +247,7 @@ fn manage(
             AnyOrder::Workerpool(order) => ManageWorkerpoolOrder { order, operation, sign }.into(),
             AnyOrder::Request(order) => ManageRequestOrder { order, operation, sign }.into(),
         };
-        let applied = crate::send_call(&node, key, call, "it").await?;
+        let applied = crate::common::send_call(&node, key, call, "it").await?;
         let done = match operation {
             xiebao_types::OrderOperation::Sign => "presigned",
             xiebao_types::OrderOperation::Close => "cancelled",
@@ -276,7 +276,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             manage(order, xiebao_types::OrderOperation::Sign, key, endpoint)?;
         }
         OrderCommand::Init { kind, target, price, volume, requester, json } => {
-            let price = crate::account::parse_rlc(price)?.to_u256();
+            let price = crate::common::parse_rlc(price)?.to_u256();
             let target = target.unwrap_or(Address::ZERO);
             let salt = xiebao_types::B256::from(rand::random::<[u8; 32]>());
             let volume = xiebao_types::U256::from(*volume);
@@ -351,7 +351,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             let text = read_text(order)?;
             let parsed = AnyOrder::from_json(&text, None)
                 .with_context(|| format!("order {}", order.display()))?;
-            crate::client_runtime()?.block_on(async {
+            crate::common::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
                 let hash = client
                     .publish(parsed.to_json(), scheduler.clone())
@@ -366,8 +366,8 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             })?;
         }
         OrderCommand::Unpublish { hash, key_file, password_file, endpoint } => {
-            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
-            crate::client_runtime()?.block_on(async {
+            let key = crate::common::signing_key(key_file, password_file.as_deref())?;
+            crate::common::client_runtime()?.block_on(async {
                 let node = xiebao_sdk::client::Node::connect(&endpoint.rpc).await?;
                 let entry = node.rpc.order(*hash).await?.with_context(|| {
                     format!("order {hash} is not in the market at {}", endpoint.rpc)
@@ -385,7 +385,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             })?;
         }
         OrderCommand::List { kind, app, dataset, workerpool, signer, endpoint } => {
-            crate::client_runtime()?.block_on(async {
+            crate::common::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
                 let query = xiebao_rpc::OrderQuery {
                     kind: *kind,
@@ -400,7 +400,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
             })?;
         }
         OrderCommand::Show { hash, endpoint } => {
-            crate::client_runtime()?.block_on(async {
+            crate::common::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
                 let entry = client.order(*hash).await?.with_context(|| {
                     format!("order {hash} is not in the market at {}", endpoint.rpc)
@@ -425,7 +425,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
         }
         OrderCommand::Sign(args) => {
             let (mut order, domain) = args.input.read()?;
-            let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+            let key = crate::common::signing_key(&args.key_file, args.password_file.as_deref())?;
             order.sign_with(&domain, &key);
             let json = order.to_json();
             if args.input.json {

@@ -9,16 +9,6 @@ use clap::Args;
 use xiebao_scheduler::api::Capabilities;
 use xiebao_sdk::client::SenderOptions;
 
-/// `--max-calls-per-tx`: a positive number of calls.
-pub(crate) fn calls_per_tx(text: &str) -> Result<usize, String> {
-    let calls: usize =
-        text.parse().map_err(|e| format!("{e}: a number of calls per transaction"))?;
-    if calls == 0 {
-        return Err("a transaction carries at least one call (1: one call per transaction)".into());
-    }
-    Ok(calls)
-}
-
 /// `xiebao scheduler`.
 #[derive(Debug, Args)]
 pub(crate) struct SchedulerArgs {
@@ -54,7 +44,7 @@ pub(crate) struct SchedulerArgs {
     category: u64,
     /// Most calls the scheduler packs into one transaction (initializations, finalizations;
     /// 1: one call per transaction, the batching baseline).
-    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = calls_per_tx)]
+    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = crate::common::calls_per_tx)]
     max_calls_per_tx: usize,
     /// Trust-1 tasks take the trust > 1 path — the worker contributes, the scheduler asks for
     /// the reveal, the worker reveals, the scheduler finalizes — instead of one
@@ -109,7 +99,7 @@ pub(crate) struct WorkerArgs {
     stake: Option<String>,
     /// Most calls the worker packs into one transaction (its contributions and reveals;
     /// 1: one call per transaction, the batching baseline).
-    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = calls_per_tx)]
+    #[arg(long, value_name = "N", default_value_t = SenderOptions::DEFAULT_MAX_CALLS, value_parser = crate::common::calls_per_tx)]
     max_calls_per_tx: usize,
     /// Test only: corrupt every output (a lying worker, for fault tests).
     #[arg(long, hide = true)]
@@ -136,7 +126,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
     if args.volume == 0 {
         anyhow::bail!("--volume 0: the workerpool order must cover at least one task");
     }
-    let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+    let key = crate::common::signing_key(&args.key_file, args.password_file.as_deref())?;
     let config = xiebao_scheduler::service::Config {
         rpc: args.rpc.clone(),
         key,
@@ -144,7 +134,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
         order: xiebao_scheduler::service::OrderPolicy {
-            price: crate::account::parse_rlc(&args.price)?,
+            price: crate::common::parse_rlc(&args.price)?,
             trust: args.trust,
             volume: args.volume,
             category: args.category,
@@ -177,7 +167,7 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
         }
         use std::io::Write as _;
         std::io::stdout().flush()?;
-        crate::chain::wait_for_stop().await?;
+        crate::common::wait_for_stop().await?;
         let _ = running.handle.stop();
         anyhow::Ok(())
     })
@@ -185,10 +175,10 @@ pub(crate) fn scheduler(args: &SchedulerArgs) -> anyhow::Result<()> {
 
 pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     init_logs("warn,xiebao_worker=info");
-    let key = crate::secret::signing_key(&args.key_file, args.password_file.as_deref())?;
+    let key = crate::common::signing_key(&args.key_file, args.password_file.as_deref())?;
     let address = key.address();
     let join = match (&args.join, &args.stake) {
-        (Some(pool), Some(stake)) => Some((*pool, crate::account::parse_rlc(stake)?)),
+        (Some(pool), Some(stake)) => Some((*pool, crate::common::parse_rlc(stake)?)),
         _ => None,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -221,7 +211,7 @@ pub(crate) fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             result = xiebao_worker::run(config) => result.context("worker"),
-            stop = crate::chain::wait_for_stop() => stop,
+            stop = crate::common::wait_for_stop() => stop,
             () = announce => Ok(()),
         }
     })

@@ -27,7 +27,7 @@ pub(crate) enum EntryCommand {
         /// The entry's address.
         address: Address,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// The registered entries of this kind, optionally only one owner's.
     List {
@@ -35,7 +35,7 @@ pub(crate) enum EntryCommand {
         #[arg(long)]
         owner: Option<Address>,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
     /// Give an entry to another owner (its current owner's key).
     Transfer {
@@ -45,9 +45,9 @@ pub(crate) enum EntryCommand {
         #[arg(long)]
         to: Address,
         #[command(flatten)]
-        key: crate::bridge::KeyArgs,
+        key: crate::common::KeyArgs,
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
 }
 
@@ -82,9 +82,9 @@ pub(crate) struct DeployArgs {
     #[arg(long, default_value_t = 1_000_000)]
     volume: u64,
     #[command(flatten)]
-    key: crate::bridge::KeyArgs,
+    key: crate::common::KeyArgs,
     #[command(flatten)]
-    endpoint: crate::account::Endpoint,
+    endpoint: crate::common::Endpoint,
 }
 
 /// `xiebao category …`.
@@ -93,7 +93,7 @@ pub(crate) enum CategoryCommand {
     /// Every category: id, name and work clock T (deadlines are 7T, 2T after consensus, 10T).
     List {
         #[command(flatten)]
-        endpoint: crate::account::Endpoint,
+        endpoint: crate::common::Endpoint,
     },
 }
 
@@ -183,9 +183,9 @@ fn given_checksum(args: &DeployArgs, text: &str) -> anyhow::Result<(B256, String
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
-    let key = crate::secret::signing_key(&args.key.key_file, args.key.password_file.as_deref())?;
+    let key = crate::common::signing_key(&args.key.key_file, args.key.password_file.as_deref())?;
     let owner = key.address();
-    let price = args.price.as_deref().map(crate::account::parse_rlc).transpose()?;
+    let price = args.price.as_deref().map(crate::common::parse_rlc).transpose()?;
     let (call, address, kind): (Call, Address, &str) = match registry {
         Registry::App | Registry::Dataset => {
             let (checksum, location) = match (&args.file, &args.checksum) {
@@ -231,7 +231,7 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
             (call.into(), address, "workerpool")
         }
     };
-    crate::client_runtime()?.block_on(async {
+    crate::common::client_runtime()?.block_on(async {
         let node = Node::connect(&args.endpoint.rpc).await?;
         let sender = Sender::spawn(node.clone(), key.clone(), SenderOptions::default());
         let applied = sender.send(call).await.with_context(|| format!("registering the {kind}"))?;
@@ -290,7 +290,7 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
         } else {
             println!("{kind} {address} registered in block {}", applied.height);
             if let (Some(hash), Some(price)) = (order_hash, price) {
-                println!("order {hash} published: {} per task, {} tasks", crate::account::format_rlc(price), args.volume);
+                println!("order {hash} published: {} per task, {} tasks", crate::common::format_rlc(price), args.volume);
             }
         }
         Ok(())
@@ -301,9 +301,9 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
 fn list(
     registry: Registry,
     owner: Option<Address>,
-    endpoint: &crate::account::Endpoint,
+    endpoint: &crate::common::Endpoint,
 ) -> anyhow::Result<()> {
-    crate::client_runtime()?.block_on(async {
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let entries = node
             .entries(owner, None)
@@ -351,14 +351,14 @@ fn list(
 fn transfer(
     address: Address,
     to: Address,
-    key: &crate::bridge::KeyArgs,
-    endpoint: &crate::account::Endpoint,
+    key: &crate::common::KeyArgs,
+    endpoint: &crate::common::Endpoint,
 ) -> anyhow::Result<()> {
-    let key = crate::secret::signing_key(&key.key_file, key.password_file.as_deref())?;
-    crate::client_runtime()?.block_on(async {
+    let key = crate::common::signing_key(&key.key_file, key.password_file.as_deref())?;
+    crate::common::client_runtime()?.block_on(async {
         let node = Node::connect(&endpoint.rpc).await?;
         let call = TransferAsset { asset: address, to }.into();
-        let applied = crate::send_call(&node, key, call, "the transfer").await?;
+        let applied = crate::common::send_call(&node, key, call, "the transfer").await?;
         if endpoint.json {
             println!(
                 "{}",
@@ -375,10 +375,10 @@ fn transfer(
 fn show(
     registry: Registry,
     address: Address,
-    endpoint: &crate::account::Endpoint,
+    endpoint: &crate::common::Endpoint,
 ) -> anyhow::Result<()> {
     let address = &address;
-    crate::client_runtime()?.block_on(async {
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let asking = || format!("asking {} for {address}", endpoint.rpc);
         let (json, lines): (serde_json::Value, Vec<String>) = match registry {
@@ -419,7 +419,7 @@ fn show(
                         "  policy   worker stake {} % of the price, scheduler reward {} %, minimum bond {}, unbonding {} s",
                         p.worker_stake_ratio,
                         p.scheduler_reward_ratio,
-                        crate::account::format_rlc(p.min_worker_stake),
+                        crate::common::format_rlc(p.min_worker_stake),
                         p.unbonding_delay_s
                     ),
                 ];
@@ -440,7 +440,7 @@ fn show(
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn categories(command: &CategoryCommand) -> anyhow::Result<()> {
     let CategoryCommand::List { endpoint } = command;
-    crate::client_runtime()?.block_on(async {
+    crate::common::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let categories = node
             .categories()

@@ -1,9 +1,11 @@
-//! `xiebao result digest`: the digest workers agree on for a task's output.
+//! `xiebao result digest|download|seal|open`: the digest workers agree on for a task's output,
+//! and a task's result fetched and verified.
 
 use std::path::PathBuf;
 
-use alloy_primitives::Address;
-use anyhow::Context;
+use alloy_primitives::{Address, B256};
+use anyhow::{Context, bail};
+use xiebao_rpc::XiebaoApiClient as _;
 
 /// `xiebao result …`.
 #[derive(Debug, clap::Subcommand)]
@@ -37,7 +39,7 @@ pub(crate) enum ResultCommand {
     },
     /// Fetch a finalized task's result from its link, check its content id and its digest
     /// against the chain, and unpack it.
-    Download(crate::task::DownloadArgs),
+    Download(DownloadArgs),
     /// Decrypt a sealed result with the beneficiary's key.
     Open {
         /// The beneficiary's key: a V3 keystore or a hex key file.
@@ -61,7 +63,7 @@ pub(crate) enum ResultCommand {
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
 pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
     match command {
-        ResultCommand::Download(args) => crate::task::download(args)?,
+        ResultCommand::Download(args) => download(args)?,
         ResultCommand::Digest { dir, callback_file, json } => {
             let (digest, rule, source) = match (dir, callback_file) {
                 (_, Some(file)) => {
@@ -94,7 +96,7 @@ pub(crate) fn run(command: &ResultCommand) -> anyhow::Result<()> {
             }
         }
         ResultCommand::Open { key_file, password_file, input, output, json } => {
-            let key = crate::secret::signing_key(key_file, password_file.as_deref())?;
+            let key = crate::common::signing_key(key_file, password_file.as_deref())?;
             let sealed =
                 std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
             let plain = xiebao_results::sealed::open(&key, &sealed)?;
@@ -183,5 +185,63 @@ pub(crate) fn serve(command: &ResultsCommand) -> anyhow::Result<()> {
         std::io::stdout().flush()?;
         xiebao_results::gateway::serve(listener, store, authorize).await?;
         anyhow::Ok(())
+    })
+}
+
+/// `xiebao result download`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DownloadArgs {
+    /// The task whose result to fetch.
+    task: B256,
+    /// Directory the result's files are written to (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// The beneficiary's key (V3 keystore or hex key file), for results encrypted for them.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Largest result accepted, bytes: the download and what it unpacks to (default 1 GiB).
+    #[arg(long, default_value_t = crate::common::RESULT_DOWNLOAD_MAX_BYTES)]
+    max_bytes: u64,
+    #[command(flatten)]
+    endpoint: crate::common::Endpoint,
+}
+
+#[allow(clippy::print_stdout, reason = "the command's output")]
+pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
+    crate::common::client_runtime()?.block_on(async {
+        let node = xiebao_rpc::http_client(&args.endpoint.rpc)?;
+        let Some(record) = node.task(args.task).await? else {
+            bail!("task {} is not on chain yet: it has no result", args.task);
+        };
+        if record.results.is_empty() {
+            bail!(
+                "task {} is {} and has no result yet; see `xiebao task show {}`",
+                args.task,
+                record.status,
+                args.task
+            );
+        }
+        if args.out.exists()
+            && !std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_none())
+        {
+            bail!("{} is not empty: give a new or empty directory", args.out.display());
+        }
+        let deal = node.deal(record.deal_id).await?.context("the task's deal is not on chain")?;
+        let key = match &args.key_file {
+            Some(key_file) => Some(crate::common::signing_key(key_file, args.password_file.as_deref())?),
+            None => None,
+        };
+        let (cid, digest) =
+            xiebao_sdk::download::save(&reqwest::Client::new(), &record, &deal, key.as_ref(), &args.out, args.max_bytes)
+                .await?;
+        if args.endpoint.json {
+            println!("{}", serde_json::json!({ "task": args.task, "cid": cid, "digest": digest, "out": args.out }));
+        } else {
+            println!("{} (digest {digest}, verified)", args.out.display());
+        }
+        Ok(())
     })
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use xiebao_sdk::wallet;
 use xiebao_types::Address;
 
-use crate::secret;
+use crate::common as secret;
 
 /// Where keystores live and how to unlock them.
 #[derive(Debug, clap::Args)]

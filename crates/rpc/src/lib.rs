@@ -29,6 +29,7 @@ pub use jsonrpsee;
 
 pub mod eth;
 pub mod market;
+pub mod pool;
 pub mod serve;
 pub use market::{BookEntry, MarketApiClient, MarketApiServer, OrderQuery};
 pub use serve::{ConnectionLimits, Cors};

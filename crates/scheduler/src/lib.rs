@@ -16,6 +16,8 @@
 //! [`board`] is the bookkeeping and every decision, without I/O; [`service`] runs it against a
 //! node and serves [`api`] to workers and requesters.
 
-pub mod api;
+/// The pool API workers and requesters speak (its types and methods live in `xiebao-rpc`, where
+/// clients reach them without depending on the scheduler).
+pub use xiebao_rpc::pool as api;
 pub mod board;
 pub mod service;

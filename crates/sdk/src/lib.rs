@@ -4,7 +4,9 @@
 //!   order domain) and a [`Sender`](client::Sender) that signs, batches and follows calls;
 //! - [`wallet`]: V3 keystores, hex keys and BIP-39 mnemonics;
 //! - [`digest`]: the result digest workers agree on; [`params`]: a task's parameters;
-//! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest.
+//! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest;
+//! - [`download`]: fetching a task's result, bounded, checked against its content id and digest;
+//! - [`requester`]: the `xiebao run` flow (choose orders, match, follow the bag, download).
 //!
 //! Read an account (the whole of `examples/balance.rs` is this and its arguments):
 //!
@@ -28,5 +30,7 @@
 pub mod archive;
 pub mod client;
 pub mod digest;
+pub mod download;
 pub mod params;
+pub mod requester;
 pub mod wallet;
