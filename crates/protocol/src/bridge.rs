@@ -7,9 +7,9 @@ use xiebao_types::bridge::{BridgeDomain, release_digest};
 use xiebao_types::crypto;
 use xiebao_types::tx::{AttestDeposit, SetBridge, SignWithdrawal, Withdraw};
 
+use crate::ctx::Ctx;
 use crate::error::ProtocolError;
 use crate::event::Event;
-use crate::exec::Ctx;
 use crate::model::{Bridge, DepositClaim, ReleaseSignature, Withdrawal};
 use crate::registry::check_authority;
 use crate::state::State;
@@ -206,7 +206,7 @@ pub(crate) fn withdraw(ctx: &mut Ctx<'_>, call: &Withdraw) -> Result<(), Protoco
     }
     let account = ctx.sender;
     let mut balance = ctx.state.account(&account);
-    balance.free = crate::exec::debit(account, balance.free, call.amount, "withdrawal")?;
+    balance.free = crate::ctx::debit(account, balance.free, call.amount, "withdrawal")?;
     ctx.state.put_account(account, balance);
     let mut globals = ctx.state.globals().clone();
     globals.burned = globals.burned.checked_add(call.amount)?;

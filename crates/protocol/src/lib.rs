@@ -11,6 +11,7 @@
 
 mod bridge;
 mod consensus;
+mod ctx;
 mod error;
 mod event;
 mod exec;

@@ -8,9 +8,9 @@ use xiebao_types::tx::{
 };
 use xiebao_types::{Nrlc, Tag};
 
+use crate::ctx::Ctx;
 use crate::error::{EntryKind, ProtocolError};
 use crate::event::Event;
-use crate::exec::Ctx;
 use crate::model::{Deal, Resource, Timer};
 use crate::registry::restriction_allows;
 use crate::verify::{CallSigners, Recovered};

@@ -5,9 +5,9 @@ use alloy_primitives::Address;
 use xiebao_types::Nrlc;
 use xiebao_types::tx::{JoinPool, LeavePool};
 
+use crate::ctx::Ctx;
 use crate::error::{EntryKind, ProtocolError};
 use crate::event::Event;
-use crate::exec::Ctx;
 use crate::model::{Membership, MembershipStatus, Timer};
 
 pub(crate) fn join(ctx: &mut Ctx<'_>, call: &JoinPool) -> Result<(), ProtocolError> {

@@ -7,9 +7,9 @@ use xiebao_types::tx::{
     CreateWorkerpool, PoolPolicy, RemoveValidator, SetGroupMember, SetTeeBroker, TransferAsset,
 };
 
+use crate::ctx::Ctx;
 use crate::error::{EntryKind, ProtocolError};
 use crate::event::Event;
-use crate::exec::Ctx;
 use crate::model::{App, Category, Dataset, Globals, Group, Validator, Workerpool};
 
 /// The address of a new entry: the last 20 bytes of

@@ -9,9 +9,9 @@ use xiebao_types::tx::{
 };
 
 use crate::consensus::{is_consensus, kitty_share, log2_floor, slashed_score, worker_weight};
+use crate::ctx::Ctx;
 use crate::error::ProtocolError;
 use crate::event::{EscrowRef, Event};
-use crate::exec::Ctx;
 use crate::model::{Contribution, ContributionStatus, Deal, ResultGroup, Task, TaskStatus};
 use crate::pool;
 use crate::verify::{CallSigners, Recovered};
