@@ -4,7 +4,9 @@
 //!   order domain) and a [`Sender`](client::Sender) that signs, batches and follows calls;
 //! - [`wallet`]: V3 keystores, hex keys and BIP-39 mnemonics;
 //! - [`digest`]: the result digest workers agree on; [`params`]: a task's parameters;
-//! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest.
+//! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest;
+//! - [`config`]: named chains (the config file, the built-in `devnet`) and which endpoint a
+//!   flag, the environment, a chain or a default gives.
 //!
 //! Read an account (the whole of `examples/balance.rs` is this and its arguments):
 //!
@@ -27,6 +29,7 @@
 
 pub mod archive;
 pub mod client;
+pub mod config;
 pub mod digest;
 pub mod params;
 pub mod wallet;
