@@ -6,7 +6,9 @@
 //! - [`digest`]: the result digest workers agree on; [`params`]: a task's parameters;
 //! - [`archive`]: unpacking a result archive from anyone, bounded and checked against its digest;
 //! - [`download`]: fetching a task's result, bounded, checked against its content id and digest;
-//! - [`requester`]: the `xiebao run` flow (choose orders, match, follow the bag, download).
+//! - [`requester`]: the `xiebao run` flow (choose orders, match, follow the bag, download);
+//! - [`config`]: named chains (the config file, the built-in `devnet`) and which endpoint a
+//!   flag, the environment, a chain or a default gives.
 //!
 //! Read an account (the whole of `examples/balance.rs` is this and its arguments):
 //!
@@ -29,6 +31,7 @@
 
 pub mod archive;
 pub mod client;
+pub mod config;
 pub mod digest;
 pub mod download;
 pub mod params;
