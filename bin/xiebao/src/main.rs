@@ -2,9 +2,6 @@
 
 mod account;
 mod bench;
-mod bench_chain;
-mod bench_growth;
-mod bench_pipeline;
 mod bridge;
 mod chain;
 mod common;

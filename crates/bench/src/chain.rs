@@ -16,7 +16,7 @@ use xiebao_types::crypto::SecretKey;
 use xiebao_types::tx::{Transaction, Transfer};
 use xiebao_types::{Nrlc, SignedTransaction};
 
-use crate::bench::Figure;
+use crate::Figure;
 use xiebao_chain::config::Timing;
 use xiebao_devnet::network::{GenesisBase, localnet_configs};
 use xiebao_devnet::process::{spawn_node, spawn_nodes};
@@ -248,7 +248,7 @@ fn validators_rss_mib(network: &Network) -> anyhow::Result<f64> {
     let mut largest = 0;
     for child in &network.children {
         let pid = child.id().to_string();
-        let kib = crate::bench_growth::memory_kib(&pid, "VmRSS")
+        let kib = crate::growth::memory_kib(&pid, "VmRSS")
             .with_context(|| format!("reading the memory of validator process {pid}"))?;
         largest = largest.max(kib);
     }
@@ -317,7 +317,7 @@ pub(crate) fn chain(quick: bool) -> anyhow::Result<Vec<Figure>> {
     // Trust-1 task lifecycles from the protocol playground: its genesis (plus the senders)
     // starts the network, its transactions are replayed.
     let (volume, batch) = if quick { (20, 10) } else { (10_000, 100) };
-    let (world, init_txs, settle_txs) = crate::bench::trust1_batches(volume, batch);
+    let (world, init_txs, settle_txs) = crate::suites::trust1_batches(volume, batch);
     let mut genesis = xiebao_chain::config::GenesisFile::from_protocol(&world.genesis, 0);
     genesis.balances.extend(funds);
     let runtime =
@@ -359,7 +359,7 @@ fn validator_memory(network: &Network, tasks: u64) -> anyhow::Result<Vec<Figure>
     let read = |field: &str| -> anyhow::Result<f64> {
         let mut largest = 0;
         for child in &network.children {
-            let kib = crate::bench_growth::memory_kib(&child.id().to_string(), field)
+            let kib = crate::growth::memory_kib(&child.id().to_string(), field)
                 .with_context(|| format!("reading {field} of validator process {}", child.id()))?;
             largest = largest.max(kib);
         }
@@ -516,10 +516,10 @@ async fn start_network(
     let mut network = Network { children: Vec::new(), dir };
     if one_process {
         let configs: Vec<&std::path::Path> = file.configs.iter().map(PathBuf::as_path).collect();
-        network.children.push(spawn_nodes(&std::env::current_exe()?, &configs)?);
+        network.children.push(spawn_nodes(crate::program()?, &configs)?);
     } else {
         for config in &file.configs {
-            network.children.push(spawn_node(&std::env::current_exe()?, config)?);
+            network.children.push(spawn_node(crate::program()?, config)?);
         }
     }
     let clients: Vec<HttpClient> =
@@ -559,7 +559,7 @@ async fn iexec_profile(
         interval_ms,
         xiebao_devnet::network::IEXEC_BLOCK_TXS_MAX,
     );
-    let (world, stages) = crate::bench::classic_trust1(volume);
+    let (world, stages) = crate::suites::classic_trust1(volume);
     let dir = std::env::temp_dir().join(format!("xiebao-bench-iexec-{}", std::process::id()));
     let (network, clients) = start_network(dir, genesis, &timing, false).await?;
     for tx in &world.transactions {

@@ -19,7 +19,7 @@ use xiebao_store::Store;
 use xiebao_types::Nrlc;
 use xiebao_types::tx::{Call, Initialize, PoolPolicy};
 
-use crate::bench::Figure;
+use crate::Figure;
 
 /// Tasks per transaction (the scheduler's and the worker's batches).
 const BATCH: u64 = 500;
@@ -175,7 +175,7 @@ fn commit_block(
 
 /// Restarts from the store in a fresh process; its time and resident memory.
 fn restart(path: &Path) -> anyhow::Result<(f64, u64)> {
-    let output = Command::new(std::env::current_exe()?)
+    let output = Command::new(crate::program()?)
         .args(["bench", "growth", "--load-store"])
         .arg(path)
         .output()
@@ -201,23 +201,22 @@ pub(crate) fn memory_kib(pid: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
-/// The restart process: opens the store, loads and checks the state; prints time and RSS.
-#[allow(clippy::print_stdout, reason = "read by the parent bench process")]
-pub(crate) fn load_store(path: &Path) -> anyhow::Result<()> {
+/// The restart process: opens the store, loads and checks the state; its time and RSS, as
+/// the JSON object the parent reads (`load_ms`, `rss_kib`, `height`, `tasks`).
+///
+/// # Errors
+/// When the store cannot be opened or holds no state.
+pub fn load_store(path: &Path) -> anyhow::Result<serde_json::Value> {
     let started = Instant::now();
     let store = Store::open(path)?;
     let (state, head) =
         store.load(xiebao_protocol::FinishedTasks::Evict)?.context("an empty store")?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let rss_kib = memory_kib("self", "VmRSS").unwrap_or(0);
-    println!(
-        "{}",
-        serde_json::json!({
-            "load_ms": load_ms,
-            "rss_kib": rss_kib,
-            "height": head.height,
-            "tasks": state.task_count(),
-        })
-    );
-    Ok(())
+    Ok(serde_json::json!({
+        "load_ms": load_ms,
+        "rss_kib": rss_kib,
+        "height": head.height,
+        "tasks": state.task_count(),
+    }))
 }

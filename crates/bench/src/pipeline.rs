@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use xiebao_apps::mandelbrot::Tiling;
 use xiebao_runtime::{Job, Limits, WasmRuntime};
 
-use crate::bench::Figure;
+use crate::Figure;
 
 /// Workers and slots of the measured pool.
 const WORKERS: u32 = 4;
@@ -25,7 +25,7 @@ const ITERATIONS: u32 = 16;
 /// Runs the demo's bag of `tasks` trivial tiles on the devnet in `dir` (created, or resumed),
 /// with `extra` devnet options; returns its summary.
 fn devnet(dir: &std::path::Path, tasks: u64, extra: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(std::env::current_exe()?)
+    let output = Command::new(crate::program()?)
         .arg("devnet")
         .arg("--data-dir")
         .arg(dir)
@@ -265,7 +265,7 @@ fn results_store_under_unsigned_uploads(quick: bool) -> anyhow::Result<Figure> {
     use std::io::{BufRead as _, Read as _, Write as _};
     let (clients, pushed) = if quick { (8, 2 << 20) } else { (30, 8 << 20) };
     let dir = tempfile_dir("results")?;
-    let mut server = Command::new(std::env::current_exe()?)
+    let mut server = Command::new(crate::program()?)
         .args(["results", "serve", "--open", "--listen", "127.0.0.1:0", "--dir"])
         .arg(&dir)
         .stdout(std::process::Stdio::piped())
@@ -285,7 +285,7 @@ fn results_store_under_unsigned_uploads(quick: bool) -> anyhow::Result<Figure> {
         bail!("the result store printed {line:?}");
     };
     let pid = server.id().to_string();
-    let before = crate::bench_growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
+    let before = crate::growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
     std::thread::scope(|scope| {
         for _ in 0..clients {
             let address = address.clone();
@@ -312,7 +312,7 @@ fn results_store_under_unsigned_uploads(quick: bool) -> anyhow::Result<Figure> {
             });
         }
     });
-    let after = crate::bench_growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
+    let after = crate::growth::memory_kib(&pid, "VmHWM").unwrap_or(0);
     stop(&mut server);
     let grown_mib = after.saturating_sub(before) as f64 / 1024.0;
     Ok(Figure {
