@@ -37,6 +37,14 @@ if cargo tree -p xiebao-protocol -e normal --prefix none --locked | grep -E "$fo
   exit 1
 fi
 
+# The binary is parsing and printing: no subcommand module imports another (shared helpers live
+# in common.rs, everything else in the libraries).
+commands=$(ls bin/xiebao/src/*.rs | xargs -n1 basename | sed 's/\.rs$//' | grep -vx -e main -e common | paste -sd'|')
+if grep -nE "crate::($commands)::" bin/xiebao/src/*.rs | grep -v '^bin/xiebao/src/main.rs:'; then
+  echo "a subcommand module of bin/xiebao imports another one (listed above): move what they share to common.rs or a library" >&2
+  exit 1
+fi
+
 step "demo"
 cargo run --quiet --locked -p xiebao -- demo --volume 4 >/dev/null
 

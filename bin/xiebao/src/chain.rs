@@ -97,7 +97,7 @@ pub(crate) enum ChainCommand {
     /// Height, last block time, validators and sync state of a node.
     Status {
         /// The node's RPC URL.
-        #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
+        #[arg(long, env = "XIEBAO_RPC", default_value = xiebao_sdk::config::DEFAULT_RPC)]
         rpc: String,
         /// Print JSON.
         #[arg(long)]

@@ -19,7 +19,7 @@ pub(crate) use xiebao_sdk::requester::format_rlc;
 #[derive(Debug, Args)]
 pub(crate) struct Endpoint {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
+    #[arg(long, env = "XIEBAO_RPC", default_value = xiebao_sdk::config::DEFAULT_RPC)]
     pub(crate) rpc: String,
     /// Print JSON.
     #[arg(long)]
@@ -30,10 +30,10 @@ pub(crate) struct Endpoint {
 #[derive(Debug, Args)]
 pub(crate) struct Endpoints {
     /// The Xiebao node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
+    #[arg(long, env = "XIEBAO_RPC", default_value = xiebao_sdk::config::DEFAULT_RPC)]
     pub(crate) rpc: String,
     /// The mainchain (Ethereum) JSON-RPC URL.
-    #[arg(long, env = "XIEBAO_ETHEREUM", default_value = crate::config::DEFAULT_ETHEREUM)]
+    #[arg(long, env = "XIEBAO_ETHEREUM", default_value = xiebao_sdk::config::DEFAULT_ETHEREUM)]
     pub(crate) ethereum: String,
     /// Print JSON.
     #[arg(long)]

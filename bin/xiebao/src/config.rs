@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-pub(crate) use xiebao_sdk::config::{DEFAULT_ETHEREUM, DEFAULT_RPC, Selection};
+pub(crate) use xiebao_sdk::config::Selection;
 use xiebao_sdk::config::{Endpoint, EndpointSource, Profile, Resolved, resolve_endpoint};
 
 /// Reads the config file and resolves the chain chosen by the command line `args`,

@@ -13,7 +13,7 @@ use xiebao_sdk::client::SenderOptions;
 #[derive(Debug, Args)]
 pub(crate) struct SchedulerArgs {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
+    #[arg(long, env = "XIEBAO_RPC", default_value = xiebao_sdk::config::DEFAULT_RPC)]
     rpc: String,
     /// The workerpool's owner key (V3 keystore or hex key file).
     #[arg(long)]
@@ -65,7 +65,7 @@ pub(crate) struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
     /// The node's RPC URL.
-    #[arg(long, env = "XIEBAO_RPC", default_value = crate::config::DEFAULT_RPC)]
+    #[arg(long, env = "XIEBAO_RPC", default_value = xiebao_sdk::config::DEFAULT_RPC)]
     rpc: String,
     /// The scheduler's URL (`ws://host:port`).
     #[arg(long, env = "XIEBAO_SCHEDULER")]

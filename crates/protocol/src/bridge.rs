@@ -282,20 +282,3 @@ pub(crate) fn sign_withdrawal(
     ctx.emit(Event::WithdrawalSigned { id: call.id, validator, signatures });
     Ok(())
 }
-
-/// Checks the bridge's totals against its records (for [`State::check_invariants`]).
-pub(crate) fn check_totals(state: &State) -> Result<(), String> {
-    let Some(bridge) = state.bridge_settings() else {
-        return Ok(());
-    };
-    let minted: u128 =
-        state.deposit_claims().values().filter(|c| c.minted).map(|c| c.amount.0).sum();
-    let burned: u128 = state.withdrawals().values().map(|w| w.amount.0).sum();
-    if bridge.minted.0 != minted || bridge.burned.0 != burned {
-        return Err(format!(
-            "bridge totals minted {} / burned {} ≠ records {minted} / {burned}",
-            bridge.minted, bridge.burned
-        ));
-    }
-    Ok(())
-}

@@ -378,11 +378,20 @@ impl Plan {
     }
 }
 
+/// Events of the given types (names of [`Event`] variants) as the chain finalizes them, with
+/// the WebSocket client that carries them (the subscription ends when it is dropped).
+pub struct Events {
+    /// The connection.
+    pub client: xiebao_rpc::jsonrpsee::ws_client::WsClient,
+    /// The subscription.
+    pub subscription: Subscription<EventView>,
+}
+
 /// Subscribes to the chain's events of the given types (names of [`Event`] variants).
 ///
 /// # Errors
 /// When the node's WebSocket cannot be reached or refuses the subscription.
-pub async fn subscribe(node: &Node, types: &[&str]) -> Result<Subscription<EventView>, RunError> {
+pub async fn subscribe(node: &Node, types: &[&str]) -> Result<Events, RunError> {
     let ws = xiebao_rpc::ws_client(&node.ws_url())
         .await
         .map_err(RunError::rpc(format!("connecting to {}", node.ws_url())))?;
@@ -390,9 +399,10 @@ pub async fn subscribe(node: &Node, types: &[&str]) -> Result<Subscription<Event
         types: types.iter().map(|t| (*t).to_owned()).collect(),
         ..EventFilter::default()
     };
-    xiebao_rpc::XiebaoApiClient::subscribe_events(&ws, filter)
+    let subscription = xiebao_rpc::XiebaoApiClient::subscribe_events(&ws, filter)
         .await
-        .map_err(RunError::rpc("subscribing to the chain's events"))
+        .map_err(RunError::rpc("subscribing to the chain's events"))?;
+    Ok(Events { client: ws, subscription })
 }
 
 /// A deal just made: its id, its record and every task id, by index.
@@ -475,7 +485,7 @@ pub struct Run {
     node: Node,
     /// The deal.
     pub matched: Matched,
-    events: Subscription<EventView>,
+    events: Events,
     scheduler: Option<String>,
     opener: Option<SecretKey>,
 }
@@ -503,7 +513,7 @@ impl Run {
         let mut last_view = Instant::now();
         while outcome.done + outcome.failed.len() < tasks.len() {
             tokio::select! {
-                event = self.events.next() => {
+                event = self.events.subscription.next() => {
                     let view = event
                         .ok_or(RunError::EventsClosed)?
                         .map_err(|e| RunError::Events(e.to_string()))?;
