@@ -12,11 +12,12 @@
 //! A word is a maximal run of alphanumeric characters (Unicode), lowercased; bytes that are not
 //! valid UTF-8 separate words like spaces do. A line is a newline-terminated run of bytes, or
 //! the unterminated run at the end of a file. `top` lists up to 20 words, most frequent first,
-//! ties in byte order of the word. No `/in` at all counts as no input. The output's bytes
-//! depend only on the input's contents.
+//! ties in byte order of the word. The output's bytes depend only on the input's contents.
+//! No input file at all (no `/in`, or nothing in it) is refused: counting nothing is never
+//! what a requester meant.
 //!
 //! Arguments are ignored. Exit codes: 0 done, 1 an input could not be read or the output
-//! written.
+//! written, 2 no input at all.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -26,6 +27,8 @@ use std::process::ExitCode;
 
 /// Where the inputs are mounted.
 const INPUT_DIR: &str = "/in";
+/// Why a task without input files is refused.
+const NO_INPUT: &str = "no input files: give them with `xiebao run wordcount --input-file URL` (one per task, or all of them for each task)";
 /// Where the counts are written.
 const OUTPUT_PATH: &str = "/out/counts.json";
 /// How many of the most frequent words are listed.
@@ -194,7 +197,7 @@ fn count() -> Result<Counts, String> {
     match std::fs::metadata(root) {
         Ok(meta) if meta.is_dir() => {}
         // Not mounted: a task without input files.
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(counts),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(NO_INPUT.to_owned()),
         Ok(_) => return Err(format!("{INPUT_DIR} is not a directory")),
         Err(e) => return Err(format!("cannot open {INPUT_DIR}: {e}")),
     }
@@ -207,6 +210,9 @@ fn count() -> Result<Counts, String> {
             files
         }
     };
+    if files.is_empty() {
+        return Err(NO_INPUT.to_owned());
+    }
     for path in &files {
         counts.file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     }
@@ -218,7 +224,7 @@ fn main() -> ExitCode {
         Ok(counts) => counts,
         Err(message) => {
             eprintln!("wordcount: {message}");
-            return ExitCode::from(1);
+            return ExitCode::from(if message == NO_INPUT { 2 } else { 1 });
         }
     };
     if let Err(e) = std::fs::write(OUTPUT_PATH, counts.json()) {

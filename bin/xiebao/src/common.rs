@@ -88,6 +88,11 @@ pub(crate) struct WithdrawArgs {
     pub(crate) endpoints: Endpoints,
 }
 
+/// `1 task`, `4 tasks`.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Parses an RLC amount with up to 9 decimals into nRLC.
 pub(crate) fn parse_rlc(text: &str) -> anyhow::Result<Nrlc> {
     let bad = || format!("amount {text:?}: expected RLC with up to 9 decimals, e.g. 1.5");

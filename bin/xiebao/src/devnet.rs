@@ -157,6 +157,9 @@ impl Observer for Terminal {
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run(args: &DevnetArgs) -> anyhow::Result<()> {
     let options = args.options()?;
+    if args.demo {
+        options.check_demo()?;
+    }
     let terminal = Terminal { json: args.json };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

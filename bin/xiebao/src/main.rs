@@ -139,7 +139,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            let message = format!("{error:#}");
+            let message = describe(&error);
             eprintln!("error: {message}");
             if let Some(hint) = hint(&message) {
                 eprintln!("hint: {hint}");
@@ -193,11 +193,69 @@ fn dispatch(cli: &Cli, selection: anyhow::Result<config::Selection>) -> anyhow::
     }
 }
 
+/// An error and its causes as one line, `outer: inner: …`: a node's refusal as its message
+/// (not the client library's debug form), and a cause whose text the line already holds
+/// (errors that print their source themselves) only once.
+fn describe(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = match cause.downcast_ref::<xiebao_rpc::jsonrpsee::core::ClientError>() {
+            Some(xiebao_rpc::jsonrpsee::core::ClientError::Call(refusal)) => {
+                refusal.message().to_owned()
+            }
+            _ => cause.to_string(),
+        };
+        if parts.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        let is_call = matches!(
+            cause.downcast_ref::<xiebao_rpc::jsonrpsee::core::ClientError>(),
+            Some(xiebao_rpc::jsonrpsee::core::ClientError::Call(_))
+        );
+        parts.push(text);
+        if is_call {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
 /// What to do next, for errors whose cause the user can fix.
-fn hint(message: &str) -> Option<&'static str> {
+fn hint(message: &str) -> Option<String> {
+    let devnet = std::path::Path::new(xiebao_sdk::config::DEVNET_DIR);
     if message.contains("Connection refused") || message.contains("tcp connect error") {
+        let here = if devnet.join("devnet.json").exists() {
+            format!(
+                "the devnet in ./{} is not running: start it again with `xiebao devnet --keep` (commands started here then use it)",
+                devnet.display()
+            )
+        } else {
+            "start a local network with `xiebao devnet --keep` and run commands from the directory you started it in (they use it while it runs; elsewhere `--chain devnet` from there, or the URLs it prints)".to_owned()
+        };
+        return Some(format!(
+            "nothing answers at that address: {here}, or give the URL of a running node with --rpc (or XIEBAO_RPC, or a chain of the config file: --chain NAME, see `xiebao config show`)"
+        ));
+    }
+    if message.contains("Invalid Url") || message.contains("invalid url") {
         return Some(
-            "nothing answers at that address: start a local network with `xiebao devnet --keep` (it prints the URLs to use), or give the URL of a running node with --rpc (or XIEBAO_RPC, or a chain of the config file: --chain NAME, see `xiebao config show`)",
+            "URLs name their scheme: --rpc http://HOST:PORT (a node), --scheduler ws://HOST:PORT, --results http://HOST:PORT".to_owned(),
+        );
+    }
+    if message.contains("free;") && message.contains("need") {
+        let faucet = devnet.join("chain").join("faucet.key");
+        if faucet.exists() {
+            return Some(format!(
+                "on the devnet here, the faucet pays: xiebao account transfer --to ADDRESS --amount 100 --key-file {}",
+                faucet.display()
+            ));
+        }
+        return Some(
+            "on a devnet, its faucet pays: xiebao account transfer --to ADDRESS --amount 100 --key-file DEVNET_DIR/chain/faucet.key".to_owned(),
+        );
+    }
+    if message.contains("signature is unusable") && message.contains("not presigned") {
+        return Some(
+            "sign the order first: xiebao order sign FILE --key-file KEY > signed.json, then publish signed.json".to_owned(),
         );
     }
     None

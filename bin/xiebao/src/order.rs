@@ -168,8 +168,14 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     }
 }
 
+/// Prints book entries: JSON as the node gave them, or a line each with the registered name of
+/// the app, dataset or workerpool (asked once per address) and the tag by name.
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
-fn print_entries(entries: &[xiebao_rpc::BookEntry], json: bool) -> anyhow::Result<()> {
+async fn print_entries(
+    client: &xiebao_rpc::jsonrpsee::http_client::HttpClient,
+    entries: &[xiebao_rpc::BookEntry],
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(entries)?);
         return Ok(());
@@ -177,17 +183,62 @@ fn print_entries(entries: &[xiebao_rpc::BookEntry], json: bool) -> anyhow::Resul
     if entries.is_empty() {
         println!("no orders");
     }
+    let mut names: std::collections::BTreeMap<(&str, alloy_primitives::Address), String> =
+        std::collections::BTreeMap::new();
     for e in entries {
         let price = e
             .price
             .parse::<u128>()
             .map_or(e.price.clone(), |p| crate::common::format_rlc(xiebao_types::Nrlc(p)));
-        let target = ["app", "dataset", "workerpool", "requester"]
-            .iter()
-            .find_map(|k| e.order.get(*k).and_then(|v| v.as_str()).map(|v| format!("{k} {v}")))
+        let mut target = String::new();
+        for kind in ["app", "dataset", "workerpool", "requester"] {
+            let Some(text) = e.order.get(kind).and_then(|v| v.as_str()) else { continue };
+            target = format!("{kind} {text}");
+            if let Ok(address) = text.parse::<alloy_primitives::Address>() {
+                let name = match names.get(&(kind, address)) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let name = match kind {
+                            "app" => xiebao_rpc::XiebaoApiClient::app(client, address)
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|a| a.name),
+                            "dataset" => xiebao_rpc::XiebaoApiClient::dataset(client, address)
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|d| d.name),
+                            "workerpool" => {
+                                xiebao_rpc::XiebaoApiClient::workerpool(client, address)
+                                    .await
+                                    .ok()
+                                    .flatten()
+                                    .map(|w| w.description)
+                            }
+                            _ => None,
+                        }
+                        .unwrap_or_default();
+                        names.insert((kind, address), name.clone());
+                        name
+                    }
+                };
+                if !name.is_empty() {
+                    target.push_str(&format!(" ({name})"));
+                }
+            }
+            break;
+        }
+        let tag = e
+            .order
+            .get("tag")
+            .and_then(|t| t.as_str())
+            .and_then(|t| t.parse::<xiebao_types::Tag>().ok())
+            .filter(|t| *t != xiebao_types::Tag::NONE)
+            .map(|t| format!(" tag {}", t.names().join(",")))
             .unwrap_or_default();
         println!(
-            "{} {:<10} {target} price {price} left {} signer {}{}",
+            "{} {:<10} {target} price {price} left {}{tag} signer {}{}",
             e.hash,
             e.kind,
             e.remaining,
@@ -396,7 +447,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 let entries = client.orders(query).await?;
-                print_entries(&entries, endpoint.json)
+                print_entries(&client, &entries, endpoint.json).await
             })?;
         }
         OrderCommand::Show { hash, endpoint } => {
@@ -408,7 +459,7 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
                 if endpoint.json {
                     println!("{}", serde_json::to_string(&entry)?);
                 } else {
-                    print_entries(std::slice::from_ref(&entry), false)?;
+                    print_entries(&client, std::slice::from_ref(&entry), false).await?;
                     println!("{}", serde_json::to_string_pretty(&entry.order)?);
                 }
                 anyhow::Ok(())

@@ -290,7 +290,7 @@ fn deploy(registry: Registry, args: &DeployArgs) -> anyhow::Result<()> {
         } else {
             println!("{kind} {address} registered in block {}", applied.height);
             if let (Some(hash), Some(price)) = (order_hash, price) {
-                println!("order {hash} published: {} per task, {} tasks", crate::common::format_rlc(price), args.volume);
+                println!("order {hash} published: {} per task, {}", crate::common::format_rlc(price), crate::common::count(args.volume, "task"));
             }
         }
         Ok(())

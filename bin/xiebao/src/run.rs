@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy_primitives::Address;
 use anyhow::{Context, bail};
 use clap::Args;
 use xiebao_sdk::client::Node;
-use xiebao_sdk::requester::{FollowOptions, RunRequest};
+use xiebao_sdk::requester::{FollowOptions, Kind, RunRequest, resolve};
 use xiebao_types::Tag;
 
 use crate::common::{Endpoint, format_rlc};
@@ -17,14 +16,16 @@ use crate::common::{Endpoint, format_rlc};
 /// `xiebao run`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The app's address.
-    app: Address,
-    /// A dataset for every task.
+    /// The app: its address or its registered name (`mandelbrot` on a devnet; `xiebao app
+    /// list` shows them).
+    app: String,
+    /// A dataset for every task (address or name).
     #[arg(long)]
-    dataset: Option<Address>,
-    /// Only this workerpool (default: the cheapest compatible one in the market).
+    dataset: Option<String>,
+    /// Only this workerpool, by address or description (default: the cheapest compatible one
+    /// in the market).
     #[arg(long)]
-    workerpool: Option<Address>,
+    workerpool: Option<String>,
     /// Number of tasks (default: one per --input-file, else 1).
     #[arg(long)]
     volume: Option<u64>,
@@ -58,6 +59,9 @@ pub(crate) struct RunArgs {
     /// Where results go (default `xiebao-results/DEAL`): one folder per task, by index.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Spend without asking (on a terminal, `run` shows the total price and asks first).
+    #[arg(long)]
+    yes: bool,
     /// Print the deal and task ids and return without following the bag.
     #[arg(long)]
     no_watch: bool,
@@ -90,10 +94,21 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
     if volume == 0 {
         bail!("--volume 0: a deal needs at least one task");
     }
+    crate::common::client_runtime()?.block_on(async {
+        let node = Node::connect(&args.endpoint.rpc).await?;
+        let app = resolve(&node, Kind::App, &args.app).await?;
+        let dataset = match &args.dataset {
+            Some(text) => Some(resolve(&node, Kind::Dataset, text).await?),
+            None => None,
+        };
+        let workerpool = match &args.workerpool {
+            Some(text) => Some(resolve(&node, Kind::Workerpool, text).await?),
+            None => None,
+        };
     let request = RunRequest {
-        app: args.app,
-        dataset: args.dataset,
-        workerpool: args.workerpool,
+        app,
+        dataset,
+        workerpool,
         volume,
         args: app_args,
         input_files: args.input_files.clone(),
@@ -102,9 +117,22 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         category: args.category,
         encrypt: args.encrypt,
     };
-    crate::common::client_runtime()?.block_on(async {
-        let node = Node::connect(&args.endpoint.rpc).await?;
         let plan = xiebao_sdk::requester::plan(&node, &request, key.address()).await?;
+        if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprint!(
+                "spend {} for {} at {} each (app {}, workerpool {})? [y/N] ",
+                format_rlc(plan.total),
+                crate::common::count(volume, "task"),
+                format_rlc(plan.per_task),
+                args.app,
+                plan.workerpool.workerpool
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+                bail!("nothing spent: the run was not confirmed (--yes skips the question)");
+            }
+        }
         let run = plan.start(&node, &key).await?;
         let (deal, tasks) = (run.matched.deal, run.matched.tasks.clone());
         let workerpool = plan.workerpool.workerpool;
@@ -112,8 +140,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({ "deal": deal, "tasks": tasks, "price": plan.total, "workerpool": workerpool }));
         } else {
             println!(
-                "deal {deal}: {} tasks on workerpool {workerpool} for {}",
-                tasks.len(),
+                "deal {deal}: {} on workerpool {workerpool} for {}",
+                crate::common::count(tasks.len() as u64, "task"),
                 format_rlc(plan.total)
             );
             for (i, task) in tasks.iter().enumerate() {

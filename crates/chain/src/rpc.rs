@@ -216,6 +216,45 @@ impl XiebaoApiServer for Rpc {
         })
     }
 
+    async fn find_by_name(&self, name: String) -> Result<Entries, ErrorObjectOwned> {
+        if name.len() > xiebao_rpc::NAME_BYTES_MAX {
+            return Err(error(
+                codes::BAD_REQUEST,
+                format!(
+                    "a name is at most {} bytes, got {}",
+                    xiebao_rpc::NAME_BYTES_MAX,
+                    name.len()
+                ),
+            ));
+        }
+        let committed = self.chain.committed();
+        let state = &committed.state;
+        let max = xiebao_rpc::NAME_MATCHES_MAX;
+        Ok(Entries {
+            apps: state
+                .apps()
+                .iter()
+                .filter(|(_, a)| a.name == name)
+                .take(max)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            datasets: state
+                .datasets()
+                .iter()
+                .filter(|(_, d)| d.name == name)
+                .take(max)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            workerpools: state
+                .workerpools()
+                .iter()
+                .filter(|(_, w)| w.description == name)
+                .take(max)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        })
+    }
+
     async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned> {
         Ok(self.chain.committed().state.bridge_settings().cloned())
     }

@@ -346,7 +346,7 @@ pub(crate) async fn demo(
     let (deal, record, task_ids) = (deal_made.deal, deal_made.record, deal_made.tasks);
     let index_of: BTreeMap<B256, u64> =
         task_ids.iter().enumerate().map(|(i, t)| (*t, i as u64)).collect();
-    observer.say(&format!("deal {deal}: {} tasks", task_ids.len()));
+    observer.say(&format!("deal {deal}: {}", tasks_text(task_ids.len())));
     let mut tiles: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut downloads = tokio::task::JoinSet::new();
     let mut failed: Vec<B256> = Vec::new();
@@ -451,8 +451,8 @@ pub(crate) async fn demo(
     std::fs::create_dir_all(&out_dir)?;
     let (picture, words) = job.finish(&tiles, &out_dir, &deal)?;
     observer.say(&format!(
-        "{} tasks in {seconds:.2} s from match to last result (first result after {:.2} s): {}",
-        task_ids.len(),
+        "{} in {seconds:.2} s from match to last result (first result after {:.2} s): {}",
+        tasks_text(task_ids.len()),
         first_result.unwrap_or(seconds),
         picture.display()
     ));
@@ -531,6 +531,11 @@ async fn download_file(
 ) -> anyhow::Result<Vec<u8>> {
     let max_bytes = xiebao_results::gateway::RESULT_SIZE_MAX_BYTES as u64;
     Ok(xiebao_sdk::download::fetch_file(http, task, link, name, key, max_bytes).await?)
+}
+
+/// `1 task`, `16 tasks`.
+fn tasks_text(n: usize) -> String {
+    if n == 1 { "1 task".to_owned() } else { format!("{n} tasks") }
 }
 
 /// What the demo computes.

@@ -1,5 +1,6 @@
 //! Starting a devnet (or resuming one), running its demo job and supervising it.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -25,6 +26,48 @@ pub struct Devnet<'o> {
     node: Node,
     pool: xiebao_rpc::jsonrpsee::http_client::HttpClient,
     facts: RunFacts,
+    /// Held while the devnet runs (dropped last, after every component stopped).
+    _lock: Lock,
+}
+
+/// `devnet.lock`: the pid of the `xiebao devnet` process running the devnet in a directory.
+/// Created exclusively; a lock whose process is gone is taken over; removed when dropped.
+struct Lock(std::path::PathBuf);
+
+impl Lock {
+    fn take(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let path = dir.join("devnet.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    use std::io::Write as _;
+                    write!(file, "{}", std::process::id())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    return Ok(Self(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = holder.trim();
+                    if !holder.is_empty() && Path::new(&format!("/proc/{holder}")).exists() {
+                        bail!(
+                            "a devnet already runs in {} (xiebao devnet, pid {holder}): use it (commands started in its parent directory do, or --chain devnet), stop it (Ctrl-C where it runs, or kill {holder}), or give another --data-dir",
+                            dir.display()
+                        );
+                    }
+                    // Its process is gone: the lock is stale.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        bail!("{} keeps reappearing: another devnet is starting there", path.display())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl<'o> Devnet<'o> {
@@ -38,13 +81,16 @@ impl<'o> Devnet<'o> {
         let args = options;
         let dir = args.data_dir.clone();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock = Lock::take(&dir)?;
+        let resuming = dir.join("devnet.json").exists();
         let (mut layout, fresh) = create(args)?;
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut children = Children::new(&dir, &args.program);
         let started = Instant::now();
         observer.say(&format!(
-            "devnet in {}: starting {} validators",
+            "devnet in {}: {} {} validators",
             dir.display(),
+            if resuming { "resuming, starting its" } else { "starting" },
             layout.rpc.len()
         ));
         let chain_dir = dir.join("chain");
@@ -187,6 +233,23 @@ impl<'o> Devnet<'o> {
             started.elapsed().as_secs_f64()
         ),
     );
+        let here = std::env::current_dir().ok();
+        let default_dir = here.as_ref().map(|d| d.join(xiebao_sdk::config::DEVNET_DIR));
+        if default_dir.as_deref().and_then(|d| std::fs::canonicalize(d).ok())
+            == std::fs::canonicalize(&dir).ok()
+        {
+            observer.say(
+            "commands started in this directory use it (no --rpc needed); from elsewhere: --chain devnet from here, or the URLs above",
+        );
+        } else {
+            observer.say(&format!(
+            "commands use it with: export XIEBAO_RPC={rpc} XIEBAO_SCHEDULER={scheduler_url} XIEBAO_RESULTS={results_url}"
+        ));
+        }
+        observer.say(&format!(
+            "fund an account: xiebao account transfer --to ADDRESS --amount 100 --key-file {}",
+            layout.keys.faucet.display()
+        ));
         if children.supervise(observer)? {
             write_pids(&dir, &children, &urls)?;
         }
@@ -197,7 +260,17 @@ impl<'o> Devnet<'o> {
             block_txs_max: timing.block_txs_max,
             metrics: localnet.metrics.first().cloned(),
         };
-        Ok(Self { options: options.clone(), observer, layout, children, urls, node, pool, facts })
+        Ok(Self {
+            options: options.clone(),
+            observer,
+            layout,
+            children,
+            urls,
+            node,
+            pool,
+            facts,
+            _lock: lock,
+        })
     }
 
     /// Runs the demo job (see [`Options::app`]) through the devnet, writes its output under

@@ -123,6 +123,8 @@ pub(crate) struct Keys {
 /// The pids of the running components (`pids.json`), for operators and fault tests.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Pids {
+    /// The `xiebao devnet` process supervising the others.
+    pub(crate) supervisor: u32,
     pub(crate) validators: Vec<u32>,
     pub(crate) results: u32,
     pub(crate) scheduler: u32,
@@ -319,6 +321,7 @@ pub(crate) type Urls = (String, String, Vec<String>);
 
 pub(crate) fn write_pids(dir: &Path, children: &Children, urls: &Urls) -> anyhow::Result<()> {
     let pids = Pids {
+        supervisor: std::process::id(),
         validators: children.pids("validator"),
         results: children.pids("result store").first().copied().unwrap_or(0),
         scheduler: children.pids("scheduler").first().copied().unwrap_or(0),

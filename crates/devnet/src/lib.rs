@@ -82,6 +82,57 @@ pub struct Options {
     pub block_txs_max: Option<usize>,
 }
 
+/// The demo apps every devnet deploys (`oci-wordcount` where podman is installed).
+pub const DEMO_APPS: [&str; 3] = ["mandelbrot", "wordcount", "oci-wordcount"];
+
+impl Options {
+    /// Checks the demo's options before anything starts: a known app, a task count it can
+    /// take, and what the app needs on this machine.
+    ///
+    /// # Errors
+    /// Naming the option, its value and what would work.
+    pub fn check_demo(&self) -> anyhow::Result<()> {
+        if !DEMO_APPS.contains(&self.app.as_str()) {
+            anyhow::bail!(
+                "--app {}: the demo apps are {} (see `xiebao app list` for the apps of a running chain)",
+                self.app,
+                DEMO_APPS.join(", ")
+            );
+        }
+        if self.app == "mandelbrot" {
+            tiling_for(self.tasks, self.tile_size, self.max_iter)?;
+            return Ok(());
+        }
+        if self.tasks == 0 || self.tasks > 10_000 {
+            anyhow::bail!(
+                "--tasks must be between 1 and 10000 for --app {}, got {}",
+                self.app,
+                self.tasks
+            );
+        }
+        if self.app == "oci-wordcount" {
+            let podman = std::process::Command::new("podman")
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            let busybox = std::path::Path::new(xiebao_apps::oci_wordcount::BUSYBOX).exists();
+            if !podman || !busybox {
+                anyhow::bail!(
+                    "--app oci-wordcount runs in podman containers built from a static busybox: {} missing here (sudo apt-get install -y podman runc busybox-static uidmap)",
+                    match (podman, busybox) {
+                        (false, false) => "podman and busybox are",
+                        (false, true) => "podman is",
+                        _ => "busybox is",
+                    }
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a front end shows while a devnet starts and runs.
 pub trait Observer: Send + Sync {
     /// A sentence about what the devnet is doing (a person may want to see it).

@@ -62,7 +62,7 @@ pub fn spawn_nodes(program: &Path, configs: &[&Path]) -> anyhow::Result<Child> {
 /// SIGTERMs each validator (they persist every finalized block as it comes) and reaps it.
 pub fn stop_children(children: &mut [Child]) {
     for child in children.iter_mut() {
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let _ = Command::new("kill").arg(child.id().to_string()).stderr(Stdio::null()).status();
     }
     for child in children.iter_mut() {
         let _ = child.wait();

@@ -67,15 +67,18 @@ impl Children {
         for index in 0..self.all.len() {
             let Ok(Some(status)) = self.all[index].child.try_wait() else { continue };
             let component = &self.all[index];
+            let log = component.launch.log_path(&self.dir);
             if component.restarts >= RESTARTS_MAX {
                 bail!(
-                    "{} exited ({status}) after {} restarts; see {}",
+                    "{} exited ({status}) after {} restarts; its log {} ends with:\n{}",
                     component.name,
                     component.restarts,
-                    self.dir.join("logs").display()
+                    log.display(),
+                    log_tail(&log, 8)
                 );
             }
-            observer.warn(&format!("{} exited ({status}): restarting it", component.name));
+            let last = log_tail(&log, 1);
+            observer.warn(&format!("{} exited ({status}): restarting it ({last})", component.name));
             let child = self.launch(&component.launch)?;
             let component = &mut self.all[index];
             component.child = child;
@@ -90,10 +93,11 @@ impl Drop for Children {
     fn drop(&mut self) {
         for component in self.all.iter().rev() {
             let pid = component.child.id().to_string();
-            let _ = Command::new("kill").arg(&pid).status();
+            // Quietly: a component that already exited has no process to signal.
+            let _ = Command::new("kill").arg(&pid).stderr(Stdio::null()).status();
             // A stopped (SIGSTOP) process acts on SIGTERM only once continued: without this,
             // waiting for a hung component would never end.
-            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+            let _ = Command::new("kill").args(["-CONT", &pid]).stderr(Stdio::null()).status();
         }
         for component in &mut self.all {
             let _ = component.child.wait();
@@ -137,12 +141,43 @@ where
         children.supervise(observer)?;
         if start.elapsed() > timeout {
             bail!(
-                "{what}: still not ready after {} s (see the logs under {})",
+                "{what}: still not ready after {} s (see the logs under {} and the validators' node.log under {})",
                 timeout.as_secs(),
-                children.dir.join("logs").display()
+                children.dir.join("logs").display(),
+                children.dir.join("chain").display()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Launch {
+    /// Where the component logs: `node.log` beside a validator's config, else `logs/LOG`.
+    fn log_path(&self, dir: &Path) -> PathBuf {
+        match self {
+            Launch::Node(config) => config.parent().unwrap_or(Path::new(".")).join("node.log"),
+            Launch::Xiebao { log, .. } => dir.join("logs").join(log),
+        }
+    }
+}
+
+/// The last `lines` non-empty lines of a log (its last 64 KiB read), or why it cannot be read.
+fn log_tail(path: &Path, lines: usize) -> String {
+    use std::io::{Read as _, Seek as _};
+    let read = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let length = file.metadata()?.len();
+        file.seek(std::io::SeekFrom::Start(length.saturating_sub(64 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            last[last.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("{} unreadable: {e}", path.display()),
     }
 }
 

@@ -257,6 +257,12 @@ pub trait XiebaoApi {
         limit: Option<usize>,
     ) -> Result<Entries, ErrorObjectOwned>;
 
+    /// Registry entries whose name (apps, datasets) or description (workerpools) is exactly
+    /// `name` (at most [`NAME_MATCHES_MAX`] of each kind, oldest address order; a name is at
+    /// most [`NAME_BYTES_MAX`] bytes).
+    #[method(name = "findByName")]
+    async fn find_by_name(&self, name: String) -> Result<Entries, ErrorObjectOwned>;
+
     /// The bridge settings and totals (`None` until the authority sets the bridge).
     #[method(name = "getBridge")]
     async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned>;
@@ -289,6 +295,11 @@ pub struct Entries {
     /// Workerpools by address.
     pub workerpools: Vec<(Address, Workerpool)>,
 }
+
+/// Most entries of each kind `findByName` returns.
+pub const NAME_MATCHES_MAX: usize = 16;
+/// Longest name `findByName` takes, bytes.
+pub const NAME_BYTES_MAX: usize = 256;
 
 /// A withdrawal as `getWithdrawal` returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -345,6 +345,8 @@ pub enum ChainSource {
     Env,
     /// The file's `default_chain`.
     FileDefault,
+    /// Nothing named a chain, and a devnet runs in `./xiebao-devnet`.
+    RunningDevnet,
 }
 
 impl ChainSource {
@@ -354,6 +356,7 @@ impl ChainSource {
             ChainSource::Flag => "--chain",
             ChainSource::Env => "XIEBAO_CHAIN",
             ChainSource::FileDefault => "default_chain",
+            ChainSource::RunningDevnet => "the devnet running in ./xiebao-devnet",
         }
     }
 
@@ -364,6 +367,7 @@ impl ChainSource {
             ChainSource::Flag => format!("--chain {name}"),
             ChainSource::Env => format!("XIEBAO_CHAIN={name}"),
             ChainSource::FileDefault => format!("default_chain = {name:?}"),
+            ChainSource::RunningDevnet => format!("{name} (running in ./{DEVNET_DIR})"),
         }
     }
 }
@@ -429,7 +433,13 @@ pub fn select(args: &[OsString]) -> Result<Selection, ConfigError> {
     let chosen = match (chain_flag(args)?, env) {
         (Some(name), _) => Some((name, ChainSource::Flag)),
         (None, Some(name)) => Some((name, ChainSource::Env)),
-        (None, None) => file.default_chain.clone().map(|name| (name, ChainSource::FileDefault)),
+        (None, None) => match file.default_chain.clone() {
+            Some(name) => Some((name, ChainSource::FileDefault)),
+            // A devnet running in this directory serves the commands started here.
+            None => std::env::current_dir()
+                .is_ok_and(|dir| devnet_running(&dir.join(DEVNET_DIR)))
+                .then(|| (DEVNET.to_owned(), ChainSource::RunningDevnet)),
+        },
     };
     let chain = match chosen {
         None => None,
@@ -474,6 +484,11 @@ fn resolve(
 /// The part of a running devnet's `pids.json` the profile needs.
 #[derive(Deserialize)]
 struct DevnetPids {
+    /// The `xiebao devnet` process (absent in files older than it).
+    #[serde(default)]
+    supervisor: Option<u32>,
+    #[serde(default)]
+    validators: Vec<u32>,
     rpc: Vec<String>,
     scheduler_url: String,
     results_url: String,
@@ -485,6 +500,22 @@ struct DevnetLayout {
     rpc: Vec<String>,
     scheduler_listen: String,
     results_listen: String,
+}
+
+/// Whether the devnet in `dir` runs: its `pids.json` names a live `xiebao devnet` process (or,
+/// in files written before that was recorded, a live validator). Linux: `/proc/PID`.
+pub fn devnet_running(dir: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(dir.join("pids.json")) else {
+        return false;
+    };
+    let Ok(pids) = serde_json::from_slice::<DevnetPids>(&bytes) else {
+        return false;
+    };
+    let alive = |pid: &u32| Path::new(&format!("/proc/{pid}")).exists();
+    match pids.supervisor {
+        Some(pid) => alive(&pid),
+        None => pids.validators.iter().any(alive),
+    }
 }
 
 /// The devnet in `dir`: its URLs from `pids.json` (written while it runs), else from

@@ -91,6 +91,32 @@ pub enum RunError {
     /// A result could not be fetched or was refused.
     #[error(transparent)]
     Download(#[from] DownloadError),
+    /// No registry entry of that kind has that name.
+    #[error("no {kind} named {name:?} on the chain at {node}{known}")]
+    UnknownName {
+        /// `app`, `dataset` or `workerpool`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The node asked.
+        node: String,
+        /// `; its apps include: …` (or nothing on an empty registry).
+        known: String,
+    },
+    /// Several entries have that name: the address must be given.
+    #[error(
+        "{count} {kind}s are named {name:?}: give the address of the one you mean ({addresses})"
+    )]
+    AmbiguousName {
+        /// `app`, `dataset` or `workerpool`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// How many (up to the node's limit).
+        count: usize,
+        /// Their addresses.
+        addresses: String,
+    },
     /// Following the bag took longer than allowed; the deal goes on.
     #[error(
         "{done} of {total} tasks done after {timeout_s} s; the deal goes on: follow it with `xiebao deal show {deal}`"
@@ -176,6 +202,88 @@ async fn cheapest(
     let order = AnyOrder::from_json(&entry.order.to_string(), None)
         .map_err(|e| RunError::UnreadableOrder(e.to_string()))?;
     Ok((entry, order))
+}
+
+/// A registry kind, for [`resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Apps, by name.
+    App,
+    /// Datasets, by name.
+    Dataset,
+    /// Workerpools, by description.
+    Workerpool,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::App => "app",
+            Kind::Dataset => "dataset",
+            Kind::Workerpool => "workerpool",
+        }
+    }
+
+    /// The (address, name) pairs of this kind in `entries`.
+    fn named(self, entries: &xiebao_rpc::Entries) -> Vec<(Address, String)> {
+        match self {
+            Kind::App => entries.apps.iter().map(|(a, e)| (*a, e.name.clone())).collect(),
+            Kind::Dataset => entries.datasets.iter().map(|(a, e)| (*a, e.name.clone())).collect(),
+            Kind::Workerpool => {
+                entries.workerpools.iter().map(|(a, e)| (*a, e.description.clone())).collect()
+            }
+        }
+    }
+}
+
+/// The address `text` names: an address as it is, else the one registry entry of `kind` with
+/// that name (apps and datasets by name, workerpools by description).
+///
+/// # Errors
+/// [`RunError::UnknownName`] (with some names the chain knows), [`RunError::AmbiguousName`]
+/// (with the addresses to choose from), node errors.
+pub async fn resolve(node: &Node, kind: Kind, text: &str) -> Result<Address, RunError> {
+    if let Ok(address) = text.parse::<Address>() {
+        return Ok(address);
+    }
+    let found = XiebaoApiClient::find_by_name(&node.rpc, text.to_owned())
+        .await
+        .map_err(RunError::rpc(format!("looking up the {} named {text:?}", kind.word())))?;
+    let matches = kind.named(&found);
+    match matches.as_slice() {
+        [(address, _)] => Ok(*address),
+        [] => {
+            let some = XiebaoApiClient::entries(&node.rpc, None, Some(20))
+                .await
+                .map(|entries| kind.named(&entries))
+                .unwrap_or_default();
+            let mut names: Vec<String> = some.into_iter().map(|(_, name)| name).collect();
+            names.sort();
+            names.dedup();
+            let known = if names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; its {}s include: {} (`xiebao {} list`)",
+                    kind.word(),
+                    names.join(", "),
+                    kind.word()
+                )
+            };
+            Err(RunError::UnknownName {
+                kind: kind.word(),
+                name: text.to_owned(),
+                node: node.url.clone(),
+                known,
+            })
+        }
+        many => Err(RunError::AmbiguousName {
+            kind: kind.word(),
+            name: text.to_owned(),
+            count: many.len(),
+            addresses: many.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }
 
 /// The orders chosen for a request, and what the deal costs.

@@ -1339,8 +1339,9 @@ fn run_oci_apps_from_a_registry(dir: &std::path::Path, rpc: &str, scheduler: &st
     );
 }
 
-/// The README's tour, command by command, as written (placeholders filled from what the
-/// earlier commands printed, `/tmp/…` paths moved into a temporary folder).
+/// The README's tour, command by command, as written, in one temporary folder (placeholders
+/// filled from what the earlier commands printed): a wallet funded by the devnet's faucet, a
+/// bag by app name with no endpoint given, the deal, a task, a result, an app of one's own.
 #[test]
 fn readme_tour_runs_as_written() {
     use std::io::BufRead as _;
@@ -1361,16 +1362,18 @@ fn readme_tour_runs_as_written() {
         lines.push(std::mem::take(&mut pending).trim().to_owned());
     }
     let commands: Vec<&String> = lines.iter().filter(|l| l.starts_with("$X ")).collect();
-    assert!(commands.len() >= 7, "the tour lost its commands: {lines:?}");
+    assert!(commands.len() >= 12, "the tour lost its commands: {lines:?}");
+    let password = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export XIEBAO_PASSWORD="))
+        .expect("the tour sets the keystore password")
+        .to_owned();
 
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_str().unwrap().to_owned();
     let wasm = dir.path().join("mandelbrot.wasm");
     std::fs::write(&wasm, xiebao_apps::MANDELBROT_WASM).unwrap();
     let words = |line: &str, vars: &[(&str, String)]| -> Vec<String> {
-        let mut line = line
-            .replace("/tmp/", &format!("{root}/"))
-            .replace("target/apps/mandelbrot.wasm", wasm.to_str().unwrap());
+        let mut line = line.replace("target/apps/mandelbrot.wasm", wasm.to_str().unwrap());
         for (name, value) in vars {
             line = line
                 .split(' ')
@@ -1400,46 +1403,68 @@ fn readme_tour_runs_as_written() {
         out
     };
 
-    // The first command starts the devnet and keeps it running.
+    // The first command starts the devnet in ./xiebao-devnet and keeps it running.
     let first = words(commands[0], &[]);
     assert_eq!(first[0], "devnet", "the tour starts with the devnet");
     let mut child = Command::new(env!("CARGO_BIN_EXE_xiebao"))
         .args(&first)
         .arg("--json")
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut text = String::new();
-    let summary: Value = loop {
+    let _summary: Value = loop {
         text.push_str(&out.next().expect("the summary").unwrap());
         if let Ok(summary) = serde_json::from_str(&text) {
             break summary;
         }
     };
-    let data = dir.path().join("xd");
-    let pids: Value =
-        serde_json::from_slice(&std::fs::read(data.join("pids.json")).unwrap()).unwrap();
-    let mut vars = vec![
-        ("RPC", pids["rpc"][0].as_str().unwrap().to_owned()),
-        ("SCHEDULER", pids["scheduler_url"].as_str().unwrap().to_owned()),
-        ("DEAL", summary["deal"].as_str().unwrap().to_owned()),
-        ("TASK", summary["task_ids"][0].as_str().unwrap().to_owned()),
-    ];
+    // Every other command runs in the same directory, without endpoints: the running devnet
+    // serves them.
+    let mut vars: Vec<(&str, String)> = Vec::new();
+    let env = [("XIEBAO_PASSWORD", std::path::Path::new(&password))];
     for line in &commands[1..] {
         let args = words(line, &vars);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = crate::xiebao(&refs);
+        let run = crate::xiebao_in(dir.path(), &refs, &env);
         assert!(run.ok, "`{line}` failed:\n{}\n{}", run.stdout, run.stderr);
-        if args[0] == "app" && args[1] == "deploy" {
-            let app =
-                run.stdout.split_whitespace().nth(1).expect("app ADDRESS registered").to_owned();
-            vars.push(("APP", app));
+        match (args[0].as_str(), args.get(1).map(String::as_str)) {
+            ("wallet", Some("create")) => {
+                let me = run.stdout.split_whitespace().nth(1).expect("created ADDRESS");
+                let keystore = run.stdout.split("keystore: ").nth(1).expect("keystore: PATH");
+                vars.push(("ME", me.to_owned()));
+                vars.push(("KEYSTORE", keystore.trim().to_owned()));
+            }
+            ("account", Some("show")) => {
+                assert!(run.stdout.contains("free    100 RLC"), "funded: {}", run.stdout);
+            }
+            ("app", Some("list")) => {
+                assert!(run.stdout.contains("mandelbrot"), "apps by name: {}", run.stdout);
+            }
+            ("run", Some("mandelbrot")) => {
+                let deal = run.stdout.split_whitespace().nth(1).expect("deal DEAL:");
+                vars.push(("DEAL", deal.trim_end_matches(':').to_owned()));
+                let task = run.stdout.split("task 0: ").nth(1).expect("task 0: TASK");
+                vars.push(("TASK", task.split_whitespace().next().unwrap().to_owned()));
+            }
+            ("app", Some("deploy")) => {
+                let app = run.stdout.split_whitespace().nth(1).expect("app ADDRESS registered");
+                vars.push(("APP", app.to_owned()));
+            }
+            ("order", Some("list")) => {
+                assert!(run.stdout.contains("(my-app)"), "orders by name: {}", run.stdout);
+            }
+            _ => {}
         }
     }
-    let tiles = std::fs::read_dir(dir.path().join("tiles")).expect("the run's results").count();
-    assert_eq!(tiles, 4, "4 result folders");
+    for folder in ["tiles", "my-tiles"] {
+        let tiles = std::fs::read_dir(dir.path().join(folder)).expect("the run's results").count();
+        assert_eq!(tiles, 4, "4 result folders in {folder}");
+    }
+    assert!(dir.path().join("tile").is_dir(), "the downloaded result");
     let term = Command::new("kill").arg(child.id().to_string()).status().unwrap();
     assert!(term.success());
     assert!(child.wait().unwrap().success());

@@ -1,4 +1,4 @@
-//! The word-count app: exact output bytes over a known input, and no input at all.
+//! The word-count app: exact output bytes over a known input, and no input at all (refused).
 
 use std::path::Path;
 
@@ -45,11 +45,14 @@ fn a_character_cut_by_a_read_is_still_one_word() {
 }
 
 #[test]
-fn no_input_gives_zero_counts() {
-    let zero = "{\"files\": 0, \"words\": 0, \"lines\": 0, \"bytes\": 0, \"top\": []}\n";
-    assert_eq!(counts(None), zero);
+fn no_input_file_at_all_is_refused_with_how_to_give_one() {
     let empty = tempfile::tempdir().unwrap();
-    assert_eq!(counts(Some(empty.path())), zero);
+    for input in [None, Some(empty.path())] {
+        let run = run(WORDCOUNT_WASM, &[], &[], input);
+        assert_eq!(run.outcome.exit_code, 2, "{}", run.stderr());
+        assert!(run.stderr().contains("no input files: give them with"), "{}", run.stderr());
+        assert!(run.file(COUNTS_FILE).is_none(), "nothing written");
+    }
 }
 
 #[test]
