@@ -9,6 +9,7 @@ mod devnet_cli;
 mod eth_cli;
 mod fuzz_replay;
 mod json_cli;
+mod newcomer_cli;
 mod order_cli;
 mod result_cli;
 mod rpc_cli;
