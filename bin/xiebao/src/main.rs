@@ -24,8 +24,8 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 #[command(name = "xiebao", version, about)]
 struct Cli {
     /// Take the endpoints (--rpc, --scheduler, --ethereum, --results) from this chain of the
-    /// config file (`devnet` is built in: the devnet in ./xiebao-devnet); flags and their
-    /// environment variables still win. See `xiebao config show`.
+    /// config file (`devnet` is built in: the devnet in ./xiebao-devnet, used by default while
+    /// it runs); flags and their environment variables still win. See `xiebao config show`.
     #[arg(long, global = true, env = "XIEBAO_CHAIN", value_name = "NAME")]
     chain: Option<String>,
     #[command(subcommand)]
@@ -34,39 +34,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Play a Bag-of-Tasks deal through the protocol state machine and print who was paid what.
-    Demo(demo::DemoArgs),
-    /// Measure throughput and print it beside a same-run baseline.
-    Bench(bench::BenchArgs),
-    /// Hash, sign and verify orders offline (EIP-712, iExec-compatible).
+    /// A whole network on this machine: validators, result store, a workerpool with its
+    /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
+    Devnet(devnet::DevnetArgs),
+    /// Run an app on the market's cheapest compatible workerpool and download the results.
+    Run(run::RunArgs),
+    /// Show a deal and why its tasks wait.
     #[command(subcommand)]
-    Order(order::OrderCommand),
-    /// Create, import, list and show accounts (Ethereum V3 keystores).
-    Wallet(wallet::WalletArgs),
-    /// Work with task results (the digest rule).
+    Deal(task::DealCommand),
+    /// Show a task: on chain, and why it is not finished yet.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// A task's result: download and verify it, seal or open one, compute the digest workers
+    /// agree on.
     #[command(subcommand)]
     Result(result::ResultCommand),
-    /// Run the result store's HTTP gateway.
-    #[command(subcommand)]
-    Results(result::ResultsCommand),
-    /// Create a network's genesis file and validator keys.
-    Genesis(chain::GenesisArgs),
-    /// Run a validator.
-    Node(chain::NodeArgs),
-    /// Run a whole network on 127.0.0.1, one process per validator.
-    Localnet(chain::LocalnetArgs),
-    /// Ask a node about the chain.
-    #[command(subcommand)]
-    Chain(chain::ChainCommand),
+    /// Create, import, list and show accounts (Ethereum V3 keystores).
+    Wallet(wallet::WalletArgs),
     /// Balances and payments.
     #[command(subcommand)]
     Account(account::AccountCommand),
     /// Follow a transaction.
     #[command(subcommand)]
     Tx(account::TxCommand),
-    /// A whole network on this machine: validators, result store, a workerpool with its
-    /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
-    Devnet(devnet::DevnetArgs),
+    /// Orders: the market's (publish, list, show, unpublish), on chain (cancel, presign), and
+    /// offline tools (hash, sign, verify; EIP-712, iExec-compatible).
+    #[command(subcommand)]
+    Order(order::OrderCommand),
     /// Apps: deploy, list, show, transfer.
     #[command(subcommand)]
     App(registry::EntryCommand),
@@ -79,15 +73,34 @@ enum Command {
     /// Categories: the work clocks deadlines follow.
     #[command(subcommand)]
     Category(registry::CategoryCommand),
-    /// Show a deal and why its tasks wait.
+    /// Named chains (endpoints) in the config file, and where each endpoint comes from.
     #[command(subcommand)]
-    Deal(task::DealCommand),
-    /// Show a task: on chain, and why it is not finished yet.
+    Config(config::ConfigCommand),
+    /// Ask a node about the chain.
     #[command(subcommand)]
-    Task(task::TaskCommand),
+    Chain(chain::ChainCommand),
     /// Move RLC between the mainchain (Ethereum) and the chain, and follow each transfer.
     #[command(subcommand)]
     Bridge(bridge::BridgeCommand),
+    /// Run a workerpool's scheduler (holds the pool owner's key).
+    Scheduler(pool::SchedulerArgs),
+    /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
+    Worker(pool::WorkerArgs),
+    /// Serve a result store, the service workers upload results to (for a task's result, see
+    /// `xiebao result`).
+    #[command(subcommand)]
+    Results(result::ResultsCommand),
+    /// Run a validator.
+    Node(chain::NodeArgs),
+    /// Run a whole network on 127.0.0.1, one process per validator.
+    Localnet(chain::LocalnetArgs),
+    /// Create a network's genesis file and validator keys.
+    Genesis(chain::GenesisArgs),
+    /// Play a deal through the protocol state machine alone (no network) and print who was
+    /// paid what.
+    Demo(demo::DemoArgs),
+    /// Measure throughput and print it beside a same-run baseline.
+    Bench(bench::BenchArgs),
     /// Print the command reference (Markdown, as in the README).
     Reference {
         /// Print JSON instead: every leaf command with its about, usage and options.
@@ -99,15 +112,6 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Run an app on the market's cheapest compatible workerpool and download the results.
-    Run(run::RunArgs),
-    /// Run a workerpool's scheduler (holds the pool owner's key).
-    Scheduler(pool::SchedulerArgs),
-    /// Run a worker: join a pool, take replicates from its scheduler, compute, get paid.
-    Worker(pool::WorkerArgs),
-    /// Named chains (endpoints) in the config file, and where each endpoint comes from.
-    #[command(subcommand)]
-    Config(config::ConfigCommand),
 }
 
 fn main() -> std::process::ExitCode {
