@@ -419,12 +419,12 @@ pub enum OrderJsonError {
     )]
     UnknownKind,
     /// A field is missing or malformed.
-    #[error("invalid {kind} order: {source}")]
+    #[error("invalid {kind} order: {reason}")]
     Field {
         /// The kind being read.
         kind: OrderKind,
-        /// What serde said.
-        source: serde_json::Error,
+        /// The field and what is wrong with it (`field `tag`: unknown tag …`).
+        reason: String,
     },
 }
 
@@ -478,14 +478,22 @@ impl AnyOrder {
             return Err(OrderJsonError::NotAnObject("got a JSON value of another type".into()));
         }
         let kind = kind.or_else(|| Self::detect_kind(&value)).ok_or(OrderJsonError::UnknownKind)?;
-        let field = |source| OrderJsonError::Field { kind, source };
+        fn read<T: serde::de::DeserializeOwned>(
+            kind: OrderKind,
+            value: serde_json::Value,
+        ) -> Result<T, OrderJsonError> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                let reason = e.into_inner().to_string();
+                let reason = if path == "." { reason } else { format!("field `{path}`: {reason}") };
+                OrderJsonError::Field { kind, reason }
+            })
+        }
         Ok(match kind {
-            OrderKind::App => Self::App(serde_json::from_value(value).map_err(field)?),
-            OrderKind::Dataset => Self::Dataset(serde_json::from_value(value).map_err(field)?),
-            OrderKind::Workerpool => {
-                Self::Workerpool(serde_json::from_value(value).map_err(field)?)
-            }
-            OrderKind::Request => Self::Request(serde_json::from_value(value).map_err(field)?),
+            OrderKind::App => Self::App(read(kind, value)?),
+            OrderKind::Dataset => Self::Dataset(read(kind, value)?),
+            OrderKind::Workerpool => Self::Workerpool(read(kind, value)?),
+            OrderKind::Request => Self::Request(read(kind, value)?),
         })
     }
 
@@ -526,6 +534,26 @@ impl AnyOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_field_is_named_once_and_iexec_tag_arrays_are_read() {
+        let order = |tag: &str, price: &str| {
+            format!(
+                r#"{{"app":"0x0101010101010101010101010101010101010101","appprice":"{price}","volume":"1","tag":{tag},"datasetrestrict":"0x0000000000000000000000000000000000000000","workerpoolrestrict":"0x0000000000000000000000000000000000000000","requesterrestrict":"0x0000000000000000000000000000000000000000","salt":"0x0000000000000000000000000000000000000000000000000000000000000001"}}"#
+            )
+        };
+        let read = AnyOrder::from_json(&order(r#"["tee","scone"]"#, "0"), None).unwrap();
+        let AnyOrder::App(app) = read else { panic!("an app order") };
+        assert_eq!(app.tag, "tee,scone".parse().unwrap());
+        let error = AnyOrder::from_json(&order(r#"["teee"]"#, "0"), None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid app order: field `tag`: unknown tag `teee`; known tags: tee, scone, gramine, tdx, gpu, or a 0x bytes32"
+        );
+        assert!(std::error::Error::source(&error).is_none(), "the reason is not printed twice");
+        let error = AnyOrder::from_json(&order(r#""0x00""#, "x"), None).unwrap_err();
+        assert!(error.to_string().starts_with("invalid app order: field `appprice`: "), "{error}");
+    }
 
     #[test]
     fn type_strings_are_poco_v5() {

@@ -7,11 +7,41 @@ use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
 /// A bytes32 requirement/offer bitfield (bit 0 = least significant bit of the last byte).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+///
+/// JSON: written as the 0x bytes32; read from that, from names (`"tee,scone"`) or from an
+/// array of names (`["tee", "scone"]`, the iExec SDK's form).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Tag(pub B256);
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Forms;
+        impl<'de> serde::de::Visitor<'de> for Forms {
+            type Value = Tag;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 0x bytes32, tag names (\"tee,scone\") or an array of names")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Tag, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Tag, A::Error> {
+                let mut tag = Tag::NONE;
+                // At most as many names as there are bits: a longer list is not a tag.
+                for _ in 0..=256 {
+                    let Some(name) = seq.next_element::<String>()? else { return Ok(tag) };
+                    let named: Tag = name.parse().map_err(serde::de::Error::custom)?;
+                    tag = tag.union(named);
+                }
+                Err(serde::de::Error::custom("a tag lists at most 256 names"))
+            }
+        }
+        deserializer.deserialize_any(Forms)
+    }
+}
 
 /// Named bits, 0-based as in iExec SDK v8+ (`tee:0, scone:1, gramine:2, tdx:3, gpu:8`).
 pub const TAG_NAMES: [(&str, u8); 5] =
@@ -134,6 +164,21 @@ impl fmt::Display for Tag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_reads_hex_names_and_the_iexec_array_and_writes_hex() {
+        let tee_scone: Tag = "tee,scone".parse().unwrap();
+        let hex = serde_json::to_string(&tee_scone).unwrap();
+        assert_eq!(hex, format!("\"{}\"", tee_scone.0));
+        for text in [hex.as_str(), "\"tee,scone\"", "[\"tee\", \"scone\"]", "[\"scone\", \"tee\"]"]
+        {
+            assert_eq!(serde_json::from_str::<Tag>(text).unwrap(), tee_scone, "{text}");
+        }
+        assert_eq!(serde_json::from_str::<Tag>("[]").unwrap(), Tag::NONE);
+        let error = serde_json::from_str::<Tag>("[\"tee\", \"teee\"]").unwrap_err();
+        assert!(error.to_string().contains("unknown tag `teee`"), "{error}");
+        assert!(serde_json::from_str::<Tag>("7").is_err());
+    }
 
     #[test]
     fn names_map_to_the_reference_bits() {
