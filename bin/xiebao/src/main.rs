@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod demo;
 mod devnet;
+mod doctor;
 mod order;
 mod pool;
 mod reference;
@@ -37,6 +38,9 @@ enum Command {
     /// A whole network on this machine: validators, result store, a workerpool with its
     /// scheduler and workers, the demo apps; `--demo` runs a Bag-of-Tasks job through it.
     Devnet(devnet::DevnetArgs),
+    /// Check what building, testing and running Xiebao need on this machine, and print the
+    /// command that fixes each missing piece.
+    Doctor(doctor::DoctorArgs),
     /// Run an app on the market's cheapest compatible workerpool and download the results.
     Run(run::RunArgs),
     /// Show a deal and why its tasks wait.
@@ -185,6 +189,7 @@ fn dispatch(cli: &Cli, selection: anyhow::Result<config::Selection>) -> anyhow::
         Command::Account(command) => account::run(command),
         Command::Tx(command) => account::run_tx(command),
         Command::Devnet(args) => devnet::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::App(command) => registry::run(registry::Registry::App, command),
         Command::Dataset(command) => registry::run(registry::Registry::Dataset, command),
         Command::Workerpool(command) => registry::run(registry::Registry::Workerpool, command),

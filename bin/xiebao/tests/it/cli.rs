@@ -172,7 +172,7 @@ fn readme_command_reference_is_generated_from_the_cli() {
     assert_eq!(
         readme[start..end].trim_end(),
         generated.stdout,
-        "README.md's command reference is stale: regenerate it with `cargo run -p xiebao -- reference`"
+        "README.md's command reference is stale: regenerate it with `./scripts/reference.sh`"
     );
     for command in
         ["`xiebao run`", "`xiebao bridge deposit`", "`xiebao order publish`", "`xiebao app deploy`"]

@@ -6,6 +6,7 @@ mod chain_cli;
 mod cli;
 mod config_cli;
 mod devnet_cli;
+mod doctor_cli;
 mod eth_cli;
 mod fuzz_replay;
 mod json_cli;
