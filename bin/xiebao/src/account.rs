@@ -22,7 +22,7 @@ pub(crate) enum AccountCommand {
     /// Take RLC from this account back to Ethereum (burned here, released on the mainchain
     /// with the validators' signatures)
     Withdraw(crate::common::WithdrawArgs),
-    /// An account's balances and nonce.
+    /// An account's balances, nonce and pool stake (when a leaving stake comes back).
     Show {
         /// The account.
         address: Address,
@@ -122,12 +122,8 @@ fn stake(command: &StakeCommand) -> anyhow::Result<()> {
         } else {
             println!("{what} (block {})", applied.height);
             if let Some(m) = membership {
-                println!(
-                    "  membership: {:?}, bonded {}, in contributions {}",
-                    m.status,
-                    format_rlc(m.bonded),
-                    format_rlc(m.in_contributions)
-                );
+                let now = crate::common::chain_now(&node.rpc).await?;
+                println!("  stake: {}", crate::common::describe_membership(&m, now));
             }
         }
         Ok(())
@@ -156,6 +152,11 @@ pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
                     println!("  free    {}", format_rlc(account.free));
                     println!("  frozen  {}", format_rlc(account.frozen));
                     println!("  nonce   {}", account.nonce);
+                    // A worker's stake is part of `frozen`: say where, and when it comes back.
+                    if let Some(m) = client.membership(*address).await? {
+                        let now = crate::common::chain_now(&client).await?;
+                        println!("  stake   {}", crate::common::describe_membership(&m, now));
+                    }
                 }
                 Ok(())
             })

@@ -496,7 +496,12 @@ pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
                 "chain {} at height {} ({})",
                 status.chain_id, status.height, status.head
             )?;
-            writeln!(out, "last block time {} (unix seconds)", status.timestamp)?;
+            // How long ago by this machine's clock: the head is the chain's own clock.
+            writeln!(
+                out,
+                "last block time {}",
+                crate::common::when(status.timestamp, crate::common::local_now())
+            )?;
             writeln!(
                 out,
                 "sync: {}",

@@ -8,6 +8,8 @@ use xiebao_rpc::XiebaoApiClient;
 use xiebao_scheduler::api::{PoolApiClient, TaskView};
 use xiebao_types::ids;
 
+use crate::common::{describe, utc, when};
+
 /// `xiebao deal …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DealCommand {
@@ -83,15 +85,17 @@ pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({ "task": task, "chain": record, "scheduler": view }));
             return Ok(());
         }
+        // Deadlines are checked against block times: measure them by the chain's clock.
+        let now = crate::common::chain_now(&node).await?;
         println!("task {task}");
         match &record {
             None => println!("  chain: not initialized yet (or no such task)"),
             Some(t) => {
                 println!("  chain: {} (deal {}, index {})", t.status, t.deal_id, t.idx);
-                println!(
-                    "  deadlines: contribution {}, reveal {}, final {}",
-                    t.contribution_deadline, t.reveal_deadline, t.final_deadline
-                );
+                println!("  deadlines (chain time {}):", utc(now));
+                println!("    contribution  {}", when(t.contribution_deadline, now));
+                println!("    reveal        {}", when(t.reveal_deadline, now));
+                println!("    final         {}", when(t.final_deadline, now));
                 println!("  contributions: {}", t.contributions.len());
                 for c in &t.contributions {
                     println!("    {} {:?}", c.worker, c.status);
@@ -103,9 +107,13 @@ pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
         }
         match view {
             Some(Ok(view)) => {
-                println!("  scheduler: {}", serde_json::to_string(&view.state)?);
+                println!("  scheduler: {}", describe(&view.state));
                 println!("  last event: {}", view.last_event);
-                println!("  next deadline: {}", view.next_deadline);
+                if view.state.is_final() {
+                    println!("  next deadline: none, the task has ended");
+                } else {
+                    println!("  next deadline: {}", when(view.next_deadline, now));
+                }
             }
             Some(Err(e)) => println!("  scheduler: {e}"),
             None => println!("  scheduler: not asked (give --scheduler or XIEBAO_SCHEDULER)"),
@@ -155,6 +163,11 @@ pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
             record.initialized,
             if record.expired { " · expired" } else { "" }
         );
+        let now = crate::common::chain_now(&node).await?;
+        println!("  started {} · T = {} s", when(record.start_time, now), record.time_ref_s);
+        println!("  deadlines (chain time {}):", utc(now));
+        println!("    contribution  {}", when(record.contribution_deadline(), now));
+        println!("    final         {}", when(record.final_deadline(), now));
         match view.flatten() {
             Some(view) => {
                 for t in view.tasks.iter().filter(|t| !t.state.is_final()) {
@@ -162,7 +175,7 @@ pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
                         "  task {} ({}): {} — {}",
                         t.index,
                         t.task,
-                        serde_json::to_string(&t.state)?,
+                        describe(&t.state),
                         t.last_event
                     );
                 }

@@ -298,6 +298,18 @@ async fn localnet_finalizes_refuses_bad_transactions_and_survives_kill_9() {
     assert!(run.stdout.contains("Transfer"), "{}", run.stdout);
     let run = crate::xiebao(&["account", "show", to, "--rpc", &net.rpc[2]]);
     assert!(run.ok && run.stdout.contains("free    1.5 RLC"), "{}{}", run.stdout, run.stderr);
+    // The head's time as a date, and how long ago (this machine's clock: it may run a little
+    // behind the proposer's, so either side of now).
+    let run = crate::xiebao(&["chain", "status", "--rpc", &net.rpc[2]]);
+    assert!(run.ok, "{}", run.stderr);
+    let time = run.stdout.lines().find(|l| l.starts_with("last block time ")).unwrap_or_default();
+    assert!(
+        crate::has_utc_date(time)
+            && (time.ends_with(" ago)") || time.contains(" UTC (in ") || time.ends_with("(now)")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("unix seconds"), "{}", run.stdout);
     // Paying without funds names what is missing and how to get it, and sends nothing.
     let poor_file = dir.path().join("poor.key");
     std::fs::write(&poor_file, SecretKey::from_label("poor").to_bytes().to_string()).unwrap();

@@ -741,6 +741,25 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
     assert_eq!(show["chain"]["status"], "Completed");
     assert_eq!(show["scheduler"]["state"]["state"], "completed", "{show}");
     assert_eq!(show["scheduler"]["index"], 2);
+    // As people read it: deadlines as dates with the time left by the chain's clock (trust 1:
+    // no reveal deadline), the scheduler's view in words.
+    let text = crate::xiebao(&["task", "show", task, "--rpc", rpc, "--scheduler", scheduler]);
+    assert!(text.ok, "{}", text.stderr);
+    let line = |prefix: &str| {
+        text.stdout.lines().find(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| {
+            panic!("a line starting {prefix:?}: {}", text.stdout);
+        })
+    };
+    for deadline in ["contribution ", "final "] {
+        let line = line(deadline);
+        assert!(crate::has_utc_date(line) && line.contains("(in "), "{}", text.stdout);
+    }
+    assert!(line("reveal ").ends_with("not set"), "{}", text.stdout);
+    assert!(crate::has_utc_date(line("deadlines (chain time ")), "{}", text.stdout);
+    let state = line("scheduler: ");
+    assert!(state.contains("scheduler: completed: result at "), "{}", text.stdout);
+    assert!(!text.stdout.contains("{\""), "no JSON: {}", text.stdout);
+    assert!(line("next deadline: ").ends_with("none, the task has ended"), "{}", text.stdout);
 
     // The results are sealed for the requester: the store holds no readable archive, and
     // downloading needs the beneficiary's key.
@@ -781,6 +800,19 @@ fn devnet_keeps_running_for_task_show_and_sealed_result_download_then_stops_clea
     let deal_show = crate::xiebao(&["deal", "show", deal, "--rpc", rpc, "--scheduler", scheduler]);
     assert!(deal_show.ok, "{}", deal_show.stderr);
     assert!(deal_show.stdout.contains("completed 4 · failed 0"), "{}", deal_show.stdout);
+    let started = deal_show.stdout.lines().find(|l| l.contains("started ")).unwrap_or_default();
+    assert!(
+        crate::has_utc_date(started) && started.contains(" ago)"),
+        "the deal's start as a date: {}",
+        deal_show.stdout
+    );
+    let final_deadline =
+        deal_show.stdout.lines().find(|l| l.trim_start().starts_with("final ")).unwrap_or_default();
+    assert!(
+        crate::has_utc_date(final_deadline) && final_deadline.contains("(in "),
+        "{}",
+        deal_show.stdout
+    );
 
     // The registries, as a user reads them.
     let layout: Value =
@@ -1103,6 +1135,24 @@ fn run_through_the_market(dir: &std::path::Path, rpc: &str, app: &str, pool: &st
         rpc,
     ]);
     assert!(left.ok && left.stdout.contains("leaving"), "{}{}", left.stdout, left.stderr);
+    // When the stake comes back: a date, by the chain's clock (the pool's 60 s delay).
+    let stake = left.stdout.lines().find(|l| l.contains("stake: ")).unwrap_or_default();
+    assert!(
+        stake
+            .to_lowercase()
+            .contains(&format!("leaving workerpool {}; released ", pool.to_lowercase()))
+            && crate::has_utc_date(stake)
+            && stake.contains("(in "),
+        "{}",
+        left.stdout
+    );
+    let requester_address = xiebao_sdk::wallet::load_key(std::path::Path::new(requester), None)
+        .unwrap()
+        .address()
+        .to_string();
+    let shown = crate::xiebao(&["account", "show", &requester_address, "--rpc", rpc]);
+    let stake = shown.stdout.lines().find(|l| l.contains("stake ")).unwrap_or_default();
+    assert!(stake.contains("released ") && crate::has_utc_date(stake), "{}", shown.stdout);
     let claimed =
         crate::xiebao(&["task", "claim", &run_task, "--key-file", requester, "--rpc", rpc]);
     assert!(!claimed.ok && claimed.stderr.contains("cannot claim"), "{}", claimed.stderr);

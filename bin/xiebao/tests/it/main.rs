@@ -70,3 +70,11 @@ fn run(mut command: Command, args: &[&str], env: &[(&str, &std::path::Path)]) ->
 pub(crate) fn xiebao(args: &[&str]) -> Run {
     xiebao_env(args, &[])
 }
+
+/// Whether `text` holds a date as the binary prints block times: `2026-12-03 15:49:04 UTC`.
+pub(crate) fn has_utc_date(text: &str) -> bool {
+    const SHAPE: &[u8] = b"dddd-dd-dd dd:dd:dd UTC";
+    text.as_bytes().windows(SHAPE.len()).any(|window| {
+        window.iter().zip(SHAPE).all(|(c, s)| if *s == b'd' { c.is_ascii_digit() } else { c == s })
+    })
+}
