@@ -38,7 +38,7 @@ pub(crate) enum AccountCommand {
         #[arg(long)]
         amount: String,
         /// The payer's key: a V3 keystore or a hex key file.
-        #[arg(long)]
+        #[arg(long, env = "XIEBAO_KEY_FILE")]
         key_file: PathBuf,
         /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
         #[arg(long)]

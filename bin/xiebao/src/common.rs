@@ -45,7 +45,7 @@ pub(crate) struct Endpoints {
 #[derive(Debug, Args)]
 pub(crate) struct KeyArgs {
     /// The key: a V3 keystore or a hex key file.
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_KEY_FILE")]
     pub(crate) key_file: PathBuf,
     /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
     #[arg(long)]

@@ -71,7 +71,7 @@ pub(crate) enum OrderCommand {
         /// The order hash.
         hash: xiebao_types::B256,
         /// The order signer's key.
-        #[arg(long)]
+        #[arg(long, env = "XIEBAO_KEY_FILE")]
         key_file: PathBuf,
         /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
         #[arg(long)]
@@ -140,7 +140,7 @@ pub(crate) struct SignArgs {
     #[command(flatten)]
     input: OrderInput,
     /// An Ethereum V3 keystore, or a file holding a hex private key.
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_KEY_FILE")]
     key_file: PathBuf,
     /// File holding the keystore's password (else the XIEBAO_PASSWORD environment variable).
     #[arg(long)]

@@ -43,7 +43,7 @@ pub(crate) enum ResultCommand {
     /// Decrypt a sealed result with the beneficiary's key.
     Open {
         /// The beneficiary's key: a V3 keystore or a hex key file.
-        #[arg(long)]
+        #[arg(long, env = "XIEBAO_KEY_FILE")]
         key_file: PathBuf,
         /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
         #[arg(long)]
@@ -197,7 +197,7 @@ pub(crate) struct DownloadArgs {
     #[arg(long)]
     out: PathBuf,
     /// The beneficiary's key (V3 keystore or hex key file), for results encrypted for them.
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
     #[arg(long)]

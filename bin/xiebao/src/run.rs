@@ -51,7 +51,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     encrypt: bool,
     /// The requester's key: a V3 keystore or a hex key file.
-    #[arg(long)]
+    #[arg(long, env = "XIEBAO_KEY_FILE")]
     key_file: PathBuf,
     /// File holding the keystore's password (else XIEBAO_PASSWORD or a prompt).
     #[arg(long)]

@@ -20,6 +20,9 @@ pub(crate) enum DealCommand {
         /// The pool's scheduler (`ws://` or `http://`), for why tasks wait.
         #[arg(long, env = "XIEBAO_SCHEDULER")]
         scheduler: Option<String>,
+        /// Show it again every 2 s until every task is final (with --json: one object each time).
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         endpoint: crate::common::Endpoint,
     },
@@ -35,6 +38,9 @@ pub(crate) enum TaskCommand {
         /// The pool's scheduler (`ws://` or `http://`), for why the task waits.
         #[arg(long, env = "XIEBAO_SCHEDULER")]
         scheduler: Option<String>,
+        /// Show it again every 2 s until it is final (with --json: one object each time).
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         endpoint: crate::common::Endpoint,
     },
@@ -65,11 +71,13 @@ async fn scheduler_view(url: Option<&str>, task: B256) -> Option<Result<TaskView
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
-    let (task, scheduler, endpoint) = match command {
-        TaskCommand::Show { task, scheduler, endpoint } => (task, scheduler, endpoint),
+    let (task, scheduler, watch, endpoint) = match command {
+        TaskCommand::Show { task, scheduler, watch, endpoint } => {
+            (task, scheduler, *watch, endpoint)
+        }
         TaskCommand::Claim { task, key, endpoint } => return claim(*task, key, endpoint),
     };
-    crate::common::client_runtime()?.block_on(async {
+    crate::common::client_runtime()?.block_on(watching(watch, || async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let record = node
             .task(*task)
@@ -83,7 +91,7 @@ pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
                 None => serde_json::Value::Null,
             };
             println!("{}", serde_json::json!({ "task": task, "chain": record, "scheduler": view }));
-            return Ok(());
+            return Ok(task_final(record.as_ref()));
         }
         // Deadlines are checked against block times: measure them by the chain's clock.
         let now = crate::common::chain_now(&node).await?;
@@ -118,14 +126,38 @@ pub(crate) fn run_task(command: &TaskCommand) -> anyhow::Result<()> {
             Some(Err(e)) => println!("  scheduler: {e}"),
             None => println!("  scheduler: not asked (give --scheduler or XIEBAO_SCHEDULER)"),
         }
-        Ok(())
-    })
+        Ok(task_final(record.as_ref()))
+    }))
+}
+
+/// Whether a task's record is final (completed or failed).
+fn task_final(record: Option<&xiebao_rpc::Task>) -> bool {
+    record.is_some_and(|t| !t.status.is_open())
+}
+
+/// Runs `show` once, or with `watch` again every 2 s until it says what it shows is final.
+async fn watching<F, Fut>(watch: bool, mut show: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    loop {
+        let done = show().await?;
+        if !watch || done {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        #[allow(clippy::print_stdout, reason = "the command's output")]
+        {
+            println!();
+        }
+    }
 }
 
 #[allow(clippy::print_stdout, reason = "the command's output")]
 pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
-    let DealCommand::Show { deal, scheduler, endpoint } = command;
-    crate::common::client_runtime()?.block_on(async {
+    let DealCommand::Show { deal, scheduler, watch, endpoint } = command;
+    crate::common::client_runtime()?.block_on(watching(*watch, || async {
         let node = xiebao_rpc::http_client(&endpoint.rpc)?;
         let Some(record) = node
             .deal(*deal)
@@ -145,7 +177,7 @@ pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
         };
         if endpoint.json {
             println!("{}", serde_json::json!({ "deal": deal, "chain": record, "scheduler": view }));
-            return Ok(());
+            return Ok(deal_final(&record));
         }
         println!("deal {deal}");
         println!(
@@ -187,8 +219,13 @@ pub(crate) fn run_deal(command: &DealCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        Ok(())
-    })
+        Ok(deal_final(&record))
+    }))
+}
+
+/// Whether every task of a deal is final.
+fn deal_final(record: &xiebao_rpc::Deal) -> bool {
+    record.completed + record.failed >= record.bot_size
 }
 
 #[allow(clippy::print_stdout, reason = "the command's output")]

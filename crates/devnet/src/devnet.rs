@@ -246,6 +246,9 @@ impl<'o> Devnet<'o> {
             "commands use it with: export XIEBAO_RPC={rpc} XIEBAO_SCHEDULER={scheduler_url} XIEBAO_RESULTS={results_url}"
         ));
         }
+        observer.say(
+            "demo apps: mandelbrot (arguments WIDTH HEIGHT TILES_X TILES_Y [MAX_ITER], task i renders tile i: xiebao run mandelbrot --args \"64 64 2 2 50\" --volume 4), wordcount (counts words in its input files: xiebao run wordcount --input-file URL …, one per task)",
+        );
         observer.say(&format!(
             "fund an account: xiebao account transfer --to ADDRESS --amount 100 --key-file {}",
             layout.keys.faucet.display()

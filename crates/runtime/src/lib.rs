@@ -1,7 +1,8 @@
 //! Run task apps in sandboxes: WebAssembly (WASI) with fuel, memory, time and output limits, deterministic by construction; OCI containers with podman ([`oci`]).
 //!
 //! A WebAssembly app sees only what the task gives it: its arguments and environment, its
-//! input directory read-only at `/in`, its output directory at `/out`, a clock fixed at the
+//! input directory read-only at `/iexec_in` and `/in`, its output directory at `/iexec_out` and
+//! `/out` (iExec's paths and ours, the same folders), a clock fixed at the
 //! task's reference time and a random generator seeded from the task — so every honest worker
 //! computes the same output. No network, no other files. CPU is metered in fuel (deterministic),
 //! memory is capped, a wall-clock deadline stops runaway hosts, and the output's size and
@@ -14,6 +15,13 @@
 //! **Invariant:** nothing a guest does can reach the host beyond `/in` (read) and `/out`.
 //! **Invariant:** a guest's `/out` never holds more than [`Limits::output_bytes`] plus what it
 //! writes in one epoch tick (one host write is at most its linear memory).
+
+/// Where an app reads its inputs (dataset, input files): `/in`, and iExec's `/iexec_in` (its
+/// `IEXEC_IN`), the same read-only folder.
+pub const INPUT_PATHS: [&str; 2] = ["/in", "/iexec_in"];
+/// Where an app writes its result: `/out`, and iExec's `/iexec_out` (its `IEXEC_OUT`), the same
+/// folder.
+pub const OUTPUT_PATHS: [&str; 2] = ["/out", "/iexec_out"];
 
 pub mod oci;
 
@@ -372,14 +380,22 @@ impl WasmRuntime {
         for (key, value) in &job.env {
             builder.env(key, value);
         }
-        if let Some(input) = &job.input_dir {
+        // Preopened in this order so that WASI descriptors stay as they were before iExec's
+        // paths: 3 is `/in` (when there is an input) and the next one `/out`; the iExec
+        // aliases come after.
+        for index in 0..2 {
+            if let Some(input) = &job.input_dir {
+                builder
+                    .preopened_dir(input, INPUT_PATHS[index], FsPerms::ReadOnly)
+                    .map_err(|e| RunError::Host { path: input.clone(), detail: e.to_string() })?;
+            }
             builder
-                .preopened_dir(input, "/in", FsPerms::ReadOnly)
-                .map_err(|e| RunError::Host { path: input.clone(), detail: e.to_string() })?;
+                .preopened_dir(&job.output_dir, OUTPUT_PATHS[index], FsPerms::ReadWrite)
+                .map_err(|e| RunError::Host {
+                    path: job.output_dir.clone(),
+                    detail: e.to_string(),
+                })?;
         }
-        builder
-            .preopened_dir(&job.output_dir, "/out", FsPerms::ReadWrite)
-            .map_err(|e| RunError::Host { path: job.output_dir.clone(), detail: e.to_string() })?;
         builder
             .wall_clock(FixedWall(Duration::from_secs(job.clock_s)))
             .monotonic_clock(FixedMonotonic)

@@ -1,5 +1,5 @@
 //! Run OCI container apps with podman: no network, CPU, memory and process limits, the input
-//! directory read-only at `/in`, the output directory at `/out`, a read-only root filesystem
+//! directory read-only at `/iexec_in` and `/in`, the output directory at `/iexec_out` and `/out`, a read-only root filesystem
 //! with a private `/tmp`, a wall-clock deadline.
 //!
 //! An OCI app's registry location is either a URL or an image reference ([`AppLocation`]: a
@@ -575,9 +575,13 @@ impl OciRuntime {
             .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--ulimit"])
             .arg(format!("fsize={0}:{0}", limits.output_bytes.saturating_add(1)));
         if let Some(input) = &job.input_dir {
-            command.arg("-v").arg(format!("{}:/in:ro", input.display()));
+            for guest in crate::INPUT_PATHS {
+                command.arg("-v").arg(format!("{}:{guest}:ro", input.display()));
+            }
         }
-        command.arg("-v").arg(format!("{}:/out", job.output_dir.display()));
+        for guest in crate::OUTPUT_PATHS {
+            command.arg("-v").arg(format!("{}:{guest}", job.output_dir.display()));
+        }
         for (key, value) in &job.env {
             command.arg("-e").arg(format!("{key}={value}"));
         }

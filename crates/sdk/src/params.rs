@@ -53,6 +53,13 @@ impl TaskParams {
                 ));
             }
         };
+        match value.get("iexec_secrets") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(secrets)) if secrets.is_empty() => {}
+            Some(_) => {
+                return Err("params.iexec_secrets: requester secrets are delivered by a Secret Management Service after the enclave's attestation, and this network runs none yet: run the task without secrets".to_owned());
+            }
+        }
         let result_key = match value.get("iexec_result_encryption") {
             None | Some(serde_json::Value::Null | serde_json::Value::Bool(false)) => None,
             Some(serde_json::Value::Bool(true)) => {
@@ -85,6 +92,13 @@ pub fn input_name(url: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requester_secrets_are_refused_until_a_secret_service_exists() {
+        let refused = TaskParams::parse(r#"{"iexec_secrets":{"1":"my-secret"}}"#).unwrap_err();
+        assert!(refused.starts_with("params.iexec_secrets: requester secrets"), "{refused}");
+        assert!(TaskParams::parse(r#"{"iexec_secrets":{}}"#).is_ok());
+    }
 
     #[test]
     fn params_are_arguments_or_iexec_json() {

@@ -21,6 +21,7 @@
 //! **Invariant:** a worker never holds a downloaded source whole in memory, and keeps nothing on
 //! disk for a replicate once it has ended but the cache of verified apps and datasets.
 
+mod computed;
 mod fetch;
 
 use std::collections::BTreeMap;
@@ -271,8 +272,9 @@ impl Worker {
             ("IEXEC_DEAL_ID".to_owned(), a.deal.to_string()),
             ("IEXEC_BOT_TASK_INDEX".to_owned(), a.index.to_string()),
             ("IEXEC_BOT_SIZE".to_owned(), a.bot_size.to_string()),
-            ("IEXEC_IN".to_owned(), "/in".to_owned()),
-            ("IEXEC_OUT".to_owned(), "/out".to_owned()),
+            // iExec's conventions; `/in` and `/out` are the same folders.
+            ("IEXEC_IN".to_owned(), xiebao_runtime::INPUT_PATHS[1].to_owned()),
+            ("IEXEC_OUT".to_owned(), xiebao_runtime::OUTPUT_PATHS[1].to_owned()),
         ];
         if let Some(dataset) = &a.dataset {
             self.report(a.task, Progress::SettingUp { detail: "fetching dataset".into() }).await;
@@ -358,6 +360,8 @@ impl Worker {
         }
         let out = output.clone();
         let (digest, archive) = tokio::task::spawn_blocking(move || {
+            // What `computed.json` names as deterministic is the result (see `computed`).
+            computed::narrow_to_deterministic(&out)?;
             let digest = xiebao_sdk::digest::digest_dir(&out).map_err(|e| e.to_string())?;
             let mut archive = archive(&out)?;
             if let Some(key) = result_key {

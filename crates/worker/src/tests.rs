@@ -394,3 +394,79 @@ fn archives_refuse_links() {
     let error = archive(dir.path()).unwrap_err();
     assert!(error.contains("not a regular file or a directory"), "{error}");
 }
+
+/// An iExec-style app, unchanged: a shell script in a busybox image that reads its input from
+/// `$IEXEC_IN/$IEXEC_INPUT_FILE_NAME_1`, writes a result folder and a log that differs on every
+/// run under `$IEXEC_OUT`, and names the result folder in `computed.json`.
+const IEXEC_APP: &str = r#"#!/bin/sh
+set -eu
+mkdir -p "$IEXEC_OUT/result"
+tr a-z A-Z < "$IEXEC_IN/$IEXEC_INPUT_FILE_NAME_1" > "$IEXEC_OUT/result/upper.txt"
+echo "task $IEXEC_TASK_ID, $IEXEC_INPUT_FILES_NUMBER input file(s)" > "$IEXEC_OUT/result/about.txt"
+cat /proc/uptime /proc/loadavg > "$IEXEC_OUT/run.log"
+echo "{\"deterministic-output-path\": \"$IEXEC_OUT/result\"}" > "$IEXEC_OUT/computed.json"
+"#;
+
+/// The iExec-style app's image archive, built with podman; `None` (a notice) to skip when
+/// podman is missing, unless `XIEBAO_REQUIRE_PODMAN` is set.
+fn iexec_image(dir: &Path) -> Option<Vec<u8>> {
+    let oci = match OciRuntime::new(&dir.join("build-state")) {
+        Ok(oci) => oci,
+        Err(e) => {
+            assert!(std::env::var("XIEBAO_REQUIRE_PODMAN").is_err(), "podman is required: {e}");
+            eprintln!("skipping the iExec-style OCI app test: {e}");
+            return None;
+        }
+    };
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy("/bin/busybox", context.join("busybox")).expect("busybox-static");
+    std::fs::write(context.join("app.sh"), IEXEC_APP).unwrap();
+    std::fs::write(
+        context.join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY app.sh /app.sh\nENTRYPOINT [\"/bin/sh\", \"/app.sh\"]\n",
+    )
+    .unwrap();
+    let archive = dir.join("iexec-app.tar");
+    oci.build_archive(&context, "localhost/xiebao-test-iexec-app:1", &archive).unwrap();
+    Some(std::fs::read(&archive).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iexec_style_oci_app_runs_unchanged_and_only_its_deterministic_output_is_the_result() {
+    let build = tempfile::tempdir().unwrap();
+    let Some(image) = iexec_image(build.path()) else { return };
+    let (url, _) =
+        serve(vec![("app.tar", image.clone()), ("words.txt", b"hello bag\n".to_vec())]).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut worker = Arc::into_inner(worker(work.path(), FetchLimits::default())).unwrap();
+    let oci: Arc<dyn Sandbox> = Arc::new(OciRuntime::new(&work.path().join("oci")).unwrap());
+    worker.sandboxes.insert(oci.kind(), oci);
+    let worker = Arc::new(worker);
+    let mut a = assignment(
+        format!("{url}/file/app.tar"),
+        &image,
+        inputs(&[format!("{url}/file/words.txt")]),
+    );
+    a.app_type = AppType::Oci;
+    let mut digests = Vec::new();
+    for _ in 0..2 {
+        let held = match worker.compute(&a).await {
+            Ok(held) => held,
+            Err(Failure { stage, reason }) => {
+                panic!("the replicate failed while {stage}: {reason}")
+            }
+        };
+        let unpacked = tempfile::tempdir().unwrap();
+        tar::Archive::new(held.archive.as_slice()).unpack(unpacked.path()).unwrap();
+        let root = unpacked.path();
+        assert_eq!(std::fs::read_to_string(root.join("result/upper.txt")).unwrap(), "HELLO BAG\n");
+        let about = std::fs::read_to_string(root.join("result/about.txt")).unwrap();
+        assert_eq!(about, format!("task {}, 1 input file(s)\n", a.task), "IEXEC_* variables");
+        assert!(root.join("computed.json").is_file());
+        assert!(!root.join("run.log").exists(), "the non-deterministic log is not the result");
+        assert_eq!(xiebao_sdk::digest::digest_dir(root).unwrap(), held.digest);
+        digests.push(held.digest);
+    }
+    assert_eq!(digests[0], digests[1], "two runs agree despite their different logs");
+}

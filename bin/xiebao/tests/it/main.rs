@@ -51,6 +51,7 @@ fn run(mut command: Command, args: &[&str], env: &[(&str, &std::path::Path)]) ->
         "XIEBAO_SCHEDULER",
         "XIEBAO_ETHEREUM",
         "XIEBAO_RESULTS",
+        "XIEBAO_KEY_FILE",
     ] {
         command.env_remove(key);
     }

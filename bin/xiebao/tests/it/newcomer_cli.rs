@@ -101,16 +101,9 @@ fn beside_a_running_devnet_commands_use_it_and_errors_say_what_to_do() {
         .unwrap();
     let run = xiebao_in(
         dir.path(),
-        &[
-            "run",
-            "mandelbrot",
-            "--args",
-            "8 8 1 1 10",
-            "--key-file",
-            empty.to_str().unwrap(),
-            "--yes",
-        ],
-        &[],
+        &["run", "mandelbrot", "--args", "8 8 1 1 10", "--yes"],
+        // The key from XIEBAO_KEY_FILE, the default key.
+        &[("XIEBAO_KEY_FILE", empty.as_path())],
     );
     assert!(!run.ok);
     assert!(run.stderr.contains("has 0 RLC free"), "{}", run.stderr);
