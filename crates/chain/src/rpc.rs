@@ -188,32 +188,14 @@ impl XiebaoApiServer for Rpc {
         limit: Option<usize>,
     ) -> Result<Entries, ErrorObjectOwned> {
         let limit = limit.unwrap_or(ENTRIES_MAX).min(ENTRIES_MAX);
-        let committed = self.chain.committed();
-        let state = &committed.state;
         let mine = |o: &Address| owner.is_none_or(|w| w == *o);
-        Ok(Entries {
-            apps: state
-                .apps()
-                .iter()
-                .filter(|(_, a)| mine(&a.owner))
-                .take(limit)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-            datasets: state
-                .datasets()
-                .iter()
-                .filter(|(_, d)| mine(&d.owner))
-                .take(limit)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-            workerpools: state
-                .workerpools()
-                .iter()
-                .filter(|(_, w)| mine(&w.owner))
-                .take(limit)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-        })
+        Ok(select_entries(
+            &self.chain.committed().state,
+            limit,
+            |a| mine(&a.owner),
+            |d| mine(&d.owner),
+            |w| mine(&w.owner),
+        ))
     }
 
     async fn find_by_name(&self, name: String) -> Result<Entries, ErrorObjectOwned> {
@@ -227,32 +209,13 @@ impl XiebaoApiServer for Rpc {
                 ),
             ));
         }
-        let committed = self.chain.committed();
-        let state = &committed.state;
-        let max = xiebao_rpc::NAME_MATCHES_MAX;
-        Ok(Entries {
-            apps: state
-                .apps()
-                .iter()
-                .filter(|(_, a)| a.name == name)
-                .take(max)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-            datasets: state
-                .datasets()
-                .iter()
-                .filter(|(_, d)| d.name == name)
-                .take(max)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-            workerpools: state
-                .workerpools()
-                .iter()
-                .filter(|(_, w)| w.description == name)
-                .take(max)
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
-        })
+        Ok(select_entries(
+            &self.chain.committed().state,
+            xiebao_rpc::NAME_MATCHES_MAX,
+            |a| a.name == name,
+            |d| d.name == name,
+            |w| w.description == name,
+        ))
     }
 
     async fn bridge(&self) -> Result<Option<Bridge>, ErrorObjectOwned> {
@@ -326,6 +289,40 @@ async fn forward<T: Clone + serde::Serialize>(
 
 /// Most registry entries of each kind one `getEntries` returns.
 const ENTRIES_MAX: usize = 1_000;
+
+/// The first `limit` registry entries of each kind that pass their filter, oldest address
+/// order.
+fn select_entries(
+    state: &xiebao_protocol::State,
+    limit: usize,
+    app: impl Fn(&xiebao_protocol::App) -> bool,
+    dataset: impl Fn(&xiebao_protocol::Dataset) -> bool,
+    workerpool: impl Fn(&xiebao_protocol::Workerpool) -> bool,
+) -> Entries {
+    Entries {
+        apps: state
+            .apps()
+            .iter()
+            .filter(|(_, a)| app(a))
+            .take(limit)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect(),
+        datasets: state
+            .datasets()
+            .iter()
+            .filter(|(_, d)| dataset(d))
+            .take(limit)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect(),
+        workerpools: state
+            .workerpools()
+            .iter()
+            .filter(|(_, w)| workerpool(w))
+            .take(limit)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect(),
+    }
+}
 
 /// Starts the RPC server on `listen`, answering browsers from the origins `cors` allows;
 /// returns its bound address and handle.

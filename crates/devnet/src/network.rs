@@ -63,22 +63,10 @@ pub fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Re
     for index in 0..count {
         let dir = out.join(format!("validator-{index}"));
         std::fs::create_dir_all(&dir)?;
-        let consensus_seed = random_32();
-        write_secret(&dir.join("consensus.key"), &consensus_seed)?;
-        let signer_seed = random_32();
-        write_secret(&dir.join("signer.key"), &signer_seed)?;
-        let signer = SecretKey::from_bytes(&B256::from(signer_seed))
-            .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-        let public = xiebao_chain::consensus_key(&consensus_seed);
-        validators.push(GenesisValidator {
-            address: signer.address(),
-            consensus_key: xiebao_chain::public_bytes(&commonware_public(&public)),
-        });
+        let (signer, consensus_key) = node_keys(&dir)?;
+        validators.push(GenesisValidator { address: signer.address(), consensus_key });
     }
-    let faucet_seed = random_32();
-    write_secret(&out.join("faucet.key"), &faucet_seed)?;
-    let faucet = SecretKey::from_bytes(&B256::from(faucet_seed))
-        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+    let faucet = new_key(&out.join("faucet.key"))?;
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -87,10 +75,7 @@ pub fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Re
             if epoch_length < 2 {
                 bail!("--epoch-length {epoch_length}: an epoch holds at least 2 blocks");
             }
-            let authority_seed = random_32();
-            write_secret(&out.join("authority.key"), &authority_seed)?;
-            let authority = SecretKey::from_bytes(&B256::from(authority_seed))
-                .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
+            let authority = new_key(&out.join("authority.key"))?;
             let mut balances: Vec<(Address, Nrlc)> = Vec::new();
             for (address, amount) in funds {
                 if balances.iter().any(|(a, _)| *a == address) {
@@ -116,6 +101,24 @@ pub fn create_network(out: &Path, count: usize, base: GenesisBase) -> anyhow::Re
     genesis.validators = validators;
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis)?)?;
     Ok(genesis)
+}
+
+/// A new random secp256k1 key, written to `path` as hex.
+fn new_key(path: &Path) -> anyhow::Result<SecretKey> {
+    let seed = random_32();
+    write_secret(path, &seed)?;
+    SecretKey::from_bytes(&B256::from(seed))
+        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))
+}
+
+/// A node's new keys in `dir` (`signer.key`, `consensus.key`): its signer and its consensus
+/// public key.
+fn node_keys(dir: &Path) -> anyhow::Result<(SecretKey, B256)> {
+    let consensus_seed = random_32();
+    write_secret(&dir.join("consensus.key"), &consensus_seed)?;
+    let signer = new_key(&dir.join("signer.key"))?;
+    let public = commonware_public(&xiebao_chain::consensus_key(&consensus_seed));
+    Ok((signer, xiebao_chain::public_bytes(&public)))
 }
 
 /// The ed25519 public key of a consensus key.
@@ -303,15 +306,7 @@ pub fn new_node(from: &Path, out: &Path, p2p: Option<SocketAddr>) -> anyhow::Res
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let out = std::fs::canonicalize(out)?;
-    let consensus_seed = random_32();
-    write_secret(&out.join("consensus.key"), &consensus_seed)?;
-    let signer_seed = random_32();
-    write_secret(&out.join("signer.key"), &signer_seed)?;
-    let signer = SecretKey::from_bytes(&B256::from(signer_seed))
-        .map_err(|e| anyhow::anyhow!("generated key unusable: {e}"))?;
-    let consensus_key = xiebao_chain::public_bytes(&commonware_public(
-        &xiebao_chain::consensus_key(&consensus_seed),
-    ));
+    let (signer, consensus_key) = node_keys(&out)?;
     let ports = free_ports(2)?;
     let p2p_listen = p2p.unwrap_or(ports[0]);
     let config = NodeConfig {
