@@ -496,6 +496,11 @@ pub(crate) fn run(command: &ChainCommand) -> anyhow::Result<()> {
                 "chain {} at height {} ({})",
                 status.chain_id, status.height, status.head
             )?;
+            writeln!(
+                out,
+                "hub {} (PoCo's accessors through eth_call; the orders' EIP-712 verifying contract)",
+                status.verifying_contract
+            )?;
             // How long ago by this machine's clock: the head is the chain's own clock.
             writeln!(
                 out,

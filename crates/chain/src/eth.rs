@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, B64, B256, Bytes, U64, U256};
 use jsonrpsee::types::ErrorObjectOwned;
-use xiebao_rpc::eth::{BlockId, BlockTag, EthApiServer, EthBlock, FeeHistory, WEI_PER_NRLC};
+use xiebao_rpc::eth::{
+    BlockId, BlockTag, CallRequest, EthApiServer, EthBlock, FeeHistory, WEI_PER_NRLC,
+};
 use xiebao_rpc::{codes, error};
 
 use crate::app::Chain;
@@ -51,6 +53,38 @@ impl Eth {
 
 #[jsonrpsee::core::async_trait]
 impl EthApiServer for Eth {
+    async fn call(
+        &self,
+        request: CallRequest,
+        block: Option<BlockId>,
+    ) -> Result<Bytes, ErrorObjectOwned> {
+        self.at_head(block)?;
+        let domain = self.chain.domain();
+        if request.to != Some(domain.verifying_contract) {
+            // An account without code: the call returns nothing, as on Ethereum.
+            return Ok(Bytes::new());
+        }
+        let committed = self.chain.committed();
+        let store = self.chain.store();
+        let task = |id: &B256| {
+            if committed.state.is_evicted(id) {
+                store.task(id).ok().flatten()
+            } else {
+                committed.state.tasks().get(id).cloned()
+            }
+        };
+        let views = crate::poco::Views { state: &committed.state, domain: &domain, task: &task };
+        views
+            .call(
+                request
+                    .input
+                    .as_ref()
+                    .or(request.data.as_ref())
+                    .map_or(&[][..], |input| input.as_ref()),
+            )
+            .map_err(|e| error(codes::BAD_REQUEST, format!("eth_call: {e}")))
+    }
+
     async fn chain_id(&self) -> Result<U64, ErrorObjectOwned> {
         Ok(U64::from(self.chain.domain().chain_id))
     }

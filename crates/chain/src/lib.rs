@@ -12,6 +12,7 @@ pub mod config;
 pub mod epoch;
 mod eth;
 mod market;
+mod poco;
 pub mod rpc;
 mod run;
 

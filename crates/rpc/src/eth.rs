@@ -104,9 +104,39 @@ pub struct FeeHistory {
     pub reward: Option<Vec<Vec<U64>>>,
 }
 
+/// An `eth_call` request: only `to` and the input (`input`, else `data`) matter; nothing is
+/// metered and no state changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRequest {
+    /// The account called (the hub answers PoCo's views; any other account has no code).
+    #[serde(default)]
+    pub to: Option<Address>,
+    /// Who calls (ignored: views do not depend on it).
+    #[serde(default)]
+    pub from: Option<Address>,
+    /// The ABI-encoded call.
+    #[serde(default)]
+    pub input: Option<Bytes>,
+    /// The same, as older clients name it (clients such as cast send both).
+    #[serde(default)]
+    pub data: Option<Bytes>,
+}
+
 /// The Ethereum face's read methods.
 #[rpc(server, client)]
 pub trait EthApi {
+    /// Calls a view without a transaction: at the hub's address (the order domain's verifying
+    /// contract), PoCo v5's accessors (`viewDeal`, `viewTask`, `viewAccount`, `balanceOf`,
+    /// `domain`, …) ABI-encoded as the contracts return them; any other address has no code and
+    /// answers empty bytes. At the head only.
+    #[method(name = "eth_call")]
+    async fn call(
+        &self,
+        request: CallRequest,
+        block: Option<BlockId>,
+    ) -> Result<Bytes, ErrorObjectOwned>;
+
     /// The chain id (EIP-155), as a quantity.
     #[method(name = "eth_chainId")]
     async fn chain_id(&self) -> Result<U64, ErrorObjectOwned>;
