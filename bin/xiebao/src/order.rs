@@ -113,12 +113,16 @@ pub(crate) enum OrderCommand {
 pub(crate) struct OrderInput {
     /// The order JSON (iExec SDK field names); `-` reads standard input.
     order: PathBuf,
-    /// Chain id of the domain.
+    /// Chain id of the domain (with --verifying-contract: no node is asked).
     #[arg(long)]
-    chain_id: u64,
-    /// The domain's verifyingContract.
+    chain_id: Option<u64>,
+    /// The domain's verifyingContract (with --chain-id: no node is asked).
     #[arg(long)]
-    verifying_contract: Address,
+    verifying_contract: Option<Address>,
+    /// A node to read the domain from when --chain-id or --verifying-contract is not given
+    /// (also from XIEBAO_RPC, --chain, or the devnet running here).
+    #[arg(long, env = "XIEBAO_RPC")]
+    rpc: Option<String>,
     /// The order kind, when it cannot be told from the fields.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<OrderKind>,
@@ -258,7 +262,35 @@ impl OrderInput {
         let text = read_text(&self.order)?;
         let order = AnyOrder::from_json(&text, self.kind)
             .with_context(|| format!("order {}", self.order.display()))?;
-        Ok((order, Domain::new(self.chain_id, self.verifying_contract)))
+        Ok((order, self.domain()?))
+    }
+
+    /// The order domain: from the flags when both are given, else read from the node (and
+    /// checked against a flag given).
+    fn domain(&self) -> anyhow::Result<Domain> {
+        if let (Some(chain_id), Some(contract)) = (self.chain_id, self.verifying_contract) {
+            return Ok(Domain::new(chain_id, contract));
+        }
+        let Some(rpc) = &self.rpc else {
+            bail!(
+                "the order domain needs --chain-id and --verifying-contract, or a node to read it from: --rpc URL (or XIEBAO_RPC, --chain NAME, a devnet running here)"
+            );
+        };
+        let node = crate::common::client_runtime()?
+            .block_on(xiebao_sdk::client::Node::connect(rpc))
+            .with_context(|| format!("reading the order domain from {rpc}"))?;
+        let domain = node.domain;
+        if let Some(chain_id) = self.chain_id.filter(|id| *id != domain.chain_id) {
+            bail!("--chain-id {chain_id}, but the node at {rpc} is chain {}", domain.chain_id);
+        }
+        if let Some(contract) = self.verifying_contract.filter(|c| *c != domain.verifying_contract)
+        {
+            bail!(
+                "--verifying-contract {contract}, but the node at {rpc} verifies orders with {}",
+                domain.verifying_contract
+            );
+        }
+        Ok(domain)
     }
 }
 

@@ -27,7 +27,10 @@
 //! - `examples/balance.rs`: an account's balances and nonce
 //!   (`cargo run -p xiebao-sdk --example balance -- ADDRESS RPC_URL`);
 //! - `examples/watch_deal.rs`: a deal's tasks followed through the event subscription as the
-//!   chain settles them (`cargo run -p xiebao-sdk --example watch_deal -- RPC_URL [DEAL]`).
+//!   chain settles them (`cargo run -p xiebao-sdk --example watch_deal -- RPC_URL [DEAL]`);
+//! - `examples/run_app.rs`: an app run by name and its results downloaded, the requester's
+//!   flow of `xiebao run` (`cargo run -p xiebao-sdk --example run_app -- APP ARGS VOLUME KEY
+//!   RPC_URL OUT`).
 
 pub mod archive;
 pub mod client;

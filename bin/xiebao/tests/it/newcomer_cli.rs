@@ -129,6 +129,31 @@ fn beside_a_running_devnet_commands_use_it_and_errors_say_what_to_do() {
     assert_eq!(run.stderr.matches("not presigned").count(), 1, "once: {}", run.stderr);
     assert!(run.stderr.contains("hint: sign the order first: xiebao order sign"), "{}", run.stderr);
 
+    // The order domain read from the node beside us: the same hash as with explicit flags.
+    let signed = dir.path().join("signed.json");
+    std::fs::write(&signed, layout["apps"]["mandelbrot"]["order"].to_string()).unwrap();
+    let signed = signed.to_str().unwrap();
+    let offline = xiebao_in(
+        dir.path(),
+        &[
+            "order",
+            "hash",
+            signed,
+            "--chain-id",
+            "65535",
+            "--verifying-contract",
+            "0x1111111111111111111111111111111111111111",
+        ],
+        &[],
+    );
+    assert!(offline.ok, "{}", offline.stderr);
+    let from_node = xiebao_in(dir.path(), &["order", "hash", signed], &[]);
+    assert!(from_node.ok, "{}", from_node.stderr);
+    assert_eq!(from_node.stdout, offline.stdout);
+    let wrong = xiebao_in(dir.path(), &["order", "hash", signed, "--chain-id", "1"], &[]);
+    assert!(!wrong.ok);
+    assert!(wrong.stderr.contains("--chain-id 1, but the node at"), "{}", wrong.stderr);
+
     let term = Command::new("kill").arg(&pid).status().unwrap();
     assert!(term.success());
     assert!(devnet.wait().unwrap().success());
