@@ -478,16 +478,23 @@ pub(crate) fn run(command: &OrderCommand) -> anyhow::Result<()> {
                     signer: *signer,
                     ..Default::default()
                 };
-                let entries = client.orders(query).await?;
+                let entries = client
+                    .orders(query)
+                    .await
+                    .with_context(|| format!("asking the market at {}", endpoint.rpc))?;
                 print_entries(&client, &entries, endpoint.json).await
             })?;
         }
         OrderCommand::Show { hash, endpoint } => {
             crate::common::client_runtime()?.block_on(async {
                 let client = xiebao_rpc::http_client(&endpoint.rpc)?;
-                let entry = client.order(*hash).await?.with_context(|| {
-                    format!("order {hash} is not in the market at {}", endpoint.rpc)
-                })?;
+                let entry = client
+                    .order(*hash)
+                    .await
+                    .with_context(|| format!("asking the market at {}", endpoint.rpc))?
+                    .with_context(|| {
+                        format!("order {hash} is not in the market at {}", endpoint.rpc)
+                    })?;
                 if endpoint.json {
                     println!("{}", serde_json::to_string(&entry)?);
                 } else {

@@ -213,7 +213,11 @@ pub(crate) struct DownloadArgs {
 pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
     crate::common::client_runtime()?.block_on(async {
         let node = xiebao_rpc::http_client(&args.endpoint.rpc)?;
-        let Some(record) = node.task(args.task).await? else {
+        let Some(record) = node
+            .task(args.task)
+            .await
+            .with_context(|| format!("asking {} for task {}", args.endpoint.rpc, args.task))?
+        else {
             bail!("task {} is not on chain yet: it has no result", args.task);
         };
         if record.results.is_empty() {
@@ -229,7 +233,11 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<()> {
         {
             bail!("{} is not empty: give a new or empty directory", args.out.display());
         }
-        let deal = node.deal(record.deal_id).await?.context("the task's deal is not on chain")?;
+        let deal = node
+            .deal(record.deal_id)
+            .await
+            .with_context(|| format!("asking {} for deal {}", args.endpoint.rpc, record.deal_id))?
+            .context("the task's deal is not on chain")?;
         let key = match &args.key_file {
             Some(key_file) => Some(crate::common::signing_key(key_file, args.password_file.as_deref())?),
             None => None,

@@ -36,10 +36,22 @@ fn an_unreachable_node_is_named_with_what_to_do() {
     for args in [
         &["account", "show", "0x0101010101010101010101010101010101010101", "--rpc", &rpc][..],
         &["chain", "status", "--rpc", &rpc][..],
+        &["order", "list", "--rpc", &rpc][..],
+        &["order", "show", &format!("0x{}", "01".repeat(32)), "--rpc", &rpc][..],
+        &[
+            "result",
+            "download",
+            &format!("0x{}", "01".repeat(32)),
+            "--out",
+            "/nonexistent/x",
+            "--rpc",
+            &rpc,
+        ][..],
     ] {
         let run = xiebao(args);
         assert!(!run.ok);
         assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+        assert!(run.stderr.contains(&rpc), "the URL is named: {}", run.stderr);
         assert!(run.stderr.contains("hint: nothing answers at that address"), "{}", run.stderr);
         assert!(run.stderr.contains("xiebao devnet --keep"), "{}", run.stderr);
     }
