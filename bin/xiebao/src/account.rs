@@ -179,7 +179,7 @@ pub(crate) fn run(command: &AccountCommand) -> anyhow::Result<()> {
                         format_rlc(account.free),
                         format_rlc(amount),
                         format_rlc(missing),
-                        format_rlc(missing).trim_end_matches(" RLC"),
+                        missing.to_rlc_string(),
                     );
                 }
                 let tx = Transaction {

@@ -208,21 +208,17 @@ fn dispatch(cli: &Cli, selection: anyhow::Result<config::Selection>) -> anyhow::
 fn describe(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
-        let text = match cause.downcast_ref::<xiebao_rpc::jsonrpsee::core::ClientError>() {
-            Some(xiebao_rpc::jsonrpsee::core::ClientError::Call(refusal)) => {
-                refusal.message().to_owned()
-            }
-            _ => cause.to_string(),
+        let refusal = match cause.downcast_ref::<xiebao_rpc::jsonrpsee::core::ClientError>() {
+            Some(xiebao_rpc::jsonrpsee::core::ClientError::Call(refusal)) => Some(refusal),
+            _ => None,
         };
+        let text = refusal.map_or_else(|| cause.to_string(), |r| r.message().to_owned());
         if parts.last().is_some_and(|last| last.contains(&text)) {
             continue;
         }
-        let is_call = matches!(
-            cause.downcast_ref::<xiebao_rpc::jsonrpsee::core::ClientError>(),
-            Some(xiebao_rpc::jsonrpsee::core::ClientError::Call(_))
-        );
         parts.push(text);
-        if is_call {
+        // A node's refusal is the end of the story: its sources repeat it in the library's form.
+        if refusal.is_some() {
             break;
         }
     }

@@ -293,6 +293,21 @@ impl Chain {
         &self.store
     }
 
+    /// A committed task: from memory, or from the store when the node evicted it (finished
+    /// tasks never change, so reading it after releasing the state's lock is not stale; the
+    /// store is never read under that lock).
+    pub(crate) fn committed_task(
+        &self,
+        id: &B256,
+    ) -> Result<Option<xiebao_protocol::Task>, xiebao_store::StoreError> {
+        let committed = self.committed();
+        if !committed.state.is_evicted(id) {
+            return Ok(committed.state.tasks().get(id).cloned());
+        }
+        drop(committed);
+        self.store.task(id)
+    }
+
     pub(crate) fn node_key(&self) -> B256 {
         self.node_key
     }

@@ -64,25 +64,19 @@ impl EthApiServer for Eth {
             // An account without code: the call returns nothing, as on Ethereum.
             return Ok(Bytes::new());
         }
-        let committed = self.chain.committed();
-        let store = self.chain.store();
-        let task = |id: &B256| {
-            if committed.state.is_evicted(id) {
-                store.task(id).ok().flatten()
-            } else {
-                committed.state.tasks().get(id).cloned()
+        let input =
+            request.input.as_ref().or(request.data.as_ref()).map_or(&[][..], |i| i.as_ref());
+        // A task is fetched first: reading the store must not happen under the state's lock.
+        let task = match crate::poco::task_read(input) {
+            Some(id) => {
+                self.chain.committed_task(&id).map_err(|e| error(codes::INTERNAL, e.to_string()))?
             }
+            None => None,
         };
-        let views = crate::poco::Views { state: &committed.state, domain: &domain, task: &task };
-        views
-            .call(
-                request
-                    .input
-                    .as_ref()
-                    .or(request.data.as_ref())
-                    .map_or(&[][..], |input| input.as_ref()),
-            )
-            .map_err(|e| error(codes::BAD_REQUEST, format!("eth_call: {e}")))
+        let committed = self.chain.committed();
+        let views =
+            crate::poco::Views { state: &committed.state, domain: &domain, task: task.as_ref() };
+        views.call(input).map_err(|e| error(codes::BAD_REQUEST, format!("eth_call: {e}")))
     }
 
     async fn chain_id(&self) -> Result<U64, ErrorObjectOwned> {

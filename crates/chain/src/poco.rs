@@ -103,15 +103,28 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// What the chain answers for one view, read from `state` (with `task` reading a task that
-/// left memory from the store).
+/// The task a call reads (`viewTask`, `viewContribution`), so that the caller fetches it —
+/// from the store when it left memory — before taking the state's lock.
+pub(crate) fn task_read(input: &[u8]) -> Option<B256> {
+    use IexecAccessors as I;
+    let selector: [u8; 4] = input.get(..4)?.try_into().ok()?;
+    match selector {
+        I::viewTaskCall::SELECTOR => I::viewTaskCall::abi_decode(input).ok().map(|c| c.id),
+        I::viewContributionCall::SELECTOR => {
+            I::viewContributionCall::abi_decode(input).ok().map(|c| c.task)
+        }
+        _ => None,
+    }
+}
+
+/// What the chain answers for one view, read from `state`.
 pub(crate) struct Views<'a> {
     /// The committed state.
     pub(crate) state: &'a State,
     /// The order domain (hub address, chain id).
     pub(crate) domain: &'a Domain,
-    /// A task by id, wherever it is kept.
-    pub(crate) task: &'a dyn Fn(&B256) -> Option<xiebao_protocol::Task>,
+    /// The task [`task_read`] named, fetched beforehand (`None`: no such task).
+    pub(crate) task: Option<&'a xiebao_protocol::Task>,
 }
 
 /// `u128` nRLC as a `uint256`.
@@ -184,11 +197,11 @@ impl Views<'_> {
             I::viewDealCall::SELECTOR => answer!(input, I::viewDealCall, |a| {
                 state.deals().get(&a.id).map(deal).unwrap_or_default()
             }),
-            I::viewTaskCall::SELECTOR => answer!(input, I::viewTaskCall, |a| {
-                (self.task)(&a.id).map(|t| task(&t)).unwrap_or_default()
-            }),
+            I::viewTaskCall::SELECTOR => {
+                answer!(input, I::viewTaskCall, |_a| self.task.map(task).unwrap_or_default())
+            }
             I::viewContributionCall::SELECTOR => answer!(input, I::viewContributionCall, |a| {
-                (self.task)(&a.task)
+                self.task
                     .and_then(|t| t.contribution(&a.worker).cloned())
                     .map(|c| Contribution {
                         status: contribution_status(c.status),

@@ -46,15 +46,9 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
 }
 
 impl Rpc {
-    /// A committed task: from memory, or from the store when the node evicted it (finished
-    /// tasks never change, so reading it after releasing the state is not stale).
+    /// A committed task (see [`Chain::committed_task`]).
     fn committed_task(&self, id: &B256) -> Result<Option<Task>, ErrorObjectOwned> {
-        let committed = self.chain.committed();
-        if !committed.state.is_evicted(id) {
-            return Ok(committed.state.tasks().get(id).cloned());
-        }
-        drop(committed);
-        self.chain.store().task(id).map_err(internal)
+        self.chain.committed_task(id).map_err(internal)
     }
 }
 

@@ -1,6 +1,5 @@
 //! Starting a devnet (or resuming one), running its demo job and supervising it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -48,7 +47,7 @@ impl Lock {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(&path).unwrap_or_default();
                     let holder = holder.trim();
-                    if !holder.is_empty() && Path::new(&format!("/proc/{holder}")).exists() {
+                    if holder.parse().is_ok_and(xiebao_sdk::config::process_alive) {
                         bail!(
                             "a devnet already runs in {} (xiebao devnet, pid {holder}): use it (commands started in its parent directory do, or --chain devnet), stop it (Ctrl-C where it runs, or kill {holder}), or give another --data-dir",
                             dir.display()
@@ -82,7 +81,6 @@ impl<'o> Devnet<'o> {
         let dir = args.data_dir.clone();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock = Lock::take(&dir)?;
-        let resuming = dir.join("devnet.json").exists();
         let (mut layout, fresh) = create(args)?;
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut children = Children::new(&dir, &args.program);
@@ -90,7 +88,7 @@ impl<'o> Devnet<'o> {
         observer.say(&format!(
             "devnet in {}: {} {} validators",
             dir.display(),
-            if resuming { "resuming, starting its" } else { "starting" },
+            if fresh { "starting" } else { "resuming, starting its" },
             layout.rpc.len()
         ));
         let chain_dir = dir.join("chain");
@@ -174,9 +172,7 @@ impl<'o> Devnet<'o> {
                     "--data-dir".into(),
                     dir.join("scheduler").display().to_string(),
                     "--price".into(),
-                    xiebao_sdk::requester::format_rlc(POOL_PRICE)
-                        .trim_end_matches(" RLC")
-                        .to_owned(),
+                    POOL_PRICE.to_rlc_string(),
                     "--max-calls-per-tx".into(),
                     settings.max_calls_per_tx.to_string(),
                 ]

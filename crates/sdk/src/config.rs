@@ -511,11 +511,15 @@ pub fn devnet_running(dir: &Path) -> bool {
     let Ok(pids) = serde_json::from_slice::<DevnetPids>(&bytes) else {
         return false;
     };
-    let alive = |pid: &u32| Path::new(&format!("/proc/{pid}")).exists();
     match pids.supervisor {
-        Some(pid) => alive(&pid),
-        None => pids.validators.iter().any(alive),
+        Some(pid) => process_alive(pid),
+        None => pids.validators.iter().copied().any(process_alive),
     }
+}
+
+/// Whether process `pid` runs on this machine (Linux: `/proc/PID` exists).
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The devnet in `dir`: its URLs from `pids.json` (written while it runs), else from

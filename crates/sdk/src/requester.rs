@@ -49,7 +49,7 @@ pub enum RunError {
         per_task = format_rlc(*per_task),
         total = format_rlc(*total),
         missing = format_rlc(*missing),
-        missing_rlc = format_rlc(*missing).trim_end_matches(" RLC"),
+        missing_rlc = missing.to_rlc_string(),
     )]
     Funds {
         /// The requester.
@@ -142,12 +142,7 @@ impl RunError {
 
 /// `1500000000` nRLC → `1.5 RLC`.
 pub fn format_rlc(amount: Nrlc) -> String {
-    let (whole, fraction) = (amount.0 / 1_000_000_000, amount.0 % 1_000_000_000);
-    if fraction == 0 {
-        return format!("{whole} RLC");
-    }
-    let fraction = format!("{fraction:09}");
-    format!("{whole}.{} RLC", fraction.trim_end_matches('0'))
+    format!("{} RLC", amount.to_rlc_string())
 }
 
 /// What a requester asks for.
